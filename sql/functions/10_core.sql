@@ -1,0 +1,218 @@
+-- Internal helpers shared by the public operations. None is granted to the service role.
+
+-- Raise a domain error: SQLSTATE TB000, DETAIL is the stable error code, HINT carries JSON extras.
+create or replace function _fail(p_code text, p_message text, p_extra jsonb default '{}'::jsonb)
+returns void language plpgsql as $$
+begin
+    raise exception using errcode = 'TB000', message = p_message, detail = p_code, hint = p_extra::text;
+end;
+$$;
+
+create or replace function _principal(p_id uuid) returns principal_info
+language sql stable as $$
+    select p.id, p.kind,
+           case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+           coalesce(m.community_id, p.community_id),
+           p.member_id
+      from principals p left join members m on m.id = p.member_id
+     where p.id = p_id;
+$$;
+
+-- Allow the actor when it is an admin, staff (p_staff_roles) of p_community, or the member p_member
+-- itself holding one of p_self_roles. Otherwise 403 when the actor can see the community, else 404
+-- so that ids outside the caller's reach reveal nothing.
+create or replace function _authorize(
+    p_actor principal_info, p_community uuid, p_member uuid, p_self_roles text[], p_staff_roles text[]
+) returns void language plpgsql as $$
+begin
+    if p_actor.id is null then
+        perform _fail('unauthenticated', 'unknown principal');
+    end if;
+    if 'admin' = any(p_actor.roles) then
+        return;
+    end if;
+    if p_actor.community_id = p_community and p_actor.roles && p_staff_roles then
+        return;
+    end if;
+    if p_member is not null and p_actor.member_id = p_member and p_actor.roles && p_self_roles then
+        return;
+    end if;
+    if p_actor.community_id = p_community or (p_actor.kind = 'auditor' and p_actor.community_id is null) then
+        perform _fail('forbidden', 'the caller may not do this');
+    end if;
+    perform _fail('not_found', 'no such resource');
+end;
+$$;
+
+create or replace function _audit(
+    p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid,
+    p_community_id uuid, p_request_id text, p_details jsonb
+) returns void language sql as $$
+    insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
+    values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
+            coalesce(p_details, '{}'::jsonb));
+$$;
+
+-- Claim an idempotency key for this transaction. Returns the stored row when the key was used
+-- before (a replay), or an all-null row after claiming it. A concurrent claim of the same key
+-- waits here until the first commits or rolls back.
+create or replace function _idempotency_claim(p_actor uuid, p_key text, p_hash bytea)
+returns idempotency_keys language plpgsql as $$
+declare
+    v_row idempotency_keys;
+begin
+    insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
+    values (p_actor, p_key, p_hash, 0, 'null'::jsonb)
+    on conflict do nothing;
+    if found then
+        return v_row;
+    end if;
+    select * into v_row from idempotency_keys where principal_id = p_actor and key = p_key;
+    if v_row.request_hash <> p_hash then
+        perform _fail('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    end if;
+    return v_row;
+end;
+$$;
+
+create or replace function _idempotency_store(p_actor uuid, p_key text, p_status integer, p_body jsonb)
+returns void language sql as $$
+    update idempotency_keys set status_code = p_status, response = p_body
+     where principal_id = p_actor and key = p_key;
+$$;
+
+create or replace function _check_amount(p_policy communities, p_minutes bigint) returns void
+language plpgsql as $$
+begin
+    if p_minutes <= 0 or p_minutes > p_policy.max_transaction_minutes then
+        perform _fail('amount_out_of_range',
+            format('minutes must be between 1 and %s', p_policy.max_transaction_minutes),
+            jsonb_build_object('max_transaction_minutes', p_policy.max_transaction_minutes));
+    end if;
+    if p_minutes % p_policy.unit_minutes <> 0 then
+        perform _fail('amount_not_multiple_of_unit',
+            format('minutes must be a multiple of %s', p_policy.unit_minutes),
+            jsonb_build_object('unit_minutes', p_policy.unit_minutes));
+    end if;
+end;
+$$;
+
+-- Minutes held on an account by pending holds that have not expired (optionally ignoring one hold).
+create or replace function _held_minutes(p_account_id uuid, p_except_hold uuid default null)
+returns bigint language sql stable as $$
+    select coalesce(sum(h.minutes), 0)::bigint
+      from holds h
+     where h.account_id = p_account_id
+       and h.expires_at > now()
+       and h.id is distinct from p_except_hold
+       and not exists (select 1 from hold_resolutions r where r.hold_id = h.id);
+$$;
+
+create or replace function _floor_minutes(p_account accounts, p_policy communities) returns bigint
+language sql immutable as $$
+    select case p_account.kind when 'member' then -p_policy.overdraft_minutes when 'pool' then 0 end;
+$$;
+
+create or replace function _system_account(p_community_id uuid, p_kind text) returns uuid
+language sql stable as $$
+    select id from accounts where community_id = p_community_id and kind = p_kind;
+$$;
+
+create or replace function _member_account(p_member_id uuid) returns uuid
+language sql stable as $$
+    select id from accounts where member_id = p_member_id;
+$$;
+
+-- Post one balanced transaction. Locks the touched accounts in id order, checks each floor and cap
+-- under that lock, appends postings with their running balance and bumps each account's version.
+create or replace function _post(
+    p_community_id uuid, p_kind text, p_description text, p_service_date date,
+    p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text,
+    p_accounts uuid[], p_minutes bigint[]
+) returns uuid language plpgsql as $$
+declare
+    v_tx uuid := gen_random_uuid();
+    v_policy communities;
+    v_account accounts;
+    v_now timestamptz;
+    v_new bigint;
+    v_held bigint;
+    v_floor bigint;
+    i integer;
+begin
+    select * into v_policy from communities where id = p_community_id;
+    perform 1 from accounts where id = any(p_accounts) order by id for update;
+    -- Taken after the locks so that, per account, created_at follows posting order.
+    select greatest(clock_timestamp(), max(updated_at)) into v_now from accounts where id = any(p_accounts);
+    insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
+                              on_behalf_of, reverses, hold_id, request_id)
+    values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
+            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+    for i in 1 .. cardinality(p_accounts) loop
+        select * into v_account from accounts where id = p_accounts[i];
+        if v_account.community_id <> p_community_id then
+            perform _fail('cross_community_not_allowed', 'hours cannot move between communities');
+        end if;
+        v_new := v_account.balance_minutes + p_minutes[i];
+        if p_minutes[i] < 0 then
+            v_floor := _floor_minutes(v_account, v_policy);
+            if v_floor is not null then
+                v_held := case when v_account.held_minutes = 0 then 0 else _held_minutes(v_account.id, p_hold_id) end;
+                if v_new - v_held < v_floor then
+                    perform _fail('insufficient_balance',
+                        format('account %s has %s minutes available', v_account.id,
+                               v_account.balance_minutes - v_held - v_floor),
+                        jsonb_build_object('account_id', v_account.id,
+                                           'available_minutes', v_account.balance_minutes - v_held));
+                end if;
+            end if;
+        elsif v_account.kind = 'member' and v_new > v_policy.max_balance_minutes then
+            perform _fail('balance_cap_exceeded',
+                format('account %s may hold at most %s minutes', v_account.id, v_policy.max_balance_minutes),
+                jsonb_build_object('account_id', v_account.id, 'cap_minutes', v_policy.max_balance_minutes));
+        end if;
+        update accounts set balance_minutes = v_new, version = version + 1, updated_at = v_now
+         where id = v_account.id;
+        insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+        values (v_tx, v_account.id, p_minutes[i], v_new, v_account.version + 1, v_now);
+    end loop;
+    return v_tx;
+end;
+$$;
+
+create or replace function _transaction_json(p_id uuid) returns jsonb
+language sql stable as $$
+    select jsonb_build_object(
+        'id', t.id,
+        'community', c.slug,
+        'kind', t.kind,
+        'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
+                       from postings p where p.transaction_id = t.id),
+        'description', t.description,
+        'service_date', t.service_date,
+        'created_at', t.created_at,
+        'created_by', t.created_by,
+        'on_behalf_of', t.on_behalf_of,
+        'reverses', t.reverses,
+        'reversed_by', (select r.id from transactions r where r.reverses = t.id),
+        'hold_id', t.hold_id)
+      from transactions t join communities c on c.id = t.community_id
+     where t.id = p_id;
+$$;
+
+create or replace function _hold_json(p_id uuid) returns jsonb
+language sql stable as $$
+    select jsonb_build_object(
+        'id', h.id,
+        'account_id', h.account_id,
+        'member_id', h.member_id,
+        'minutes', h.minutes,
+        'description', h.description,
+        'status', coalesce(r.status, case when h.expires_at <= now() then 'expired' else 'pending' end),
+        'expires_at', h.expires_at,
+        'created_at', h.created_at,
+        'resolved_at', r.resolved_at,
+        'transaction_id', r.transaction_id)
+      from holds h left join hold_resolutions r on r.hold_id = h.id
+     where h.id = p_id;
+$$;

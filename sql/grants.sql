@@ -1,0 +1,30 @@
+-- What the service's role may do: read the ledger and call the operations. It writes no table
+-- directly, cannot read token hashes or idempotency records, and owns nothing.
+-- {app_role} is replaced by the configured role name, quoted, when migrations run.
+revoke all on all tables in schema timebank from public;
+revoke all on all functions in schema timebank from public;
+grant usage on schema timebank to {app_role};
+grant select on communities, members, principals, accounts, transactions, postings,
+    holds, hold_resolutions, audit_events to {app_role};
+grant execute on function
+    authenticate(bytea),
+    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint),
+    set_policy(uuid, text, text, integer, bigint, bigint, bigint),
+    create_member(uuid, text, text, text, text[], text, date, text, text),
+    issue_member_token(uuid, text, uuid, bytea),
+    create_principal_token(text, text, bytea, text),
+    ensure_admin_token(bytea, text),
+    record_rejected_write(uuid, text, text, bytea, integer, jsonb, text, jsonb),
+    record_denied_request(uuid, text, jsonb),
+    post_credit(uuid, text, text, bytea, uuid, bigint, date, text),
+    post_redemption(uuid, text, text, bytea, uuid, bigint, text, uuid),
+    post_transfer(uuid, text, text, bytea, uuid, uuid, boolean, bigint, text),
+    post_pool_grant(uuid, text, text, bytea, uuid, bigint, text),
+    reverse_transaction(uuid, text, text, bytea, uuid, text),
+    place_hold(uuid, text, text, bytea, uuid, bigint, text, timestamptz),
+    capture_hold(uuid, text, text, bytea, uuid, bigint, uuid),
+    release_hold(uuid, text, text, bytea, uuid),
+    expire_holds(text, integer)
+to {app_role};
+-- Read helpers; they run with the caller's rights, which are read-only.
+grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};

@@ -1,0 +1,80 @@
+"""Test session: one real PostgreSQL, a migrated template database, and an API client.
+
+Tests share one migrated database; each makes its own community (a random slug), so tests stay
+independent without a database apiece. Tests that need a pristine database ask for `fresh_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests import pg
+from tests.client import Api
+from timebank.app import create_app
+from timebank.config import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with pg.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def admin_token() -> str:
+    return "tb_test_admin_" + secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def settings(admin_token: str) -> Settings:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
+    return load_settings(env, admin_token=admin_token, hold_expiry_interval_seconds=3600.0, log_format="json")
+
+
+@pytest.fixture(scope="session")
+async def database(server_url: str, settings: Settings) -> AsyncIterator[str]:
+    """The owner URL of the session's migrated database."""
+    name, url = await pg.migrated_database(server_url, settings)
+    yield url
+    await pg.drop_database(server_url, name)
+
+
+@pytest.fixture
+async def fresh_db(server_url: str, settings: Settings) -> AsyncIterator[str]:
+    """A migrated database of the test's own; dropped afterwards."""
+    name, url = await pg.migrated_database(server_url, settings)
+    yield url
+    await pg.drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings, database: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(settings, database)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: AsyncTestClient[Any], admin_token: str) -> Api:
+    return Api(client, admin_token)
+
+
+@pytest.fixture
+async def owner(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the database owner (superuser here), for looking behind the API."""
+    conn = await asyncpg.connect(database, server_settings={"search_path": "timebank"})
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def slug() -> str:
+    return "c-" + uuid.uuid4().hex[:12]

@@ -1,0 +1,84 @@
+"""create_app(settings, dsn) -> Litestar: the HTTP service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import structlog
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from timebank import __version__
+from timebank.audit.routes import router as audit_router
+from timebank.auth.tokens import hash_token
+from timebank.communities.routes import router as communities_router
+from timebank.config import Settings
+from timebank.db import Database
+from timebank.health import router as health_router
+from timebank.holds.routes import router as holds_router
+from timebank.holds.service import run_expiry_job
+from timebank.http.context import Principal, provide_db, provide_principal
+from timebank.http.middleware import request_context_middleware
+from timebank.http.problems import handle_exception
+from timebank.ledger.routes import router as ledger_router
+from timebank.members.routes import router as members_router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, dsn: str) -> Litestar:
+    """The service, connecting as the service role to the server that `dsn` names."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = await Database.connect(settings, dsn)
+        app.state.db = db
+        app.state.draining = False
+        if settings.admin_token:
+            await db.fetchval(
+                "select ensure_admin_token($1, $2)", hash_token(settings.admin_token), "startup-" + uuid.uuid4().hex
+            )
+        job = asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))
+        try:
+            yield
+        finally:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+            await db.close()
+
+    app = Litestar(
+        route_handlers=[
+            health_router,
+            communities_router,
+            members_router,
+            ledger_router,
+            holds_router,
+            audit_router,
+        ],
+        dependencies={"db": Provide(provide_db), "principal": Provide(provide_principal)},
+        signature_namespace={"Principal": Principal, "Database": Database},
+        exception_handlers={Exception: handle_exception},
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="timebank",
+            version=__version__,
+            description="The double-entry ledger of a community time bank. Amounts are whole minutes.",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API token")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    # Outermost, so that even unmatched routes get a request id and their log line.
+    app.asgi_handler = request_context_middleware(app.asgi_handler)
+    return app

@@ -1,0 +1,60 @@
+"""Reading the audit trail (it is written by the SQL operations themselves)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from timebank.audit.models import AuditEvent
+from timebank.db import Database
+
+
+async def list_events(
+    db: Database,
+    community_id: uuid.UUID | None,
+    actor: str | None,
+    action: str | None,
+    after: datetime | None,
+    after_seq: int | None,
+    limit: int,
+) -> tuple[list[AuditEvent], list[asyncpg.Record]]:
+    """Events oldest first, keyset-paged on their sequence number."""
+    rows = await db.fetch(
+        """
+        select e.seq, e.id, e.at, e.actor, e.on_behalf_of, e.action, e.subject_id, e.subject_type,
+               c.slug as community, e.request_id, e.details::text as details
+          from audit_events e left join communities c on c.id = e.community_id
+         where ($1::uuid is null or e.community_id = $1)
+           and ($2::text is null or e.actor = $2)
+           and ($3::text is null or e.action = $3)
+           and ($4::timestamptz is null or e.at > $4)
+           and e.seq > $5
+         order by e.seq
+         limit $6
+        """,
+        community_id,
+        actor,
+        action,
+        after,
+        after_seq or 0,
+        limit + 1,
+    )
+    events = [
+        AuditEvent(
+            id=r["id"],
+            at=r["at"],
+            actor=r["actor"],
+            on_behalf_of=r["on_behalf_of"],
+            action=r["action"],
+            subject_id=r["subject_id"],
+            subject_type=r["subject_type"],
+            community=r["community"],
+            request_id=r["request_id"],
+            details=msgspec.json.decode(r["details"]),
+        )
+        for r in rows[:limit]
+    ]
+    return events, rows

@@ -1,0 +1,178 @@
+"""`timebank serve|migrate|verify|token|demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from timebank.config import Settings, SettingsError, load_settings
+from timebank.logging import configure_logging
+
+
+class Database:
+    """The owner URL to use, starting the embedded server when no URL is configured."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: Any = None
+
+    def url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        from timebank.embedded import embedded_database_url, start_embedded_server
+
+        if self.server is None:
+            self.server = start_embedded_server(self.settings.data_dir)
+        return embedded_database_url(self.server)
+
+
+async def _app_connection(settings: Settings, url: str) -> asyncpg.Connection:
+    from timebank.db import connect_kwargs
+
+    return await asyncpg.connect(**connect_kwargs(settings, url))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.app import create_app
+    from timebank.migrate import migrate
+    from timebank.server import serve
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    database = Database(settings)
+    url = database.url()
+    if settings.migrate_on_start and not args.no_migrate:
+        asyncio.run(migrate(settings, url))
+    where = f"embedded PostgreSQL in {settings.data_dir}" if database.server else "TIMEBANK_DATABASE_URL"
+    print(
+        f"timebank is running at http://{host}:{port}  (database: {where})\n"
+        f"  API documentation: http://{host}:{port}/schema\n"
+        "  An admin token: run `timebank token create --admin` in another terminal,\n"
+        "  or start with TIMEBANK_ADMIN_TOKEN set. Sample data: `timebank demo`.",
+        flush=True,
+    )
+    serve(create_app(settings, url), host, port, settings.shutdown_grace_seconds)
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.migrate import migrate
+
+    applied = asyncio.run(migrate(settings, Database(settings).url()))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none, already current'}")
+    return 0
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.ledger.verify import CHECKS, verify
+
+    async def run() -> int:
+        conn = await _app_connection(settings, Database(settings).url())
+        try:
+            community_id = None
+            if args.community:
+                community_id = await conn.fetchval("select id from communities where slug = $1", args.community)
+                if community_id is None:
+                    print(f"no community {args.community!r}", file=sys.stderr)
+                    return 2
+            report = await verify(conn, community_id)
+        finally:
+            await conn.close()
+        for check in CHECKS:
+            status = "ok" if report.checked[check.name] == 0 else f"{report.checked[check.name]} VIOLATION(S)"
+            print(f"{check.name:<30} {status:<16} {check.description}")
+        for name, message in report.violations:
+            print(f"VIOLATION {name}: {message}")
+        print("verified: ledger consistent" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.auth.tokens import new_token
+
+    async def run() -> str:
+        conn = await _app_connection(settings, Database(settings).url())
+        request_id = "cli-" + uuid.uuid4().hex
+        token, digest = new_token()
+        try:
+            if args.member:
+                await conn.fetchval(
+                    "select issue_member_token(null, $1, $2, $3)", request_id, uuid.UUID(args.member), digest
+                )
+            else:
+                kind = "admin" if args.admin else "auditor"
+                await conn.fetchval(
+                    "select create_principal_token($1, $2, $3, $4)", kind, args.community, digest, request_id
+                )
+        finally:
+            await conn.close()
+        return token
+
+    try:
+        print(asyncio.run(run()))
+    except (asyncpg.PostgresError, ValueError) as exc:
+        print(f"timebank token: {getattr(exc, 'args', [exc])[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.demo import load_demo
+
+    summary = asyncio.run(load_demo(settings, Database(settings).url()))
+    print(summary)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="timebank", description="The ledger of a community time bank.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service (migrates first)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(run=cmd_migrate)
+
+    verify = sub.add_parser("verify", help="check every ledger invariant; exit 1 naming each violation")
+    verify.add_argument("--community", metavar="SLUG", help="check one community only")
+    verify.set_defaults(run=cmd_verify)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a new token (shown once; only its hash is stored)")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--admin", action="store_true", help="a new system admin")
+    who.add_argument("--member", metavar="ID", help="a token for this member")
+    who.add_argument("--auditor", action="store_true", help="a read-only auditor (of --community, or all)")
+    create.add_argument("--community", metavar="SLUG", help="with --auditor: the community audited")
+    create.set_defaults(run=cmd_token)
+
+    sub.add_parser("demo", help="load a sample community to explore").set_defaults(run=cmd_demo)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"timebank: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    code: int = args.run(settings, args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

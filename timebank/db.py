@@ -1,0 +1,156 @@
+"""The database: connection pool, SQLSTATE translation and bounded retries of conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import structlog
+
+from timebank.config import Settings
+from timebank.errors import (
+    ConflictRetryError,
+    DomainError,
+    InvalidRequestError,
+    UnavailableError,
+    problem_from_code,
+)
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# Unique and check constraints whose violation is a client's mistake, by constraint name.
+CONSTRAINT_CODES: dict[str, str] = {
+    "communities_slug_key": "community_exists",
+    "transactions_reverses_key": "already_reversed",
+    "hold_resolutions_pkey": "hold_not_pending",
+    "transactions_hold_id_key": "hold_not_pending",
+}
+
+RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+
+def translate(exc: BaseException) -> DomainError | None:
+    """Map a database error to the DomainError it stands for, or None when it is a bug."""
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate in ("TB000", "TB901"):
+            extra: dict[str, Any] = {}
+            hint = getattr(exc, "hint", None)
+            if hint:
+                try:
+                    extra = json.loads(hint)
+                except ValueError:
+                    extra = {}
+            return problem_from_code(getattr(exc, "detail", None) or "invalid_request", exc.args[0], **extra)
+        if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.CheckViolationError):
+            name = getattr(exc, "constraint_name", None) or ""
+            code = CONSTRAINT_CODES.get(name, "invalid_request")
+            return problem_from_code(code, f"rejected by rule {name}" if name else "rejected by a database rule")
+        if isinstance(
+            exc,
+            asyncpg.InvalidTextRepresentationError
+            | asyncpg.StringDataRightTruncationError
+            | asyncpg.NumericValueOutOfRangeError
+            | asyncpg.CharacterNotInRepertoireError
+            | asyncpg.UntranslatableCharacterError
+            | asyncpg.InvalidDatetimeFormatError
+            | asyncpg.DatetimeFieldOverflowError,
+        ):
+            return InvalidRequestError("a value in the request is not acceptable")
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return UnavailableError("the database took too long to answer")
+        if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError | asyncpg.TooManyConnectionsError):
+            return UnavailableError("the database is not available")
+        return None
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError):
+        return UnavailableError("the database is not available")
+    return None
+
+
+def connect_kwargs(settings: Settings, dsn: str) -> dict[str, Any]:
+    """Connection arguments for the service role: the owner URL's server, the app role's name."""
+    kwargs: dict[str, Any] = {
+        "dsn": dsn,
+        "user": settings.db_app_role,
+        "server_settings": {
+            "search_path": "timebank",
+            "timezone": "UTC",
+            "statement_timeout": str(settings.statement_timeout_ms),
+            "application_name": "timebank",
+        },
+    }
+    if settings.db_app_password:
+        kwargs["password"] = settings.db_app_password
+    return kwargs
+
+
+class Database:
+    """The service's pool, with database errors translated and conflicts retried."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+
+    @classmethod
+    async def connect(cls, settings: Settings, dsn: str) -> Database:
+        pool = await asyncpg.create_pool(
+            min_size=min(settings.pool_min_size, settings.pool_max_size),
+            max_size=settings.pool_max_size,
+            max_inactive_connection_lifetime=300,
+            **connect_kwargs(settings, dsn),
+        )
+        return cls(pool, settings)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; database failures leave as DomainErrors."""
+        try:
+            async with self.pool.acquire(timeout=self.settings.pool_acquire_timeout_seconds) as conn:
+                yield conn
+        except DomainError:
+            raise
+        except Exception as exc:
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run `work` on a connection, retrying serialization failures and deadlocks (bounded)."""
+        attempts = self.settings.conflict_retries + 1
+        for attempt in range(attempts):
+            try:
+                async with self.connection() as conn:
+                    return await work(conn)
+            except RETRYABLE as exc:
+                log.info("transaction_retried", attempt=attempt + 1, sqlstate=exc.sqlstate)
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise ConflictRetryError("the write kept conflicting with concurrent writes; retry with the same key")
+
+    async def execute_denied(self, principal_id: str | None, request_id: str, details: dict[str, Any]) -> None:
+        """Record a refused request in the audit trail (its own transaction)."""
+        await self.fetchval(
+            "select record_denied_request($1::uuid, $2, $3::text::jsonb)",
+            principal_id,
+            request_id,
+            json.dumps(details),
+        )
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self.run(lambda conn: conn.fetchrow(query, *args))
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.run(lambda conn: conn.fetch(query, *args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self.run(lambda conn: conn.fetchval(query, *args))

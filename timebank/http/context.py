@@ -1,0 +1,86 @@
+"""Per-request context: the request id and the authenticated principal."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+
+from timebank.db import Database
+from timebank.errors import UnauthenticatedError
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is calling: an admin, an auditor, or a member holding one or more roles."""
+
+    id: uuid.UUID
+    kind: str
+    roles: tuple[str, ...]
+    community_id: uuid.UUID | None
+    member_id: uuid.UUID | None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def is_staff_of(self, community_id: uuid.UUID, *roles: str) -> bool:
+        """Admin anywhere; otherwise one of `roles` in that community (global auditors read all)."""
+        if self.is_admin or ("auditor" in roles and self.reads_everything):
+            return True
+        return self.community_id == community_id and any(r in self.roles for r in roles)
+
+    @property
+    def reads_everything(self) -> bool:
+        """Admins, and auditors created without a community, may read every community."""
+        return self.is_admin or (self.kind == "auditor" and self.community_id is None)
+
+    def can_see_community(self, community_id: uuid.UUID) -> bool:
+        return self.reads_everything or self.community_id == community_id
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def request_id_of(request: Request[Any, Any, State]) -> str:
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else "-"
+
+
+async def provide_db(state: State) -> Database:
+    db: Database = state.db
+    return db
+
+
+async def provide_principal(request: Request[Any, Any, State]) -> Principal:
+    """Authenticate the bearer token; 401 unauthenticated when it is missing or unknown."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        raise UnauthenticatedError("a valid bearer token is required")
+    db: Database = request.app.state.db
+    row = await db.fetchrow("select * from authenticate($1)", hash_token(token))
+    if row is None or row["id"] is None:
+        raise UnauthenticatedError("a valid bearer token is required")
+    principal = Principal(
+        id=row["id"],
+        kind=row["kind"],
+        roles=tuple(row["roles"]),
+        community_id=row["community_id"],
+        member_id=row["member_id"],
+    )
+    request.scope.setdefault("state", {})["principal_id"] = str(principal.id)
+    structlog.contextvars.bind_contextvars(principal=str(principal.id))
+    return principal
+
+
+# Route parameters filled by the app's dependencies (see app.py).
+Db = NamedDependency[Database]
+Caller = NamedDependency[Principal]

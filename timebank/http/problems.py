@@ -1,0 +1,105 @@
+"""One exception handler: every error leaves as RFC 9457 problem+json with a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+
+from timebank.db import Database, translate
+from timebank.errors import PROBLEM_MEDIA_TYPE, DomainError, FieldError, InvalidRequestError
+from timebank.http.context import request_id_of
+from timebank.http.idempotency import ReplayedProblem
+
+log = structlog.get_logger(__name__)
+
+# Litestar's own client errors (routing, body size, malformed JSON) by status.
+HTTP_STATUS_CODES = {
+    400: "invalid_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                message = str(item.get("message", "invalid value"))
+                key = item.get("key")
+                path = message.rsplit("at `", 1)[-1].rstrip("`") if "at `$" in message else ""
+                field = path or (f"$.{key}" if key and key != "data" else "$")
+                errors.append(FieldError(field=field, message=message.split(" - at `", maxsplit=1)[0]))
+    return errors
+
+
+def to_domain_error(exc: Exception) -> DomainError:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, ValidationException):
+        errors = _field_errors(exc.extra)
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid"
+        return InvalidRequestError(detail, errors=errors)
+    if isinstance(exc, HTTPException):
+        code = HTTP_STATUS_CODES.get(exc.status_code)
+        if code is not None:
+            return DomainError(str(exc.detail), code=code)
+    mapped = translate(exc)
+    if mapped is not None:
+        return mapped
+    return DomainError("the service failed to handle this request", code="internal_error")
+
+
+def problem_response(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
+    request_id = request_id_of(request)
+    if isinstance(exc, ReplayedProblem):
+        return Response(
+            exc.result.body,
+            status_code=exc.result.status,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    error = to_domain_error(exc)
+    if error.code == "internal_error":
+        log.error("request_failed", exc_info=exc)
+    request.scope.setdefault("state", {})["error_code"] = error.code
+    return Response(
+        msgspec.json.encode(error.to_problem(request_id)),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+async def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
+    """Render the problem; 401/403 also leave a `request.denied` audit event."""
+    response = problem_response(request, exc)
+    error = exc if isinstance(exc, DomainError) else None
+    if response.status_code in (401, 403) and not (error and error.extra.get("audited")):
+        state = request.scope.get("state", {})
+        db: Database | None = getattr(request.app.state, "db", None)
+        if db is not None:
+            try:
+                await db.execute_denied(
+                    state.get("principal_id"),
+                    request_id_of(request),
+                    {
+                        "method": request.method,
+                        "path": request.url.path[:200],
+                        "status": response.status_code,
+                        "code": state.get("error_code"),
+                    },
+                )
+            except Exception:  # The refusal stands even if the trail cannot be written.
+                log.warning("denial_not_audited", exc_info=True)
+    return response

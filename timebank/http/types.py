@@ -1,0 +1,33 @@
+"""Field types with their limits, shared by the request models of every domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar.params import QueryParameter
+
+# Strings may not contain NUL: PostgreSQL cannot store it, so it is refused at the door.
+NO_NUL = r"^[^\x00]*$"
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+Description = Annotated[str, msgspec.Meta(max_length=500, pattern=NO_NUL)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500, pattern=NO_NUL)]
+ShortText = Annotated[str, msgspec.Meta(max_length=100, pattern=NO_NUL)]
+Phone = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[0-9+() -]+$")]
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+# Amounts are whole minutes. Their range is the community's policy (422 amount_out_of_range), so
+# the wire type only bounds them to what PostgreSQL's bigint can hold.
+Minutes = int
+MemberRole = Literal["volunteer", "resident", "coordinator", "auditor"]
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Base of every request body: unknown fields are refused."""
+
+
+# Query parameters shared by list endpoints.
+Limit = Annotated[int | None, QueryParameter(ge=1, le=500, description="page size (default 50, max 500)")]
+Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_cursor of the previous page")]

@@ -1,0 +1,210 @@
+"""HTTP routes for accounts, statements and the writes that move hours."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from timebank.communities import service as communities
+from timebank.errors import ForbiddenError, InvalidRequestError
+from timebank.http.context import Caller, Db
+from timebank.http.idempotency import execute_write
+from timebank.http.pagination import decode_cursor, next_cursor, page_limit
+from timebank.http.responses import READ, WRITE, write_response
+from timebank.http.types import AwareDatetime, Cursor, Limit
+from timebank.ledger import service
+from timebank.ledger.models import (
+    Account,
+    Balance,
+    CreditCreate,
+    EntryPage,
+    PoolGrantCreate,
+    RedemptionCreate,
+    ReversalCreate,
+    Transaction,
+    TransactionKind,
+    TransactionPage,
+    TransferCreate,
+)
+
+# Declared optional so that a missing key is answered 400 idempotency_key_required (checked in
+# execute_write) rather than the framework's generic validation error; every write needs one.
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="Required. 1–200 printable ASCII characters, scoped to the caller; a retry replays the first answer",
+    ),
+]
+From = Annotated[AwareDatetime | None, QueryParameter(name="from", description="entries created at or after")]
+To = Annotated[AwareDatetime | None, QueryParameter(name="to", description="entries created before")]
+
+
+def _page_size(request: Request[Any, Any, State], limit: int | None) -> int:
+    settings = request.app.state.settings
+    return page_limit(limit, settings.page_size_default, settings.page_size_max)
+
+
+def _check_range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end < start:
+        raise InvalidRequestError("`to` is before `from`", errors=[{"field": "to", "message": "before from"}])
+
+
+@get("/v1/accounts/{account_id:uuid}", responses=READ, summary="Get an account and its balance")
+async def get_account(account_id: FromPath[uuid.UUID], db: Db, principal: Caller) -> Account:
+    return await service.get_account(db, principal, account_id)
+
+
+@get("/v1/accounts/{account_id:uuid}/entries", responses=READ, summary="An account's statement, newest first")
+async def list_entries(
+    account_id: FromPath[uuid.UUID],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    limit: Limit = None,
+    cursor: Cursor = None,
+    start: From = None,
+    end: To = None,
+) -> EntryPage:
+    _check_range(start, end)
+    size = _page_size(request, limit)
+    items, rows = await service.list_entries(db, principal, account_id, decode_cursor(cursor), start, end, size)
+    return EntryPage(items=items, next_cursor=next_cursor(rows, size, "account_version"))
+
+
+@get("/v1/accounts/{account_id:uuid}/balance", responses=READ, summary="An account's balance at a moment")
+async def balance_as_of(
+    account_id: FromPath[uuid.UUID], db: Db, principal: Caller, as_of: FromQuery[AwareDatetime | None] = None
+) -> Balance:
+    moment = as_of or datetime.now().astimezone()
+    return await service.balance_as_of(db, principal, account_id, moment)
+
+
+@get("/v1/transactions/{transaction_id:uuid}", responses=READ, summary="Get a transaction")
+async def get_transaction(transaction_id: FromPath[uuid.UUID], db: Db, principal: Caller) -> Transaction:
+    return await service.get_transaction(db, principal, transaction_id)
+
+
+@get("/v1/communities/{slug:str}/transactions", responses=READ, summary="A community's transactions, newest first")
+async def list_transactions(
+    slug: FromPath[str],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    kind: FromQuery[TransactionKind | None] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    start: From = None,
+    end: To = None,
+) -> TransactionPage:
+    _check_range(start, end)
+    community = await communities.get_visible(db, principal, slug)
+    if not principal.is_staff_of(community.id, "coordinator", "auditor"):
+        raise ForbiddenError("only coordinators and auditors may list a community's transactions")
+    size = _page_size(request, limit)
+    items, rows = await service.list_transactions(db, community.id, kind, decode_cursor(cursor), start, end, size)
+    return TransactionPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
+
+
+@post("/v1/credits", status_code=201, responses=WRITE, summary="Credit a volunteer's served hours")
+async def post_credit(
+    data: JSONBody[CreditCreate],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Transaction]:
+    result = await execute_write(
+        db, request, principal, "post_credit", "credit", "", data,
+        data.member_id, data.minutes, data.service_date, data.description,
+    )  # fmt: skip
+    return write_response(result, Transaction)
+
+
+@post("/v1/redemptions", status_code=201, responses=WRITE, summary="Redeem a member's hours for a service")
+async def post_redemption(
+    data: JSONBody[RedemptionCreate],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Transaction]:
+    result = await execute_write(
+        db, request, principal, "post_redemption", "redemption", "", data,
+        data.member_id, data.minutes, data.description, data.provider_member_id,
+    )  # fmt: skip
+    return write_response(result, Transaction)
+
+
+@post("/v1/transfers", status_code=201, responses=WRITE, summary="Gift hours to a member, or donate them to the pool")
+async def post_transfer(
+    data: JSONBody[TransferCreate],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Transaction]:
+    if (data.to_member_id is None) == (not data.to_pool):
+        raise InvalidRequestError(
+            "give exactly one target: to_member_id, or to_pool true",
+            errors=[{"field": "$.to_member_id", "message": "exactly one of to_member_id and to_pool"}],
+        )
+    result = await execute_write(
+        db, request, principal, "post_transfer", "transfer", "", data,
+        data.from_member_id, data.to_member_id, data.to_pool, data.minutes, data.description,
+    )  # fmt: skip
+    return write_response(result, Transaction)
+
+
+@post("/v1/pool-grants", status_code=201, responses=WRITE, summary="Grant donated hours from the pool")
+async def post_pool_grant(
+    data: JSONBody[PoolGrantCreate],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Transaction]:
+    result = await execute_write(
+        db, request, principal, "post_pool_grant", "pool_grant", "", data,
+        data.member_id, data.minutes, data.description,
+    )  # fmt: skip
+    return write_response(result, Transaction)
+
+
+@post("/v1/transactions/{transaction_id:uuid}/reversal", status_code=201, responses=WRITE, summary="Reverse a transaction")
+async def reverse_transaction(
+    transaction_id: FromPath[uuid.UUID],
+    data: JSONBody[ReversalCreate],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[Transaction]:
+    result = await execute_write(
+        db, request, principal, "reverse_transaction", "reversal", transaction_id, data,
+        transaction_id, data.reason,
+    )  # fmt: skip
+    return write_response(result, Transaction)
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        get_account,
+        list_entries,
+        balance_as_of,
+        get_transaction,
+        list_transactions,
+        post_credit,
+        post_redemption,
+        post_transfer,
+        post_pool_grant,
+        reverse_transaction,
+    ],
+    tags=["ledger"],
+)

@@ -1,0 +1,189 @@
+"""`timebank verify`: prove the ledger's invariants from what is stored.
+
+Each check is one query returning the rows that break it; no rows means the check holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    description: str
+    query: str
+
+
+@dataclass
+class Report:
+    checked: dict[str, int] = field(default_factory=dict)
+    violations: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+# $1 is the community id to restrict to, or null for all communities.
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "community_sums_to_zero",
+        "the balances of each community's accounts sum to zero",
+        """
+        select format('community %s: balances sum to %s, postings to %s', c.slug, b.balances, b.postings)
+          from communities c
+          join lateral (
+              select coalesce(sum(a.balance_minutes), 0) as balances,
+                     coalesce((select sum(p.minutes) from postings p join accounts a2 on a2.id = p.account_id
+                                where a2.community_id = c.id), 0) as postings
+                from accounts a where a.community_id = c.id) b on true
+         where ($1::uuid is null or c.id = $1) and (b.balances <> 0 or b.postings <> 0)
+        """,
+    ),
+    Check(
+        "balance_equals_postings",
+        "every stored balance and version equals the sum and count of the account's postings",
+        """
+        select format('account %s: stored balance %s version %s, postings sum %s count %s',
+                      a.id, a.balance_minutes, a.version, coalesce(p.total, 0), coalesce(p.n, 0))
+          from accounts a
+          left join (select account_id, sum(minutes) as total, count(*) as n from postings group by account_id) p
+            on p.account_id = a.id
+         where ($1::uuid is null or a.community_id = $1)
+           and (a.balance_minutes <> coalesce(p.total, 0) or a.version <> coalesce(p.n, 0))
+        """,
+    ),
+    Check(
+        "running_balances_consistent",
+        "each entry's balance_after equals the previous entry's plus its minutes, versions 1, 2, 3, ...",
+        """
+        select format('account %s: entry of transaction %s (version %s) has balance_after %s, expected %s',
+                      account_id, transaction_id, account_version, balance_after_minutes, expected)
+          from (select p.account_id, p.transaction_id, p.account_version, p.balance_after_minutes,
+                       coalesce(lag(p.balance_after_minutes) over w, 0) + p.minutes as expected,
+                       row_number() over w as position
+                  from postings p join accounts a on a.id = p.account_id
+                 where ($1::uuid is null or a.community_id = $1)
+                window w as (partition by p.account_id order by p.account_version)) e
+         where e.balance_after_minutes <> e.expected or e.account_version <> e.position
+        """,
+    ),
+    Check(
+        "transactions_balanced",
+        "every transaction has two or more postings summing to zero, all in its own community",
+        """
+        select format('transaction %s: %s postings summing to %s, %s outside its community',
+                      t.id, count(p.id), coalesce(sum(p.minutes), 0),
+                      count(*) filter (where a.community_id <> t.community_id))
+          from transactions t
+          left join postings p on p.transaction_id = t.id
+          left join accounts a on a.id = p.account_id
+         where ($1::uuid is null or t.community_id = $1)
+         group by t.id
+        having count(p.id) < 2 or coalesce(sum(p.minutes), 0) <> 0
+            or count(*) filter (where a.community_id <> t.community_id) > 0
+        """,
+    ),
+    Check(
+        "postings_have_transactions",
+        "every posting belongs to a transaction",
+        """
+        select format('posting %s on account %s: no transaction %s', p.id, p.account_id, p.transaction_id)
+          from postings p join accounts a on a.id = p.account_id
+         where ($1::uuid is null or a.community_id = $1)
+           and not exists (select 1 from transactions t where t.id = p.transaction_id)
+        """,
+    ),
+    Check(
+        "held_amounts_agree",
+        "each account's held minutes equal the sum of its unresolved holds",
+        """
+        select format('account %s: held %s, unresolved holds sum to %s', a.id, a.held_minutes, coalesce(h.total, 0))
+          from accounts a
+          left join (select account_id, sum(minutes) as total from holds h
+                      where not exists (select 1 from hold_resolutions r where r.hold_id = h.id)
+                      group by account_id) h on h.account_id = a.id
+         where ($1::uuid is null or a.community_id = $1) and a.held_minutes <> coalesce(h.total, 0)
+        """,
+    ),
+    Check(
+        "captures_match_holds",
+        "every captured hold has its hold_capture transaction and no more than it held",
+        """
+        select format('hold %s: captured by %s, which is %s', h.id, r.transaction_id,
+                      coalesce(t.kind || ' of ' || t.hold_id, 'missing'))
+          from holds h join hold_resolutions r on r.hold_id = h.id
+          left join transactions t on t.id = r.transaction_id
+         where ($1::uuid is null or h.community_id = $1) and r.status = 'captured'
+           and (t.id is null or t.hold_id is distinct from h.id or t.kind <> 'hold_capture'
+                or (select max(p.minutes) from postings p where p.transaction_id = t.id) > h.minutes)
+        """,
+    ),
+    Check(
+        "reversals_mirror_originals",
+        "every reversal links to its original and negates each of its postings exactly",
+        """
+        select format('reversal %s of %s does not mirror it', r.id, r.reverses)
+          from transactions r
+         where ($1::uuid is null or r.community_id = $1) and r.kind = 'reversal'
+           and (not exists (select 1 from transactions o where o.id = r.reverses and o.kind <> 'reversal')
+                or exists (select account_id, -minutes from postings where transaction_id = r.reverses
+                           except all select account_id, minutes from postings where transaction_id = r.id)
+                or exists (select account_id, minutes from postings where transaction_id = r.id
+                           except all select account_id, -minutes from postings where transaction_id = r.reverses))
+        """,
+    ),
+    Check(
+        "transactions_audited",
+        "every transaction has exactly one transaction.created audit event",
+        """
+        select format('transaction %s: %s transaction.created events', t.id, count(e.seq))
+          from transactions t
+          left join audit_events e on e.subject_id = t.id and e.action = 'transaction.created'
+         where ($1::uuid is null or t.community_id = $1)
+         group by t.id having count(e.seq) <> 1
+        """,
+    ),
+    Check(
+        "audit_subjects_exist",
+        "every audit event's subject exists",
+        """
+        select format('audit event %s (%s): %s %s does not exist', e.id, e.action, e.subject_type, e.subject_id)
+          from audit_events e
+         where ($1::uuid is null or e.community_id = $1) and e.subject_id is not null
+           and not case e.subject_type
+               when 'transaction' then exists (select 1 from transactions x where x.id = e.subject_id)
+               when 'member' then exists (select 1 from members x where x.id = e.subject_id)
+               when 'community' then exists (select 1 from communities x where x.id = e.subject_id)
+               when 'hold' then exists (select 1 from holds x where x.id = e.subject_id)
+               when 'principal' then exists (select 1 from principals x where x.id = e.subject_id)
+               else false end
+        """,
+    ),
+    Check(
+        "audit_events_consistent",
+        "each transaction.created event records the postings its transaction has",
+        """
+        select format('audit event %s: records postings %s, transaction %s has %s',
+                      e.id, e.details->'postings', e.subject_id, _transaction_json(e.subject_id)->'postings')
+          from audit_events e
+         where ($1::uuid is null or e.community_id = $1) and e.action = 'transaction.created'
+           and e.details->'postings' is distinct from _transaction_json(e.subject_id)->'postings'
+        """,
+    ),
+)
+
+
+async def verify(conn: asyncpg.Connection, community_id: uuid.UUID | None = None) -> Report:
+    """Run every check in one repeatable-read snapshot."""
+    report = Report()
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        for check in CHECKS:
+            rows = await conn.fetch(check.query, community_id)
+            report.checked[check.name] = len(rows)
+            report.violations.extend((check.name, row[0]) for row in rows)
+    return report

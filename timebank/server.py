@@ -1,0 +1,47 @@
+"""Running the service under uvicorn, with a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import threading
+from types import FrameType
+
+import uvicorn
+from litestar import Litestar
+
+
+class GracefulServer(uvicorn.Server):
+    """On the first SIGTERM/SIGINT: /ready answers 503 for `grace_seconds` so that load balancers
+    stop sending, then uvicorn stops accepting, finishes in-flight requests and exits.
+    A second signal exits at once."""
+
+    def __init__(self, config: uvicorn.Config, app: Litestar, grace_seconds: float) -> None:
+        super().__init__(config)
+        self.app = app
+        self.grace_seconds = grace_seconds
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self.grace_seconds <= 0:
+            self.app.state.draining = True
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        self.app.state.draining = True
+        timer = threading.Timer(self.grace_seconds, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+        limit_concurrency=1000,
+    )
+    GracefulServer(config, app, grace_seconds).run()
