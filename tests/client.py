@@ -75,12 +75,11 @@ class Api:
         )
 
     async def credit(self, member: Member, minutes: int, token: str | None = None) -> Any:
-        response = await self.post(
+        return await self.post(
             "/v1/credits",
             token or self.admin_token,
             {"member_id": member.id, "minutes": minutes, "service_date": "2026-11-01", "description": "served"},
         )
-        return response
 
     async def balance(self, account_id: str) -> int:
         response = await self.get(f"/v1/accounts/{account_id}", self.admin_token)

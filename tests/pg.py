@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 
 from timebank.config import Settings
-from timebank.embedded import with_database
+from timebank.embedded import start_embedded_server, with_database
 from timebank.migrate import migrate
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -28,7 +28,7 @@ LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 async def _answers(url: str) -> bool:
     try:
         conn = await asyncpg.connect(url, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -44,8 +44,6 @@ def postgres_server() -> Iterator[str]:
     if asyncio.run(_answers(LOCAL_URL)):
         yield LOCAL_URL
         return
-    from timebank.embedded import start_embedded_server
-
     # Under /tmp, so the unprivileged user the embedded server runs as (when we are root) can reach it.
     root = tempfile.mkdtemp(prefix="timebank-test-pg-", dir="/tmp")
     server: Any = start_embedded_server(root)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 import structlog
 from litestar import Litestar
@@ -15,18 +16,20 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from timebank import __version__
 from timebank.audit.routes import router as audit_router
-from timebank.auth.tokens import hash_token
 from timebank.communities.routes import router as communities_router
 from timebank.config import Settings
 from timebank.db import Database
 from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
-from timebank.http.context import Principal, provide_db, provide_principal
+from timebank.http.context import Principal, hash_token, provide_db, provide_principal
 from timebank.http.middleware import request_context_middleware
 from timebank.http.problems import handle_exception
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
+
+if TYPE_CHECKING:
+    from litestar.types import ExceptionHandlersMap
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +66,7 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
         ],
         dependencies={"db": Provide(provide_db), "principal": Provide(provide_principal)},
         signature_namespace={"Principal": Principal, "Database": Database},
-        exception_handlers={Exception: handle_exception},
+        exception_handlers=cast("ExceptionHandlersMap", {Exception: handle_exception}),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

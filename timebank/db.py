@@ -7,10 +7,11 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from timebank.config import Settings
 from timebank.errors import (
@@ -24,6 +25,11 @@ from timebank.errors import (
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# What the pool lends: a proxy with the Connection API.
+if TYPE_CHECKING:
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = PoolConnectionProxy
 
 # Unique and check constraints whose violation is a client's mistake, by constraint name.
 CONSTRAINT_CODES: dict[str, str] = {
@@ -36,7 +42,7 @@ CONSTRAINT_CODES: dict[str, str] = {
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
-def translate(exc: BaseException) -> DomainError | None:
+def translate(exc: BaseException) -> DomainError | None:  # noqa: PLR0911 -- one return per error family
     """Map a database error to the DomainError it stands for, or None when it is a bug."""
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None)
@@ -66,10 +72,14 @@ def translate(exc: BaseException) -> DomainError | None:
             return InvalidRequestError("a value in the request is not acceptable")
         if isinstance(exc, asyncpg.QueryCanceledError):
             return UnavailableError("the database took too long to answer")
-        if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError | asyncpg.TooManyConnectionsError):
+        if isinstance(
+            exc, asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError | asyncpg.TooManyConnectionsError
+        ):
             return UnavailableError("the database is not available")
         return None
-    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError):
+    if isinstance(
+        exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError
+    ):
         return UnavailableError("the database is not available")
     return None
 
@@ -112,7 +122,7 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; database failures leave as DomainErrors."""
         try:
             async with self.pool.acquire(timeout=self.settings.pool_acquire_timeout_seconds) as conn:
@@ -125,7 +135,7 @@ class Database:
                 raise
             raise mapped from exc
 
-    async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run `work` on a connection, retrying serialization failures and deadlocks (bounded)."""
         attempts = self.settings.conflict_retries + 1
         for attempt in range(attempts):
@@ -134,7 +144,7 @@ class Database:
                     return await work(conn)
             except RETRYABLE as exc:
                 log.info("transaction_retried", attempt=attempt + 1, sqlstate=exc.sqlstate)
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 -- jitter, not a secret.
         raise ConflictRetryError("the write kept conflicting with concurrent writes; retry with the same key")
 
     async def execute_denied(self, principal_id: str | None, request_id: str, details: dict[str, Any]) -> None:

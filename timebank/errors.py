@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 import msgspec
@@ -37,6 +38,17 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     hold_id: str | None = None
     request_id: str | None = None
 
+
+# Extra members a problem may carry beyond the RFC 9457 ones.
+_EXTRA_MEMBERS = frozenset(Problem.__struct_fields__) - {
+    "type",
+    "title",
+    "status",
+    "detail",
+    "code",
+    "errors",
+    "request_id",
+}
 
 # The stable error codes, their HTTP status and title. API.md lists them; this is the one place.
 CODES: dict[str, tuple[int, str]] = {
@@ -90,18 +102,19 @@ class DomainError(Exception):
 
     def to_problem(self, request_id: str | None = None) -> Problem:
         status, title = CODES.get(self.code, (400, "Invalid request"))
-        fields = {k: v for k, v in self.extra.items() if k in Problem.__struct_fields__}
-        errors = fields.pop("errors", None)
-        return Problem(
-            type=PROBLEM_TYPE_BASE + self.code,
-            title=title,
-            status=status,
-            detail=self.detail,
-            code=self.code,
-            errors=[e if isinstance(e, FieldError) else FieldError(**e) for e in errors] if errors else None,
-            request_id=request_id,
-            **{k: (str(v) if k.endswith("_id") or k == "reversed_by" else v) for k, v in fields.items()},
-        )
+        extra = {k: v for k, v in self.extra.items() if k in _EXTRA_MEMBERS}
+        errors = self.extra.get("errors")
+        problem = {
+            "type": PROBLEM_TYPE_BASE + self.code,
+            "title": title,
+            "status": status,
+            "detail": self.detail,
+            "code": self.code,
+            "errors": [e if isinstance(e, FieldError) else FieldError(**e) for e in errors] if errors else None,
+            "request_id": request_id,
+            **{k: (str(v) if isinstance(v, str | uuid.UUID) else v) for k, v in extra.items()},
+        }
+        return msgspec.convert(problem, Problem, from_attributes=True)
 
 
 class InvalidRequestError(DomainError):

@@ -40,9 +40,7 @@ async def list_audit_events(
         community_id = principal.community_id
     settings = request.app.state.settings
     size = page_limit(limit, settings.page_size_default, settings.page_size_max)
-    items, rows = await service.list_events(
-        db, community_id, actor, action, after, decode_cursor(cursor), size
-    )
+    items, rows = await service.list_events(db, community_id, actor, action, after, decode_cursor(cursor), size)
     return AuditEventPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
 
 

@@ -6,7 +6,7 @@ import secrets
 
 from timebank.http.context import hash_token
 
-TOKEN_PREFIX = "tb_"
+TOKEN_PREFIX = "tb_"  # noqa: S105 -- a recognisable prefix for secret scanners, not a secret.
 
 
 def new_token() -> tuple[str, bytes]:

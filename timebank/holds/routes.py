@@ -61,9 +61,7 @@ async def release_hold(
     data: JSONBody[HoldRelease | None] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Hold]:
-    result = await execute_write(
-        db, request, principal, "release_hold", "hold_release", hold_id, None, hold_id
-    )
+    result = await execute_write(db, request, principal, "release_hold", "hold_release", hold_id, None, hold_id)
     return write_response(result, Hold)
 
 

@@ -58,7 +58,7 @@ class WriteResult:
         return self.status >= 400
 
 
-class ReplayedProblem(Exception):
+class ReplayedProblemError(Exception):
     """A remembered failure, answered again exactly as it was the first time."""
 
     def __init__(self, result: WriteResult) -> None:
@@ -110,7 +110,7 @@ async def execute_write(
                 ) from None
             result = WriteResult(stored["status_code"], stored["response"].encode(), True)
             if result.is_problem:
-                raise ReplayedProblem(result) from None
+                raise ReplayedProblemError(result) from None
             return result
         err.extra["audited"] = True
         raise
@@ -119,5 +119,5 @@ async def execute_write(
     if result.replayed:
         log.info("idempotent_replay", operation=operation, status=result.status)
     if result.is_problem:
-        raise ReplayedProblem(result)
+        raise ReplayedProblemError(result)
     return result

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from timebank.db import Database, translate
 from timebank.errors import PROBLEM_MEDIA_TYPE, DomainError, FieldError, InvalidRequestError
 from timebank.http.context import request_id_of
-from timebank.http.idempotency import ReplayedProblem
+from timebank.http.idempotency import ReplayedProblemError
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +63,7 @@ def to_domain_error(exc: Exception) -> DomainError:
 
 def problem_response(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
     request_id = request_id_of(request)
-    if isinstance(exc, ReplayedProblem):
+    if isinstance(exc, ReplayedProblemError):
         return Response(
             exc.result.body,
             status_code=exc.result.status,

@@ -38,7 +38,9 @@ IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
-        description="Required. 1–200 printable ASCII characters, scoped to the caller; a retry replays the first answer",
+        description=(
+            "Required. 1–200 printable ASCII characters, scoped to the caller; a retry replays the first answer"
+        ),
     ),
 ]
 From = Annotated[AwareDatetime | None, QueryParameter(name="from", description="entries created at or after")]
@@ -176,7 +178,9 @@ async def post_pool_grant(
     return write_response(result, Transaction)
 
 
-@post("/v1/transactions/{transaction_id:uuid}/reversal", status_code=201, responses=WRITE, summary="Reverse a transaction")
+@post(
+    "/v1/transactions/{transaction_id:uuid}/reversal", status_code=201, responses=WRITE, summary="Reverse a transaction"
+)
 async def reverse_transaction(
     transaction_id: FromPath[uuid.UUID],
     data: JSONBody[ReversalCreate],
