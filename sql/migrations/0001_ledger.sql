@@ -43,7 +43,7 @@ create table members (
     created_by uuid not null,
     constraint members_display_name_length check (char_length(display_name) between 1 and 100),
     constraint members_roles_known check (
-        cardinality(roles) between 1 and 4
+        cardinality(roles) >= 1 and cardinality(roles) <= 4
         and roles <@ array['volunteer', 'resident', 'coordinator', 'auditor']
     )
 );
