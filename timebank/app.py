@@ -80,6 +80,8 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
             security=[{"bearer": []}],
         ),
         debug=False,
+        # Logging is configured once by timebank.logging; Litestar must not install its own handlers.
+        logging_config=None,
     )
     app.state.settings = settings
     # Outermost, so that even unmatched routes get a request id and their log line.

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Request, Response
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -81,25 +82,31 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
     )
 
 
-async def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
-    """Render the problem; 401/403 also leave a `request.denied` audit event."""
+async def _record_denial(db: Database, principal_id: str | None, request_id: str, details: dict[str, Any]) -> None:
+    try:
+        await db.execute_denied(principal_id, request_id, details)
+    except Exception:  # The refusal stands even if the trail cannot be written.
+        log.warning("denial_not_audited", exc_info=True)
+
+
+def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
+    """Render the problem; a 401/403 also leaves a `request.denied` audit event.
+
+    Litestar calls exception handlers synchronously, so the audit write runs as the response's
+    background task: after the answer is sent, before the request's task ends.
+    """
     response = problem_response(request, exc)
     error = exc if isinstance(exc, DomainError) else None
-    if response.status_code in (401, 403) and not (error and error.extra.get("audited")):
+    db: Database | None = request.app.state.get("db")
+    if response.status_code in (401, 403) and db is not None and not (error and error.extra.get("audited")):
         state = request.scope.get("state", {})
-        db: Database | None = getattr(request.app.state, "db", None)
-        if db is not None:
-            try:
-                await db.execute_denied(
-                    state.get("principal_id"),
-                    request_id_of(request),
-                    {
-                        "method": request.method,
-                        "path": request.url.path[:200],
-                        "status": response.status_code,
-                        "code": state.get("error_code"),
-                    },
-                )
-            except Exception:  # The refusal stands even if the trail cannot be written.
-                log.warning("denial_not_audited", exc_info=True)
+        details = {
+            "method": request.method,
+            "path": request.url.path[:200],
+            "status": response.status_code,
+            "code": state.get("error_code"),
+        }
+        response.background = BackgroundTask(
+            _record_denial, db, state.get("principal_id"), request_id_of(request), details
+        )
     return response

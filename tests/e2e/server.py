@@ -1,0 +1,71 @@
+"""Start the real `timebank serve` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    process: asyncio.subprocess.Process
+    url: str
+    port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+
+@contextlib.asynccontextmanager
+async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]:
+    """Run `python -m timebank.cli serve` on a free port until the block ends."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
+    environment |= {"TIMEBANK_DATABASE_URL": database_url, "TIMEBANK_LOG_FORMAT": "json"} | env
+    with tempfile.NamedTemporaryFile(prefix="timebank-serve-", suffix=".log", delete=False) as log_file:
+        log_path = Path(log_file.name)
+    with log_path.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "timebank.cli", "serve", "--port", str(port),
+            env=environment, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", port, log_path)
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                if process.returncode is not None:
+                    raise RuntimeError(f"server exited early:\n{server.log()}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(server.url + "/health", timeout=1)).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError(f"server did not start:\n{server.log()}")
+        yield server
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log_path.unlink(missing_ok=True)

@@ -1,0 +1,102 @@
+"""The real server process: start-up admin token, request logs, X-Request-ID, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.server import running_server
+
+pytestmark = pytest.mark.slow
+
+
+async def test_admin_token_from_environment_survives_restart(fresh_db: str) -> None:
+    token = "tb_e2e_" + uuid.uuid4().hex
+    principals = []
+    for _ in range(2):
+        async with running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=token) as server, httpx.AsyncClient() as client:
+            me = await client.get(server.url + "/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, me.text
+            assert me.json()["roles"] == ["admin"]
+            principals.append(me.json()["principal_id"])
+    assert principals[0] == principals[1]
+
+
+async def test_one_json_log_line_per_request_without_tokens(fresh_db: str) -> None:
+    token = "tb_e2e_" + uuid.uuid4().hex
+    async with running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=token) as server, httpx.AsyncClient() as client:
+        me = await client.get(
+            server.url + "/v1/me", headers={"Authorization": f"Bearer {token}", "X-Request-ID": "trace-me-42"}
+        )
+        assert me.headers["x-request-id"] == "trace-me-42"
+        denied = await client.get(server.url + "/v1/me", headers={"Authorization": "Bearer tb_wrong_" + token})
+        assert denied.status_code == 401
+        minted = denied.headers["x-request-id"]
+        assert len(minted) >= 16
+        missing = await client.get(server.url + "/nowhere")
+        assert missing.status_code == 404
+        assert missing.headers["x-request-id"]
+        server.terminate()
+        await asyncio.wait_for(server.process.wait(), 30)
+        log = server.log()
+    assert token not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request_handled"]
+    ours = [line for line in requests if line.get("request_id") == "trace-me-42"]
+    assert len(ours) == 1
+    line = ours[0]
+    assert line["route"] == "/v1/me"
+    assert line["status"] == 200
+    assert line["method"] == "GET"
+    assert line["principal"] == json.loads(me.text)["principal_id"]
+    assert isinstance(line["duration_ms"], float | int)
+    assert line["timestamp"].endswith("Z")
+    assert any(r["request_id"] == minted and r["status"] == 401 for r in requests)
+    assert any(r["path"] == "/nowhere" and r["status"] == 404 for r in requests)
+    # The server's own messages are JSON too.
+    assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
+
+
+async def _slow_request(port: int, token: str, started: asyncio.Event) -> bytes:
+    """A POST whose body trickles in over about a second: in flight when SIGTERM arrives."""
+    body = json.dumps({"slug": "slow-" + uuid.uuid4().hex[:8], "name": "慢"}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/communities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    )
+    writer.write(body[:5])
+    await writer.drain()
+    started.set()
+    await asyncio.sleep(1.0)
+    writer.write(body[5:])
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    return response
+
+
+async def test_sigterm_drains_then_exits(fresh_db: str) -> None:
+    token = "tb_e2e_" + uuid.uuid4().hex
+    async with (
+        running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=token, TIMEBANK_SHUTDOWN_GRACE_SECONDS="0.5") as server,
+        httpx.AsyncClient() as client,
+    ):
+        assert (await client.get(server.url + "/ready")).status_code == 200
+        started = asyncio.Event()
+        slow = asyncio.create_task(_slow_request(server.port, token, started))
+        await started.wait()
+        server.terminate()
+        ready = await client.get(server.url + "/ready")
+        assert ready.status_code == 503
+        assert ready.json()["code"] == "unavailable"
+        response = await slow
+        assert response.startswith(b"HTTP/1.1 201"), response[:200]
+        # uvicorn re-raises the signal once it has shut down cleanly, so the process reports SIGTERM.
+        assert await asyncio.wait_for(server.process.wait(), 30) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in server.log()
