@@ -50,10 +50,10 @@ $$;
 
 
 --
--- Name: _authorize(timebank.principal_info, uuid, uuid, text[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: _authorize(timebank.principal_info, uuid, uuid, text[], text[], text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank._authorize(p_actor timebank.principal_info, p_community uuid, p_member uuid, p_self_roles text[], p_staff_roles text[]) RETURNS void
+CREATE FUNCTION timebank._authorize(p_actor timebank.principal_info, p_community uuid, p_member uuid, p_self_roles text[], p_staff_roles text[], p_not_found text) RETURNS void
     LANGUAGE plpgsql
     AS $$
 begin
@@ -72,7 +72,7 @@ begin
     if p_actor.community_id = p_community or (p_actor.kind = 'auditor' and p_actor.community_id is null) then
         perform _fail('forbidden', 'the caller may not do this');
     end if;
-    perform _fail('not_found', 'no such resource');
+    perform _fail('not_found', p_not_found);
 end;
 $$;
 
@@ -306,7 +306,7 @@ declare
 begin
     select * into v_member from members where id = p_member_id;
     if not found then
-        perform _fail('not_found', 'no such member', jsonb_build_object('member_id', p_member_id));
+        perform _fail('not_found', 'no such member');
     end if;
     return v_member;
 end;
@@ -358,7 +358,7 @@ begin
     if not found then
         perform _fail('not_found', 'no such hold');
     end if;
-    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
     perform 1 from accounts where id = v_hold.account_id for update;
     if exists (select 1 from hold_resolutions where hold_id = v_hold.id) or v_hold.expires_at <= now() then
         perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
@@ -693,7 +693,7 @@ begin
     if not found then
         perform _fail('not_found', format('no community %s', p_slug));
     end if;
-    perform _authorize(v_actor, v_community, null, array[]::text[], array['coordinator']);
+    perform _authorize(v_actor, v_community, null, array[]::text[], array['coordinator'], format('no community %s', p_slug));
     -- Coordinators register volunteers and residents; only an admin appoints staff and auditors.
     if not ('admin' = any(v_actor.roles)) and not (p_roles <@ array['volunteer', 'resident']) then
         perform _fail('forbidden', 'only an admin may grant the coordinator or auditor role');
@@ -814,7 +814,8 @@ begin
         perform _fail('not_found', 'no such member');
     end if;
     if p_actor is not null then
-        perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+        perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+            'no such member');
     end if;
     select id into v_principal from principals where member_id = p_member_id;
     insert into tokens (principal_id, token_hash, created_by)
@@ -850,7 +851,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator']);
+    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator'],
+        'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     select * into v_account from accounts where member_id = v_member.id for update;
@@ -893,7 +895,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
     if not ('volunteer' = any(v_member.roles)) then
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
@@ -925,7 +928,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
     v_tx := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
@@ -957,7 +961,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator']);
+    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator'],
+        'no such member');
     if p_provider_member_id is not null then
         v_provider := _member_for_write(p_provider_member_id);
         if v_provider.id = v_member.id then
@@ -1003,7 +1008,8 @@ begin
         return;
     end if;
     v_from := _member_for_write(p_from_member_id);
-    perform _authorize(v_actor, v_from.community_id, v_from.id, array['volunteer', 'resident'], array['coordinator']);
+    perform _authorize(v_actor, v_from.community_id, v_from.id, array['volunteer', 'resident'], array['coordinator'],
+        'no such member');
     if p_to_pool then
         v_kind := 'donation';
         v_target := _system_account(v_from.community_id, 'pool');
@@ -1138,7 +1144,8 @@ begin
     if not found then
         perform _fail('not_found', 'no such transaction');
     end if;
-    perform _authorize(_principal(p_actor), v_original.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_original.community_id, null, array[]::text[], array['coordinator'],
+        'no such transaction');
     if v_original.kind = 'reversal' then
         perform _fail('cannot_reverse_reversal', 'a reversal cannot itself be reversed',
             jsonb_build_object('transaction_id', v_original.id));
@@ -1177,7 +1184,7 @@ begin
     if not found then
         perform _fail('not_found', format('no community %s', p_slug));
     end if;
-    perform _authorize(v_actor, v_old.id, null, array[]::text[], array[]::text[]);
+    perform _authorize(v_actor, v_old.id, null, array[]::text[], array[]::text[], format('no community %s', p_slug));
     update communities
        set unit_minutes = p_unit_minutes, max_transaction_minutes = p_max_transaction_minutes,
            max_balance_minutes = p_max_balance_minutes, overdraft_minutes = p_overdraft_minutes

@@ -20,9 +20,11 @@ $$;
 
 -- Allow the actor when it is an admin, staff (p_staff_roles) of p_community, or the member p_member
 -- itself holding one of p_self_roles. Otherwise 403 when the actor can see the community, else 404
--- so that ids outside the caller's reach reveal nothing.
+-- with p_not_found, the very message a missing resource gets, so ids outside reach reveal nothing.
+drop function if exists _authorize(principal_info, uuid, uuid, text[], text[]);
 create or replace function _authorize(
-    p_actor principal_info, p_community uuid, p_member uuid, p_self_roles text[], p_staff_roles text[]
+    p_actor principal_info, p_community uuid, p_member uuid, p_self_roles text[], p_staff_roles text[],
+    p_not_found text
 ) returns void language plpgsql as $$
 begin
     if p_actor.id is null then
@@ -40,7 +42,7 @@ begin
     if p_actor.community_id = p_community or (p_actor.kind = 'auditor' and p_actor.community_id is null) then
         perform _fail('forbidden', 'the caller may not do this');
     end if;
-    perform _fail('not_found', 'no such resource');
+    perform _fail('not_found', p_not_found);
 end;
 $$;
 

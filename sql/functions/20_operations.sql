@@ -46,7 +46,7 @@ begin
     if not found then
         perform _fail('not_found', format('no community %s', p_slug));
     end if;
-    perform _authorize(v_actor, v_old.id, null, array[]::text[], array[]::text[]);
+    perform _authorize(v_actor, v_old.id, null, array[]::text[], array[]::text[], format('no community %s', p_slug));
     update communities
        set unit_minutes = p_unit_minutes, max_transaction_minutes = p_max_transaction_minutes,
            max_balance_minutes = p_max_balance_minutes, overdraft_minutes = p_overdraft_minutes
@@ -76,7 +76,7 @@ begin
     if not found then
         perform _fail('not_found', format('no community %s', p_slug));
     end if;
-    perform _authorize(v_actor, v_community, null, array[]::text[], array['coordinator']);
+    perform _authorize(v_actor, v_community, null, array[]::text[], array['coordinator'], format('no community %s', p_slug));
     -- Coordinators register volunteers and residents; only an admin appoints staff and auditors.
     if not ('admin' = any(v_actor.roles)) and not (p_roles <@ array['volunteer', 'resident']) then
         perform _fail('forbidden', 'only an admin may grant the coordinator or auditor role');
@@ -105,7 +105,8 @@ begin
         perform _fail('not_found', 'no such member');
     end if;
     if p_actor is not null then
-        perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+        perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+            'no such member');
     end if;
     select id into v_principal from principals where member_id = p_member_id;
     insert into tokens (principal_id, token_hash, created_by)

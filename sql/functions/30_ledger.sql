@@ -9,7 +9,7 @@ declare
 begin
     select * into v_member from members where id = p_member_id;
     if not found then
-        perform _fail('not_found', 'no such member', jsonb_build_object('member_id', p_member_id));
+        perform _fail('not_found', 'no such member');
     end if;
     return v_member;
 end;
@@ -48,7 +48,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
     if not ('volunteer' = any(v_member.roles)) then
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
@@ -85,7 +86,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator']);
+    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator'],
+        'no such member');
     if p_provider_member_id is not null then
         v_provider := _member_for_write(p_provider_member_id);
         if v_provider.id = v_member.id then
@@ -127,7 +129,8 @@ begin
         return;
     end if;
     v_from := _member_for_write(p_from_member_id);
-    perform _authorize(v_actor, v_from.community_id, v_from.id, array['volunteer', 'resident'], array['coordinator']);
+    perform _authorize(v_actor, v_from.community_id, v_from.id, array['volunteer', 'resident'], array['coordinator'],
+        'no such member');
     if p_to_pool then
         v_kind := 'donation';
         v_target := _system_account(v_from.community_id, 'pool');
@@ -168,7 +171,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
     v_tx := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
@@ -197,7 +201,8 @@ begin
     if not found then
         perform _fail('not_found', 'no such transaction');
     end if;
-    perform _authorize(_principal(p_actor), v_original.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(_principal(p_actor), v_original.community_id, null, array[]::text[], array['coordinator'],
+        'no such transaction');
     if v_original.kind = 'reversal' then
         perform _fail('cannot_reverse_reversal', 'a reversal cannot itself be reversed',
             jsonb_build_object('transaction_id', v_original.id));
@@ -239,7 +244,8 @@ begin
         return;
     end if;
     v_member := _member_for_write(p_member_id);
-    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator']);
+    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator'],
+        'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     select * into v_account from accounts where member_id = v_member.id for update;
@@ -273,7 +279,7 @@ begin
     if not found then
         perform _fail('not_found', 'no such hold');
     end if;
-    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator']);
+    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
     perform 1 from accounts where id = v_hold.account_id for update;
     if exists (select 1 from hold_resolutions where hold_id = v_hold.id) or v_hold.expires_at <= now() then
         perform _fail('hold_not_pending', 'this hold was already captured, released or expired',

@@ -15,7 +15,7 @@ from timebank.errors import ForbiddenError
 from timebank.http.context import Caller, Db
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import READ
-from timebank.http.types import AwareDatetime, Cursor, Limit
+from timebank.http.types import AwareDatetime, Cursor, Limit, require_zone
 
 
 @get("/v1/audit-events", responses=READ, summary="The audit trail, oldest first")
@@ -31,6 +31,7 @@ async def list_audit_events(
     cursor: Cursor = None,
 ) -> AuditEventPage:
     """Admins and global auditors read every event; coordinators and auditors their community's."""
+    require_zone(after=after)
     if not (principal.reads_everything or {"coordinator", "auditor"} & set(principal.roles)):
         raise ForbiddenError("only admins, auditors and coordinators may read the audit trail")
     community_id = None

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from litestar.params import QueryParameter
 
+from timebank.errors import InvalidRequestError
+
 # Strings may not contain NUL: PostgreSQL cannot store it, so it is refused at the door.
 NO_NUL = r"^[^\x00]*$"
 
@@ -31,3 +33,13 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 # Query parameters shared by list endpoints.
 Limit = Annotated[int | None, QueryParameter(ge=1, le=500, description="page size (default 50, max 500)")]
 Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_cursor of the previous page")]
+
+
+def require_zone(**moments: datetime | None) -> None:
+    """Timestamps must carry a zone (RFC 3339); the query-string parser accepts naive ones."""
+    for name, moment in moments.items():
+        if moment is not None and moment.utcoffset() is None:
+            raise InvalidRequestError(
+                f"{name} needs a time zone, e.g. 2026-11-27T08:30:00Z",
+                errors=[{"field": name, "message": "an RFC 3339 timestamp with a zone"}],
+            )

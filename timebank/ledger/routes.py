@@ -16,7 +16,7 @@ from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import READ, WRITE, write_response
-from timebank.http.types import AwareDatetime, Cursor, Limit
+from timebank.http.types import AwareDatetime, Cursor, Limit, require_zone
 from timebank.ledger import service
 from timebank.ledger.models import (
     Account,
@@ -53,6 +53,7 @@ def _page_size(request: Request[Any, Any, State], limit: int | None) -> int:
 
 
 def _check_range(start: datetime | None, end: datetime | None) -> None:
+    require_zone(**{"from": start, "to": end})
     if start is not None and end is not None and end < start:
         raise InvalidRequestError("`to` is before `from`", errors=[{"field": "to", "message": "before from"}])
 
@@ -83,6 +84,7 @@ async def list_entries(
 async def balance_as_of(
     account_id: FromPath[uuid.UUID], db: Db, principal: Caller, as_of: FromQuery[AwareDatetime | None] = None
 ) -> Balance:
+    require_zone(as_of=as_of)
     moment = as_of or datetime.now().astimezone()
     return await service.balance_as_of(db, principal, account_id, moment)
 
