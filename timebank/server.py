@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from types import FrameType
 
@@ -32,6 +33,10 @@ class GracefulServer(uvicorn.Server):
         timer.start()
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
     config = uvicorn.Config(
         app,
@@ -44,4 +49,9 @@ def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
         timeout_graceful_shutdown=30,
         limit_concurrency=1000,
     )
+    # uvicorn re-raises the signal it caught once it has shut down. With the default handler that
+    # kills the process before exit hooks run (the embedded PostgreSQL would be left running); this
+    # handler, which uvicorn restores before re-raising, turns it into a normal exit instead.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     GracefulServer(config, app, grace_seconds).run()

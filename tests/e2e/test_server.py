@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import uuid
 
 import httpx
@@ -97,6 +96,5 @@ async def test_sigterm_drains_then_exits(fresh_db: str) -> None:
         assert ready.json()["code"] == "unavailable"
         response = await slow
         assert response.startswith(b"HTTP/1.1 201"), response[:200]
-        # uvicorn re-raises the signal once it has shut down cleanly, so the process reports SIGTERM.
-        assert await asyncio.wait_for(server.process.wait(), 30) in (0, -signal.SIGTERM)
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0
         assert "Application shutdown complete" in server.log()
