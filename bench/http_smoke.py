@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+WRK_SCRIPTS = ROOT / "bench" / "wrk"
 sys.path.insert(0, str(ROOT))
 
 from tests import pg  # noqa: E402  (the tests' database helpers, reused)
@@ -67,10 +68,13 @@ async def main() -> None:
     try:
         async with running_server(database, TIMEBANK_ADMIN_TOKEN=token, TIMEBANK_LOG_LEVEL="warning") as server:
             members, accounts = await seed(server.url, token)
-            here = Path(__file__).resolve().parent / "wrk"
             for label, script, env in (
-                ("POST /v1/credits", here / "credits.lua", {"TOKEN": token, "MEMBERS": ",".join(members)}),
-                ("GET /v1/accounts/{id}", here / "account.lua", {"TOKEN": token, "ACCOUNTS": ",".join(accounts)}),
+                ("POST /v1/credits", WRK_SCRIPTS / "credits.lua", {"TOKEN": token, "MEMBERS": ",".join(members)}),
+                (
+                    "GET /v1/accounts/{id}",
+                    WRK_SCRIPTS / "account.lua",
+                    {"TOKEN": token, "ACCOUNTS": ",".join(accounts)},
+                ),
             ):
                 print(f"== {label}: {args.connections} connections, {args.duration} s")
                 print(wrk(server.url, str(script), args.duration, args.connections, env))
