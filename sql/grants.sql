@@ -15,7 +15,7 @@ grant execute on function
     create_principal_token(text, text, bytea, text),
     ensure_admin_token(bytea, text),
     record_rejected_write(uuid, text, text, bytea, integer, jsonb, text, jsonb),
-    record_denied_request(uuid, text, jsonb),
+    record_refused_request(text, uuid, text, jsonb),
     post_credit(uuid, text, text, bytea, uuid, bigint, date, text),
     post_redemption(uuid, text, text, bytea, uuid, bigint, text, uuid),
     post_transfer(uuid, text, text, bytea, uuid, uuid, boolean, bigint, text),

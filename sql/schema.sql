@@ -289,6 +289,7 @@ CREATE TABLE timebank.members (
     external_ref text,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     created_by uuid NOT NULL,
+    CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
     CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
     CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
 );
@@ -417,8 +418,8 @@ begin
                 v_held := case when v_account.held_minutes = 0 then 0 else _held_minutes(v_account.id, p_hold_id) end;
                 if v_new - v_held < v_floor then
                     perform _fail('insufficient_balance',
-                        format('account %s has %s minutes available', v_account.id,
-                               v_account.balance_minutes - v_held - v_floor),
+                        format('account %s cannot give %s minutes: balance %s, held %s, lowest allowed %s',
+                               v_account.id, -p_minutes[i], v_account.balance_minutes, v_held, v_floor),
                         jsonb_build_object('account_id', v_account.id,
                                            'available_minutes', v_account.balance_minutes - v_held));
                 end if;
@@ -859,7 +860,8 @@ begin
     v_held := _held_minutes(v_account.id);
     if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
         perform _fail('insufficient_balance',
-            format('account %s has %s minutes available', v_account.id, v_account.balance_minutes - v_held),
+            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
+                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
             jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
     end if;
     insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
@@ -1037,15 +1039,20 @@ $$;
 
 
 --
--- Name: record_denied_request(uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: record_refused_request(text, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.record_denied_request(p_actor uuid, p_request_id text, p_details jsonb) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION timebank.record_refused_request(p_action text, p_actor uuid, p_request_id text, p_details jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $$
-    select _audit(coalesce(p_actor::text, 'anonymous'), null, 'request.denied', null, null,
-        (_principal(p_actor)).community_id, p_request_id, p_details);
+begin
+    if p_action not in ('request.denied', 'write.rejected') then
+        perform _fail('invalid_request', 'not a refusal');
+    end if;
+    perform _audit(coalesce(p_actor::text, 'anonymous'), null, p_action, null, null,
+        (_principal(p_actor)).community_id, left(p_request_id, 200), p_details);
+end;
 $$;
 
 
@@ -1369,7 +1376,8 @@ CREATE TABLE timebank.transactions (
     CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
     CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
     CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
-    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL)))
+    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL))),
+    CONSTRAINT transactions_service_date_range CHECK (((service_date >= '1900-01-01'::date) AND (service_date <= '2999-12-31'::date)))
 );
 
 

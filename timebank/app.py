@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -22,7 +22,8 @@ from timebank.db import Database
 from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
-from timebank.http.context import Principal, hash_token, provide_db, provide_principal
+from timebank.http.body import validate_body
+from timebank.http.context import Principal, authenticate, hash_token, provide_db, provide_principal
 from timebank.http.middleware import request_context_middleware
 from timebank.http.problems import handle_exception
 from timebank.ledger.routes import router as ledger_router
@@ -58,11 +59,12 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
     app = Litestar(
         route_handlers=[
             health_router,
-            communities_router,
-            members_router,
-            ledger_router,
-            holds_router,
-            audit_router,
+            # Every /v1 route: authenticate first, then hold the body to the exact schema.
+            Router(
+                path="/",
+                route_handlers=[communities_router, members_router, ledger_router, holds_router, audit_router],
+                guards=[authenticate, validate_body],
+            ),
         ],
         dependencies={"db": Provide(provide_db), "principal": Provide(provide_principal)},
         signature_namespace={"Principal": Principal, "Database": Database},

@@ -147,10 +147,13 @@ class Database:
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 -- jitter, not a secret.
         raise ConflictRetryError("the write kept conflicting with concurrent writes; retry with the same key")
 
-    async def execute_denied(self, principal_id: str | None, request_id: str, details: dict[str, Any]) -> None:
-        """Record a refused request in the audit trail (its own transaction)."""
+    async def record_refusal(
+        self, action: str, principal_id: str | None, request_id: str, details: dict[str, Any]
+    ) -> None:
+        """Record a refused request (`request.denied` or `write.rejected`) in the audit trail."""
         await self.fetchval(
-            "select record_denied_request($1::uuid, $2, $3::text::jsonb)",
+            "select record_refused_request($1, $2::uuid, $3, $4::text::jsonb)",
+            action,
             principal_id,
             request_id,
             json.dumps(details),

@@ -162,8 +162,8 @@ begin
                 v_held := case when v_account.held_minutes = 0 then 0 else _held_minutes(v_account.id, p_hold_id) end;
                 if v_new - v_held < v_floor then
                     perform _fail('insufficient_balance',
-                        format('account %s has %s minutes available', v_account.id,
-                               v_account.balance_minutes - v_held - v_floor),
+                        format('account %s cannot give %s minutes: balance %s, held %s, lowest allowed %s',
+                               v_account.id, -p_minutes[i], v_account.balance_minutes, v_held, v_floor),
                         jsonb_build_object('account_id', v_account.id,
                                            'available_minutes', v_account.balance_minutes - v_held));
                 end if;

@@ -184,9 +184,16 @@ begin
 end;
 $$;
 
--- Record a request refused before any write (401, 403, throttled): the trail shows who knocked.
-create or replace function record_denied_request(p_actor uuid, p_request_id text, p_details jsonb)
-returns void language sql security definer set search_path = timebank, pg_temp as $$
-    select _audit(coalesce(p_actor::text, 'anonymous'), null, 'request.denied', null, null,
-        (_principal(p_actor)).community_id, p_request_id, p_details);
+-- Record a request refused before it could write (401/403: request.denied; a malformed or refused
+-- write: write.rejected), so the trail shows who knocked and what was turned away.
+drop function if exists record_denied_request(uuid, text, jsonb);
+create or replace function record_refused_request(p_action text, p_actor uuid, p_request_id text, p_details jsonb)
+returns void language plpgsql security definer set search_path = timebank, pg_temp as $$
+begin
+    if p_action not in ('request.denied', 'write.rejected') then
+        perform _fail('invalid_request', 'not a refusal');
+    end if;
+    perform _audit(coalesce(p_actor::text, 'anonymous'), null, p_action, null, null,
+        (_principal(p_actor)).community_id, left(p_request_id, 200), p_details);
+end;
 $$;

@@ -252,7 +252,8 @@ begin
     v_held := _held_minutes(v_account.id);
     if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
         perform _fail('insufficient_balance',
-            format('account %s has %s minutes available', v_account.id, v_account.balance_minutes - v_held),
+            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
+                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
             jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
     end if;
     insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)

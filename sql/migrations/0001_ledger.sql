@@ -42,6 +42,7 @@ create table members (
     created_at timestamptz not null default clock_timestamp(),
     created_by uuid not null,
     constraint members_display_name_length check (char_length(display_name) between 1 and 100),
+    constraint members_birth_date_range check (birth_date between '1900-01-01' and '2999-12-31'),
     constraint members_roles_known check (
         cardinality(roles) >= 1 and cardinality(roles) <= 4
         and roles <@ array['volunteer', 'resident', 'coordinator', 'auditor']
@@ -122,6 +123,7 @@ create table transactions (
         kind in ('credit', 'redemption', 'transfer', 'donation', 'pool_grant', 'reversal', 'hold_capture')
     ),
     constraint transactions_description_length check (char_length(description) <= 500),
+    constraint transactions_service_date_range check (service_date between '1900-01-01' and '2999-12-31'),
     constraint transactions_reverses_matches_kind check ((kind = 'reversal') = (reverses is not null)),
     constraint transactions_hold_id_matches_kind check ((kind = 'hold_capture') = (hold_id is not null))
 );

@@ -9,8 +9,10 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
 
 from timebank.db import Database
 from timebank.errors import UnauthenticatedError
@@ -58,8 +60,21 @@ async def provide_db(state: State) -> Database:
     return db
 
 
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: authenticate the bearer token before anything else about the request is looked at."""
+    await _authenticate(connection)
+
+
 async def provide_principal(request: Request[Any, Any, State]) -> Principal:
-    """Authenticate the bearer token; 401 unauthenticated when it is missing or unknown."""
+    """The caller, as the `authenticate` guard found it."""
+    principal = request.scope.get("state", {}).get("principal")
+    if isinstance(principal, Principal):
+        return principal
+    return await _authenticate(request)
+
+
+async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """401 unauthenticated when the token is missing or unknown."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -76,7 +91,9 @@ async def provide_principal(request: Request[Any, Any, State]) -> Principal:
         community_id=row["community_id"],
         member_id=row["member_id"],
     )
-    request.scope.setdefault("state", {})["principal_id"] = str(principal.id)
+    state = request.scope.setdefault("state", {})
+    state["principal"] = principal
+    state["principal_id"] = str(principal.id)
     structlog.contextvars.bind_contextvars(principal=str(principal.id))
     return principal
 

@@ -27,9 +27,15 @@ MAX_KEY_CHARS = 200
 
 def idempotency_key(request: Request[Any, Any, State]) -> str:
     """The Idempotency-Key header: 1–200 printable ASCII characters."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
+    keys = request.headers.getall("idempotency-key", [])
+    if not keys:
         raise IdempotencyKeyRequiredError("this write needs an Idempotency-Key header")
+    if len(keys) > 1:
+        raise InvalidRequestError(
+            "send one Idempotency-Key header, not several",
+            errors=[{"field": "Idempotency-Key", "message": "repeated header"}],
+        )
+    key = keys[0]
     if not 1 <= len(key) <= MAX_KEY_CHARS or not all(" " <= ch <= "~" for ch in key):
         raise InvalidRequestError(
             f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters",
@@ -78,6 +84,10 @@ async def execute_write(
 ) -> WriteResult:
     """Call `function(actor, request_id, key, hash, *args)` and apply the idempotency contract."""
     key = idempotency_key(request)
+    for value in args:
+        # Minutes beyond PostgreSQL's bigint are out of every community's range.
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise DomainError("minutes are out of range", code="amount_out_of_range")
     digest = request_hash(operation, target, body)
     request_id = request_id_of(request)
     placeholders = ", ".join(f"${i}" for i in range(1, len(args) + 5))

@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 
 from timebank.db import Database, translate
-from timebank.errors import PROBLEM_MEDIA_TYPE, DomainError, FieldError, InvalidRequestError
+from timebank.errors import PROBLEM_MEDIA_TYPE, DomainError, FieldError, InvalidRequestError, Problem
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError
 
@@ -65,8 +65,9 @@ def to_domain_error(exc: Exception) -> DomainError:
 def problem_response(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
     request_id = request_id_of(request)
     if isinstance(exc, ReplayedProblemError):
+        # Stored as jsonb, which reorders members: re-encode so the replay is byte for byte the original.
         return Response(
-            exc.result.body,
+            msgspec.json.encode(msgspec.json.decode(exc.result.body, type=Problem)),
             status_code=exc.result.status,
             media_type=PROBLEM_MEDIA_TYPE,
             headers={"Idempotent-Replayed": "true"},
@@ -82,15 +83,21 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
     )
 
 
-async def _record_denial(db: Database, principal_id: str | None, request_id: str, details: dict[str, Any]) -> None:
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _record_refusal(
+    db: Database, action: str, principal_id: str | None, request_id: str, details: dict[str, Any]
+) -> None:
     try:
-        await db.execute_denied(principal_id, request_id, details)
+        await db.record_refusal(action, principal_id, request_id, details)
     except Exception:  # The refusal stands even if the trail cannot be written.
-        log.warning("denial_not_audited", exc_info=True)
+        log.warning("refusal_not_audited", exc_info=True)
 
 
 def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
-    """Render the problem; a 401/403 also leaves a `request.denied` audit event.
+    """Render the problem. A 401/403 leaves a `request.denied` audit event, any other refused write
+    a `write.rejected` one (unless the write's own SQL already recorded it).
 
     Litestar calls exception handlers synchronously, so the audit write runs as the response's
     background task: after the answer is sent, before the request's task ends.
@@ -98,15 +105,20 @@ def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Respo
     response = problem_response(request, exc)
     error = exc if isinstance(exc, DomainError) else None
     db: Database | None = request.app.state.get("db")
-    if response.status_code in (401, 403) and db is not None and not (error and error.extra.get("audited")):
+    status = response.status_code or 500
+    denied = status in (401, 403)
+    rejected = 400 <= status < 500 and request.method in WRITE_METHODS
+    audited = isinstance(exc, ReplayedProblemError) or bool(error and error.extra.get("audited"))
+    if (denied or rejected) and db is not None and not audited:
         state = request.scope.get("state", {})
         details = {
             "method": request.method,
             "path": request.url.path[:200],
-            "status": response.status_code,
+            "status": status,
             "code": state.get("error_code"),
         }
+        action = "request.denied" if denied else "write.rejected"
         response.background = BackgroundTask(
-            _record_denial, db, state.get("principal_id"), request_id_of(request), details
+            _record_refusal, db, action, state.get("principal_id"), request_id_of(request), details
         )
     return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -23,6 +23,10 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 # Amounts are whole minutes. Their range is the community's policy (422 amount_out_of_range), so
 # the wire type only bounds them to what PostgreSQL's bigint can hold.
 Minutes = int
+# Dates a person can mean (service and birth dates). asyncpg would store year 1 and year 9999 as
+# -infinity and infinity, which no one means and which no longer read back as dates.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
 MemberRole = Literal["volunteer", "resident", "coordinator", "auditor"]
 
 
@@ -42,4 +46,14 @@ def require_zone(**moments: datetime | None) -> None:
             raise InvalidRequestError(
                 f"{name} needs a time zone, e.g. 2026-11-27T08:30:00Z",
                 errors=[{"field": name, "message": "an RFC 3339 timestamp with a zone"}],
+            )
+
+
+def require_calendar_dates(**dates: date | None) -> None:
+    """Dates must lie between 1900-01-01 and 2999-12-31."""
+    for name, value in dates.items():
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise InvalidRequestError(
+                f"{name} must be between {EARLIEST_DATE} and {LATEST_DATE}",
+                errors=[{"field": f"$.{name}", "message": f"between {EARLIEST_DATE} and {LATEST_DATE}"}],
             )

@@ -16,7 +16,7 @@ from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import READ, WRITE, write_response
-from timebank.http.types import AwareDatetime, Cursor, Limit, require_zone
+from timebank.http.types import AwareDatetime, Cursor, Limit, require_calendar_dates, require_zone
 from timebank.ledger import service
 from timebank.ledger.models import (
     Account,
@@ -123,6 +123,7 @@ async def post_credit(
     request: Request[Any, Any, State],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Transaction]:
+    require_calendar_dates(service_date=data.service_date)
     result = await execute_write(
         db, request, principal, "post_credit", "credit", "", data,
         data.member_id, data.minutes, data.service_date, data.description,

@@ -14,7 +14,7 @@ from timebank.errors import ForbiddenError
 from timebank.http.context import Caller, Db, request_id_of
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import READ, WRITE
-from timebank.http.types import Cursor, Limit, MemberRole
+from timebank.http.types import Cursor, Limit, MemberRole, require_calendar_dates
 from timebank.members import service
 from timebank.members.models import IssuedToken, Me, Member, MemberCreate, MemberPage
 
@@ -23,6 +23,7 @@ from timebank.members.models import IssuedToken, Me, Member, MemberCreate, Membe
 async def create_member(
     slug: FromPath[str], data: JSONBody[MemberCreate], db: Db, principal: Caller, request: Request[Any, Any, State]
 ) -> Member:
+    require_calendar_dates(birth_date=data.birth_date)
     return await service.create_member(db, principal, request_id_of(request), slug, data)
 
 
