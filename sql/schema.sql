@@ -188,6 +188,46 @@ $$;
 
 
 --
+-- Name: holds; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.holds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    member_id uuid NOT NULL,
+    minutes bigint NOT NULL,
+    description text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    on_behalf_of uuid,
+    CONSTRAINT holds_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT holds_minutes_positive CHECK ((minutes > 0))
+);
+
+
+--
+-- Name: _hold_for_resolution(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._hold_for_resolution(p_actor timebank.principal_info, p_hold_id uuid) RETURNS timebank.holds
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_hold holds;
+begin
+    select * into v_hold from holds where id = p_hold_id;
+    if not found then
+        perform _fail('not_found', 'no such hold');
+    end if;
+    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
+    return v_hold;
+end;
+$$;
+
+
+--
 -- Name: _hold_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -235,6 +275,9 @@ CREATE FUNCTION timebank._idempotency_claim(p_actor uuid, p_key text, p_hash byt
 declare
     v_row idempotency_keys;
 begin
+    if not exists (select 1 from principals where id = p_actor) then
+        perform _fail('unauthenticated', 'unknown principal');
+    end if;
     insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
     values (p_actor, p_key, p_hash, 0, 'null'::jsonb)
     on conflict do nothing;
@@ -259,6 +302,23 @@ CREATE FUNCTION timebank._idempotency_store(p_actor uuid, p_key text, p_status i
     AS $$
     update idempotency_keys set status_code = p_status, response = p_body
      where principal_id = p_actor and key = p_key;
+$$;
+
+
+--
+-- Name: _lock_pending_hold(timebank.holds, uuid[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._lock_pending_hold(p_hold timebank.holds, p_accounts uuid[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    perform 1 from accounts where id = any(p_accounts) order by id for update;
+    if exists (select 1 from hold_resolutions where hold_id = p_hold.id) or p_hold.expires_at <= now() then
+        perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
+            jsonb_build_object('hold_id', p_hold.id, 'status', _hold_json(p_hold.id)->'status'));
+    end if;
+end;
 $$;
 
 
@@ -322,51 +382,6 @@ CREATE FUNCTION timebank._on_behalf_of(p_actor timebank.principal_info, p_member
     LANGUAGE sql IMMUTABLE
     AS $$
     select case when p_actor.member_id = p_member_id then null else p_member_id end;
-$$;
-
-
---
--- Name: holds; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.holds (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    account_id uuid NOT NULL,
-    member_id uuid NOT NULL,
-    minutes bigint NOT NULL,
-    description text NOT NULL,
-    expires_at timestamp with time zone NOT NULL,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    created_by uuid NOT NULL,
-    on_behalf_of uuid,
-    CONSTRAINT holds_description_length CHECK ((char_length(description) <= 500)),
-    CONSTRAINT holds_minutes_positive CHECK ((minutes > 0))
-);
-
-
---
--- Name: _pending_hold(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
---
-
-CREATE FUNCTION timebank._pending_hold(p_actor timebank.principal_info, p_hold_id uuid) RETURNS timebank.holds
-    LANGUAGE plpgsql
-    AS $$
-declare
-    v_hold holds;
-begin
-    select * into v_hold from holds where id = p_hold_id;
-    if not found then
-        perform _fail('not_found', 'no such hold');
-    end if;
-    perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
-    perform 1 from accounts where id = v_hold.account_id for update;
-    if exists (select 1 from hold_resolutions where hold_id = v_hold.id) or v_hold.expires_at <= now() then
-        perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
-            jsonb_build_object('hold_id', v_hold.id, 'status', _hold_json(v_hold.id)->'status'));
-    end if;
-    return v_hold;
-end;
 $$;
 
 
@@ -542,13 +557,7 @@ begin
         return query select v_seen.status_code, v_seen.response, true;
         return;
     end if;
-    v_hold := _pending_hold(_principal(p_actor), p_hold_id);
-    v_minutes := coalesce(p_minutes, v_hold.minutes);
-    if v_minutes > v_hold.minutes then
-        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
-            jsonb_build_object('held_minutes', v_hold.minutes));
-    end if;
-    perform _check_amount(_policy(v_hold.community_id), v_minutes);
+    v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
     if p_provider_member_id is not null then
         v_provider := _member_for_write(p_provider_member_id);
         if v_provider.id = v_hold.member_id then
@@ -561,6 +570,13 @@ begin
     else
         v_target := _system_account(v_hold.community_id, 'services');
     end if;
+    perform _lock_pending_hold(v_hold, array[v_hold.account_id, v_target]);
+    v_minutes := coalesce(p_minutes, v_hold.minutes);
+    if v_minutes > v_hold.minutes then
+        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
+            jsonb_build_object('held_minutes', v_hold.minutes));
+    end if;
+    perform _check_amount(_policy(v_hold.community_id), v_minutes);
     -- The hold is resolved first so the posting's floor check no longer counts it as held.
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
     v_tx := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
@@ -1116,7 +1132,8 @@ begin
         return query select v_seen.status_code, v_seen.response, true;
         return;
     end if;
-    v_hold := _pending_hold(_principal(p_actor), p_hold_id);
+    v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
+    perform _lock_pending_hold(v_hold, array[v_hold.account_id]);
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
     insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'released', p_actor::text);
     v_body := _hold_json(v_hold.id);

@@ -63,6 +63,9 @@ returns idempotency_keys language plpgsql as $$
 declare
     v_row idempotency_keys;
 begin
+    if not exists (select 1 from principals where id = p_actor) then
+        perform _fail('unauthenticated', 'unknown principal');
+    end if;
     insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
     values (p_actor, p_key, p_hash, 0, 'null'::jsonb)
     on conflict do nothing;

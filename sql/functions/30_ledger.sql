@@ -270,8 +270,10 @@ begin
 end;
 $$;
 
--- Lock a hold's account and check that the hold is still pending (not resolved, not expired).
-create or replace function _pending_hold(p_actor principal_info, p_hold_id uuid) returns holds
+drop function if exists _pending_hold(principal_info, uuid);
+
+-- The hold, if the actor may resolve it (holds rows never change, so no lock is needed to read it).
+create or replace function _hold_for_resolution(p_actor principal_info, p_hold_id uuid) returns holds
 language plpgsql as $$
 declare
     v_hold holds;
@@ -281,12 +283,20 @@ begin
         perform _fail('not_found', 'no such hold');
     end if;
     perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
-    perform 1 from accounts where id = v_hold.account_id for update;
-    if exists (select 1 from hold_resolutions where hold_id = v_hold.id) or v_hold.expires_at <= now() then
-        perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
-            jsonb_build_object('hold_id', v_hold.id, 'status', _hold_json(v_hold.id)->'status'));
-    end if;
     return v_hold;
+end;
+$$;
+
+-- Lock the accounts a resolution touches, in id order like every posting, then check that the
+-- hold is still pending: not resolved by a concurrent request, not expired.
+create or replace function _lock_pending_hold(p_hold holds, p_accounts uuid[]) returns void
+language plpgsql as $$
+begin
+    perform 1 from accounts where id = any(p_accounts) order by id for update;
+    if exists (select 1 from hold_resolutions where hold_id = p_hold.id) or p_hold.expires_at <= now() then
+        perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
+            jsonb_build_object('hold_id', p_hold.id, 'status', _hold_json(p_hold.id)->'status'));
+    end if;
 end;
 $$;
 
@@ -307,13 +317,7 @@ begin
         return query select v_seen.status_code, v_seen.response, true;
         return;
     end if;
-    v_hold := _pending_hold(_principal(p_actor), p_hold_id);
-    v_minutes := coalesce(p_minutes, v_hold.minutes);
-    if v_minutes > v_hold.minutes then
-        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
-            jsonb_build_object('held_minutes', v_hold.minutes));
-    end if;
-    perform _check_amount(_policy(v_hold.community_id), v_minutes);
+    v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
     if p_provider_member_id is not null then
         v_provider := _member_for_write(p_provider_member_id);
         if v_provider.id = v_hold.member_id then
@@ -326,6 +330,13 @@ begin
     else
         v_target := _system_account(v_hold.community_id, 'services');
     end if;
+    perform _lock_pending_hold(v_hold, array[v_hold.account_id, v_target]);
+    v_minutes := coalesce(p_minutes, v_hold.minutes);
+    if v_minutes > v_hold.minutes then
+        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
+            jsonb_build_object('held_minutes', v_hold.minutes));
+    end if;
+    perform _check_amount(_policy(v_hold.community_id), v_minutes);
     -- The hold is resolved first so the posting's floor check no longer counts it as held.
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
     v_tx := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
@@ -353,7 +364,8 @@ begin
         return query select v_seen.status_code, v_seen.response, true;
         return;
     end if;
-    v_hold := _pending_hold(_principal(p_actor), p_hold_id);
+    v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
+    perform _lock_pending_hold(v_hold, array[v_hold.account_id]);
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
     insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'released', p_actor::text);
     v_body := _hold_json(v_hold.id);
