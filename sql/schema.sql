@@ -41,11 +41,13 @@ CREATE TYPE timebank.principal_info AS (
 --
 
 CREATE FUNCTION timebank._audit(p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid, p_community_id uuid, p_request_id text, p_details jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
-    insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
-    values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
-            coalesce(p_details, '{}'::jsonb));
+begin
+        insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
+        values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
+                coalesce(p_details, '{}'::jsonb));
+end;
 $$;
 
 
@@ -176,14 +178,18 @@ $$;
 --
 
 CREATE FUNCTION timebank._held_minutes(p_account_id uuid, p_except_hold uuid DEFAULT NULL::uuid) RETURNS bigint
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select coalesce(sum(h.minutes), 0)::bigint
-      from holds h
-     where h.account_id = p_account_id
-       and h.expires_at > now()
-       and h.id is distinct from p_except_hold
-       and not exists (select 1 from hold_resolutions r where r.hold_id = h.id);
+begin
+    return (
+        select coalesce(sum(h.minutes), 0)::bigint
+          from holds h
+         where h.account_id = p_account_id
+           and h.expires_at > now()
+           and h.id is distinct from p_except_hold
+           and not exists (select 1 from hold_resolutions r where r.hold_id = h.id)
+    );
+end;
 $$;
 
 
@@ -232,21 +238,25 @@ $$;
 --
 
 CREATE FUNCTION timebank._hold_json(p_id uuid) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select jsonb_build_object(
-        'id', h.id,
-        'account_id', h.account_id,
-        'member_id', h.member_id,
-        'minutes', h.minutes,
-        'description', h.description,
-        'status', coalesce(r.status, case when h.expires_at <= now() then 'expired' else 'pending' end),
-        'expires_at', h.expires_at,
-        'created_at', h.created_at,
-        'resolved_at', r.resolved_at,
-        'transaction_id', r.transaction_id)
-      from holds h left join hold_resolutions r on r.hold_id = h.id
-     where h.id = p_id;
+begin
+    return (
+        select jsonb_build_object(
+            'id', h.id,
+            'account_id', h.account_id,
+            'member_id', h.member_id,
+            'minutes', h.minutes,
+            'description', h.description,
+            'status', coalesce(r.status, case when h.expires_at <= now() then 'expired' else 'pending' end),
+            'expires_at', h.expires_at,
+            'created_at', h.created_at,
+            'resolved_at', r.resolved_at,
+            'transaction_id', r.transaction_id)
+          from holds h left join hold_resolutions r on r.hold_id = h.id
+         where h.id = p_id
+    );
+end;
 $$;
 
 
@@ -298,10 +308,12 @@ $$;
 --
 
 CREATE FUNCTION timebank._idempotency_store(p_actor uuid, p_key text, p_status integer, p_body jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
-    update idempotency_keys set status_code = p_status, response = p_body
-     where principal_id = p_actor and key = p_key;
+begin
+        update idempotency_keys set status_code = p_status, response = p_body
+         where principal_id = p_actor and key = p_key;
+end;
 $$;
 
 
@@ -327,9 +339,13 @@ $$;
 --
 
 CREATE FUNCTION timebank._member_account(p_member_id uuid) RETURNS uuid
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select id from accounts where member_id = p_member_id;
+begin
+    return (
+        select id from accounts where member_id = p_member_id
+    );
+end;
 $$;
 
 
@@ -390,9 +406,14 @@ $$;
 --
 
 CREATE FUNCTION timebank._policy(p_community_id uuid) RETURNS timebank.communities
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select * from communities where id = p_community_id;
+declare
+    v_result communities;
+begin
+    select * into v_result from communities where id = p_community_id;
+    return v_result;
+end;
 $$;
 
 
@@ -459,14 +480,20 @@ $$;
 --
 
 CREATE FUNCTION timebank._principal(p_id uuid) RETURNS timebank.principal_info
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
+declare
+    v_result principal_info;
+begin
     select p.id, p.kind,
-           case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
-           coalesce(m.community_id, p.community_id),
-           p.member_id
-      from principals p left join members m on m.id = p.member_id
-     where p.id = p_id;
+               case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+               coalesce(m.community_id, p.community_id),
+               p.member_id
+            into v_result
+          from principals p left join members m on m.id = p.member_id
+         where p.id = p_id;
+    return v_result;
+end;
 $$;
 
 
@@ -475,9 +502,13 @@ $$;
 --
 
 CREATE FUNCTION timebank._system_account(p_community_id uuid, p_kind text) RETURNS uuid
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select id from accounts where community_id = p_community_id and kind = p_kind;
+begin
+    return (
+        select id from accounts where community_id = p_community_id and kind = p_kind
+    );
+end;
 $$;
 
 
@@ -504,24 +535,28 @@ $$;
 --
 
 CREATE FUNCTION timebank._transaction_json(p_id uuid) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     AS $$
-    select jsonb_build_object(
-        'id', t.id,
-        'community', c.slug,
-        'kind', t.kind,
-        'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
-                       from postings p where p.transaction_id = t.id),
-        'description', t.description,
-        'service_date', t.service_date,
-        'created_at', t.created_at,
-        'created_by', t.created_by,
-        'on_behalf_of', t.on_behalf_of,
-        'reverses', t.reverses,
-        'reversed_by', (select r.id from transactions r where r.reverses = t.id),
-        'hold_id', t.hold_id)
-      from transactions t join communities c on c.id = t.community_id
-     where t.id = p_id;
+begin
+    return (
+        select jsonb_build_object(
+            'id', t.id,
+            'community', c.slug,
+            'kind', t.kind,
+            'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
+                           from postings p where p.transaction_id = t.id),
+            'description', t.description,
+            'service_date', t.service_date,
+            'created_at', t.created_at,
+            'created_by', t.created_by,
+            'on_behalf_of', t.on_behalf_of,
+            'reverses', t.reverses,
+            'reversed_by', (select r.id from transactions r where r.reverses = t.id),
+            'hold_id', t.hold_id)
+          from transactions t join communities c on c.id = t.community_id
+         where t.id = p_id
+    );
+end;
 $$;
 
 
@@ -530,10 +565,21 @@ $$;
 --
 
 CREATE FUNCTION timebank.authenticate(p_token_hash bytea) RETURNS timebank.principal_info
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $$
-    select (_principal(t.principal_id)).* from tokens t where t.token_hash = p_token_hash;
+declare
+    v_result principal_info;
+begin
+    select p.id, p.kind,
+           case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+           coalesce(m.community_id, p.community_id),
+           p.member_id
+      into v_result
+      from tokens t join principals p on p.id = t.principal_id left join members m on m.id = p.member_id
+     where t.token_hash = p_token_hash;
+    return v_result;
+end;
 $$;
 
 

@@ -48,6 +48,8 @@ def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
         limit_concurrency=1000,
+        loop="uvloop",
+        http="httptools",
     )
     # uvicorn re-raises the signal it caught once it has shut down. With the default handler that
     # kills the process before exit hooks run (the embedded PostgreSQL would be left running); this

@@ -9,13 +9,19 @@ end;
 $$;
 
 create or replace function _principal(p_id uuid) returns principal_info
-language sql stable as $$
+language plpgsql stable as $$
+declare
+    v_result principal_info;
+begin
     select p.id, p.kind,
-           case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
-           coalesce(m.community_id, p.community_id),
-           p.member_id
-      from principals p left join members m on m.id = p.member_id
-     where p.id = p_id;
+               case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+               coalesce(m.community_id, p.community_id),
+               p.member_id
+            into v_result
+          from principals p left join members m on m.id = p.member_id
+         where p.id = p_id;
+    return v_result;
+end;
 $$;
 
 -- Allow the actor when it is an admin, staff (p_staff_roles) of p_community, or the member p_member
@@ -49,10 +55,12 @@ $$;
 create or replace function _audit(
     p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid,
     p_community_id uuid, p_request_id text, p_details jsonb
-) returns void language sql as $$
-    insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
-    values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
-            coalesce(p_details, '{}'::jsonb));
+) returns void language plpgsql as $$
+begin
+        insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
+        values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
+                coalesce(p_details, '{}'::jsonb));
+end;
 $$;
 
 -- Claim an idempotency key for this transaction. Returns the stored row when the key was used
@@ -81,9 +89,11 @@ end;
 $$;
 
 create or replace function _idempotency_store(p_actor uuid, p_key text, p_status integer, p_body jsonb)
-returns void language sql as $$
-    update idempotency_keys set status_code = p_status, response = p_body
-     where principal_id = p_actor and key = p_key;
+returns void language plpgsql as $$
+begin
+        update idempotency_keys set status_code = p_status, response = p_body
+         where principal_id = p_actor and key = p_key;
+end;
 $$;
 
 create or replace function _check_amount(p_policy communities, p_minutes bigint) returns void
@@ -104,13 +114,17 @@ $$;
 
 -- Minutes held on an account by pending holds that have not expired (optionally ignoring one hold).
 create or replace function _held_minutes(p_account_id uuid, p_except_hold uuid default null)
-returns bigint language sql stable as $$
-    select coalesce(sum(h.minutes), 0)::bigint
-      from holds h
-     where h.account_id = p_account_id
-       and h.expires_at > now()
-       and h.id is distinct from p_except_hold
-       and not exists (select 1 from hold_resolutions r where r.hold_id = h.id);
+returns bigint language plpgsql stable as $$
+begin
+    return (
+        select coalesce(sum(h.minutes), 0)::bigint
+          from holds h
+         where h.account_id = p_account_id
+           and h.expires_at > now()
+           and h.id is distinct from p_except_hold
+           and not exists (select 1 from hold_resolutions r where r.hold_id = h.id)
+    );
+end;
 $$;
 
 create or replace function _floor_minutes(p_account accounts, p_policy communities) returns bigint
@@ -119,13 +133,21 @@ language sql immutable as $$
 $$;
 
 create or replace function _system_account(p_community_id uuid, p_kind text) returns uuid
-language sql stable as $$
-    select id from accounts where community_id = p_community_id and kind = p_kind;
+language plpgsql stable as $$
+begin
+    return (
+        select id from accounts where community_id = p_community_id and kind = p_kind
+    );
+end;
 $$;
 
 create or replace function _member_account(p_member_id uuid) returns uuid
-language sql stable as $$
-    select id from accounts where member_id = p_member_id;
+language plpgsql stable as $$
+begin
+    return (
+        select id from accounts where member_id = p_member_id
+    );
+end;
 $$;
 
 -- Post one balanced transaction. Locks the touched accounts in id order, checks each floor and cap
@@ -186,38 +208,46 @@ end;
 $$;
 
 create or replace function _transaction_json(p_id uuid) returns jsonb
-language sql stable as $$
-    select jsonb_build_object(
-        'id', t.id,
-        'community', c.slug,
-        'kind', t.kind,
-        'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
-                       from postings p where p.transaction_id = t.id),
-        'description', t.description,
-        'service_date', t.service_date,
-        'created_at', t.created_at,
-        'created_by', t.created_by,
-        'on_behalf_of', t.on_behalf_of,
-        'reverses', t.reverses,
-        'reversed_by', (select r.id from transactions r where r.reverses = t.id),
-        'hold_id', t.hold_id)
-      from transactions t join communities c on c.id = t.community_id
-     where t.id = p_id;
+language plpgsql stable as $$
+begin
+    return (
+        select jsonb_build_object(
+            'id', t.id,
+            'community', c.slug,
+            'kind', t.kind,
+            'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
+                           from postings p where p.transaction_id = t.id),
+            'description', t.description,
+            'service_date', t.service_date,
+            'created_at', t.created_at,
+            'created_by', t.created_by,
+            'on_behalf_of', t.on_behalf_of,
+            'reverses', t.reverses,
+            'reversed_by', (select r.id from transactions r where r.reverses = t.id),
+            'hold_id', t.hold_id)
+          from transactions t join communities c on c.id = t.community_id
+         where t.id = p_id
+    );
+end;
 $$;
 
 create or replace function _hold_json(p_id uuid) returns jsonb
-language sql stable as $$
-    select jsonb_build_object(
-        'id', h.id,
-        'account_id', h.account_id,
-        'member_id', h.member_id,
-        'minutes', h.minutes,
-        'description', h.description,
-        'status', coalesce(r.status, case when h.expires_at <= now() then 'expired' else 'pending' end),
-        'expires_at', h.expires_at,
-        'created_at', h.created_at,
-        'resolved_at', r.resolved_at,
-        'transaction_id', r.transaction_id)
-      from holds h left join hold_resolutions r on r.hold_id = h.id
-     where h.id = p_id;
+language plpgsql stable as $$
+begin
+    return (
+        select jsonb_build_object(
+            'id', h.id,
+            'account_id', h.account_id,
+            'member_id', h.member_id,
+            'minutes', h.minutes,
+            'description', h.description,
+            'status', coalesce(r.status, case when h.expires_at <= now() then 'expired' else 'pending' end),
+            'expires_at', h.expires_at,
+            'created_at', h.created_at,
+            'resolved_at', r.resolved_at,
+            'transaction_id', r.transaction_id)
+          from holds h left join hold_resolutions r on r.hold_id = h.id
+         where h.id = p_id
+    );
+end;
 $$;

@@ -2,8 +2,19 @@
 -- these and read, but never write a table directly. Every state change writes its audit event here.
 
 create or replace function authenticate(p_token_hash bytea) returns principal_info
-language sql stable security definer set search_path = timebank, pg_temp as $$
-    select (_principal(t.principal_id)).* from tokens t where t.token_hash = p_token_hash;
+language plpgsql stable security definer set search_path = timebank, pg_temp as $$
+declare
+    v_result principal_info;
+begin
+    select p.id, p.kind,
+           case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+           coalesce(m.community_id, p.community_id),
+           p.member_id
+      into v_result
+      from tokens t join principals p on p.id = t.principal_id left join members m on m.id = p.member_id
+     where t.token_hash = p_token_hash;
+    return v_result;
+end;
 $$;
 
 create or replace function create_community(

@@ -16,8 +16,13 @@ end;
 $$;
 
 create or replace function _policy(p_community_id uuid) returns communities
-language sql stable as $$
-    select * from communities where id = p_community_id;
+language plpgsql stable as $$
+declare
+    v_result communities;
+begin
+    select * into v_result from communities where id = p_community_id;
+    return v_result;
+end;
 $$;
 
 create or replace function _transaction_created(
