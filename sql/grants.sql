@@ -1,8 +1,10 @@
 -- What the service's role may do: read the ledger and call the operations. It writes no table
--- directly, cannot read token hashes or idempotency records, and owns nothing.
+-- directly, cannot read token hashes or idempotency records, owns nothing, and cannot mint admins
+-- or auditors (create_principal_token, ensure_admin_token are for the owner: CLI and start-up).
 -- {app_role} is replaced by the configured role name, quoted, when migrations run.
-revoke all on all tables in schema timebank from public;
-revoke all on all functions in schema timebank from public;
+-- The grants below are the whole set: start from nothing, so a privilege dropped here is revoked.
+revoke all on all tables in schema timebank from public, {app_role};
+revoke all on all functions in schema timebank from public, {app_role};
 grant usage on schema timebank to {app_role};
 grant select on communities, members, principals, accounts, transactions, postings,
     holds, hold_resolutions, audit_events to {app_role};
@@ -12,8 +14,6 @@ grant execute on function
     set_policy(uuid, text, text, integer, bigint, bigint, bigint),
     create_member(uuid, text, text, text, text[], text, date, text, text),
     issue_member_token(uuid, text, uuid, bytea),
-    create_principal_token(text, text, bytea, text),
-    ensure_admin_token(bytea, text),
     record_rejected_write(uuid, text, text, bytea, integer, jsonb, text, jsonb),
     record_refused_request(text, uuid, text, jsonb),
     post_credit(uuid, text, text, bytea, uuid, bigint, date, text),

@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from tests import pg
 from tests.client import Api
 from timebank.app import create_app
+from timebank.auth.bootstrap import ensure_admin_token
 from timebank.config import Settings, load_settings
 
 
@@ -43,6 +44,8 @@ def settings(admin_token: str) -> Settings:
 async def database(server_url: str, settings: Settings) -> AsyncIterator[str]:
     """The owner URL of the session's migrated database."""
     name, url = await pg.migrated_database(server_url, settings)
+    assert settings.admin_token is not None
+    await ensure_admin_token(url, settings.admin_token)
     yield url
     await pg.drop_database(server_url, name)
 

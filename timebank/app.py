@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
@@ -23,7 +22,7 @@ from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
 from timebank.http.body import validate_body
-from timebank.http.context import Principal, authenticate, hash_token, provide_db, provide_principal
+from timebank.http.context import Principal, authenticate, provide_db, provide_principal
 from timebank.http.middleware import request_context_middleware
 from timebank.http.problems import handle_exception
 from timebank.ledger.routes import router as ledger_router
@@ -43,10 +42,6 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
         db = await Database.connect(settings, dsn)
         app.state.db = db
         app.state.draining = False
-        if settings.admin_token:
-            await db.fetchval(
-                "select ensure_admin_token($1, $2)", hash_token(settings.admin_token), "startup-" + uuid.uuid4().hex
-            )
         job = asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))
         try:
             yield

@@ -40,6 +40,7 @@ async def _app_connection(settings: Settings, url: str) -> asyncpg.Connection:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from timebank.app import create_app
+    from timebank.auth.bootstrap import ensure_admin_token
     from timebank.migrate import migrate
     from timebank.server import serve
 
@@ -49,6 +50,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     url = database.url()
     if settings.migrate_on_start and not args.no_migrate:
         asyncio.run(migrate(settings, url))
+    if settings.admin_token:
+        asyncio.run(ensure_admin_token(url, settings.admin_token))
     where = f"embedded PostgreSQL in {settings.data_dir}" if database.server else "TIMEBANK_DATABASE_URL"
     print(
         f"timebank is running at http://{host}:{port}  (database: {where})\n"
@@ -96,22 +99,20 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from timebank.auth.bootstrap import create_principal
     from timebank.auth.tokens import new_token
 
     async def run() -> str:
-        conn = await _app_connection(settings, Database(settings).url())
-        request_id = "cli-" + uuid.uuid4().hex
+        url = Database(settings).url()
         token, digest = new_token()
+        if not args.member:
+            await create_principal(url, "admin" if args.admin else "auditor", args.community, token)
+            return token
+        conn = await _app_connection(settings, url)
         try:
-            if args.member:
-                await conn.fetchval(
-                    "select issue_member_token(null, $1, $2, $3)", request_id, uuid.UUID(args.member), digest
-                )
-            else:
-                kind = "admin" if args.admin else "auditor"
-                await conn.fetchval(
-                    "select create_principal_token($1, $2, $3, $4)", kind, args.community, digest, request_id
-                )
+            await conn.fetchval(
+                "select issue_member_token(null, $1, $2, $3)", "cli-" + uuid.uuid4().hex, uuid.UUID(args.member), digest
+            )
         finally:
             await conn.close()
         return token

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from timebank.auth.bootstrap import create_principal
 from timebank.auth.tokens import new_token
 from timebank.config import Settings
 from timebank.db import connect_kwargs
@@ -186,8 +187,9 @@ def _request_hash(function: str, key: str, args: Sequence[object]) -> bytes:
 class Loader:
     """Makes the demo community on one connection, remembering the ids it created."""
 
-    def __init__(self, conn: asyncpg.Connection, request_id: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, request_id: str, database_url: str) -> None:
         self.conn = conn
+        self.database_url = database_url
         self.request_id = request_id
         self.admin: uuid.UUID | None = None
         self.members: dict[str, uuid.UUID] = {}
@@ -224,10 +226,8 @@ class Loader:
     async def create_admin(self) -> None:
         # Only an admin may create a community and appoint its coordinator. Its token is thrown
         # away: `timebank token create --admin` makes one for a person to use.
-        _, digest = new_token()
-        self.admin = await self.conn.fetchval(
-            "select create_principal_token('admin', null, $1, $2)", digest, self.request_id
-        )
+        token, _ = new_token()
+        self.admin = await create_principal(self.database_url, "admin", None, token)
 
     async def create_community(self) -> None:
         await self.conn.fetchval(
@@ -353,13 +353,13 @@ class Loader:
                 await self.move("release_hold", COORDINATOR, f"{key}-release", hold_id)
 
 
-async def _load_once(conn: asyncpg.Connection, request_id: str) -> bool:
+async def _load_once(conn: asyncpg.Connection, request_id: str, database_url: str) -> bool:
     """Load the demo unless it is there already; True when this run loaded it."""
     if await conn.fetchval("select 1 from communities where slug = $1", SLUG):
         return False
     try:
         async with conn.transaction():
-            await Loader(conn, request_id).load()
+            await Loader(conn, request_id, database_url).load()
     except asyncpg.UniqueViolationError as exc:
         # Another `timebank demo` created the community meanwhile; its load stands, ours rolled back.
         if exc.constraint_name != "communities_slug_key":
@@ -490,7 +490,7 @@ async def load_demo(settings: Settings, database_url: str) -> str:
     request_id = "demo-" + uuid.uuid4().hex
     conn = await asyncpg.connect(**connect_kwargs(settings, database_url))
     try:
-        loaded = await _load_once(conn, request_id)
+        loaded = await _load_once(conn, request_id, database_url)
         tokens = await _issue_tokens(conn, request_id)
         report = await verify(conn)
         if not report.ok:

@@ -78,7 +78,7 @@ async def ledgers(fresh_db: str) -> AsyncIterator[Ledgers]:
     app = await app_connect(fresh_db)
     owner = await owner_connect(fresh_db)
     try:
-        ledger = await Ledger.with_new_admin(app)
+        ledger = await Ledger.with_new_admin(app, fresh_db)
         community = await ledger.community(slug="tampered")
         other = await ledger.community(slug="untouched")
         volunteer, elder, credit_id, gift_id = await _history(ledger, community)

@@ -19,6 +19,7 @@ from litestar import Litestar
 
 from tests.client import Api
 from timebank.app import create_app
+from timebank.auth.bootstrap import create_principal
 from timebank.config import Settings
 
 APP_ROLE = "timebank_app"
@@ -132,10 +133,9 @@ class Ledger:
         self.actor = actor
 
     @classmethod
-    async def with_new_admin(cls, conn: asyncpg.Connection) -> Ledger:
-        admin = await conn.fetchval(
-            "select create_principal_token('admin', null, $1, $2)", os.urandom(32), "test-" + uuid.uuid4().hex
-        )
+    async def with_new_admin(cls, conn: asyncpg.Connection, owner_url: str) -> Ledger:
+        """A Ledger acting as a new admin; minting admins takes the owner's connection."""
+        admin = await create_principal(owner_url, "admin", None, "tb_test_" + os.urandom(16).hex())
         return cls(conn, admin)
 
     def acting_as(self, actor: uuid.UUID, conn: asyncpg.Connection | None = None) -> Ledger:

@@ -71,8 +71,8 @@ async def concurrent(settings: Settings, database: str, admin_token: str) -> Asy
 
 
 @pytest.fixture
-async def ledger(conns: list[asyncpg.Connection]) -> Ledger:
-    return await Ledger.with_new_admin(conns[0])
+async def ledger(conns: list[asyncpg.Connection], database: str) -> Ledger:
+    return await Ledger.with_new_admin(conns[0], database)
 
 
 def on(ledger: Ledger, conns: list[asyncpg.Connection]) -> list[Ledger]:

@@ -92,8 +92,8 @@ async def app_conn(database: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-async def make_world(app_conn: asyncpg.Connection) -> World:
-    ledger = await Ledger.with_new_admin(app_conn)
+async def make_world(app_conn: asyncpg.Connection, owner_url: str) -> World:
+    ledger = await Ledger.with_new_admin(app_conn, owner_url)
     community = await ledger.community(max_balance_minutes=600)
     other = await ledger.community()
     volunteer = await ledger.member(community, "volunteer", "resident")
@@ -119,15 +119,15 @@ async def make_world(app_conn: asyncpg.Connection) -> World:
 
 
 @pytest.fixture(scope="module")
-async def shared(app_conn: asyncpg.Connection) -> World:
+async def shared(app_conn: asyncpg.Connection, database: str) -> World:
     """One world for the tests that change nothing (their attempts fail, or are rolled back)."""
-    return await make_world(app_conn)
+    return await make_world(app_conn, database)
 
 
 @pytest.fixture
-async def world(app_conn: asyncpg.Connection) -> World:
+async def world(app_conn: asyncpg.Connection, database: str) -> World:
     """A world of the test's own, for tests that move hours."""
-    return await make_world(app_conn)
+    return await make_world(app_conn, database)
 
 
 # --- The service role: read the ledger, call the operations, nothing more -------------------------
@@ -234,6 +234,8 @@ async def test_executable_functions_are_the_operations(app_conn: asyncpg.Connect
     )
     names = {r["proname"] for r in rows}
     assert {"post_credit", "reverse_transaction", "place_hold", "capture_hold", "expire_holds"} <= names
+    # Minting admins and auditors is the owner's (CLI, start-up), never the running service's.
+    assert not {"create_principal_token", "ensure_admin_token"} & names
     for row in rows:
         if row["proname"].startswith("_"):
             assert row["proname"] in READ_HELPERS, f"internal helper {row['proname']} is executable"
