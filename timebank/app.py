@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from timebank import __version__
 from timebank.audit.routes import router as audit_router
+from timebank.auth.throttle import AuthThrottle, TokenCache
 from timebank.communities.routes import router as communities_router
 from timebank.config import Settings
 from timebank.db import Database
@@ -81,6 +82,8 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
         logging_config=None,
     )
     app.state.settings = settings
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    app.state.token_cache = TokenCache(settings.token_cache_seconds, settings.token_cache_size)
     # Outermost, so that even unmatched routes get a request id and their log line.
     app.asgi_handler = request_context_middleware(app.asgi_handler)
     return app

@@ -51,6 +51,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     conflict_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
     hold_expiry_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=120)] = 2.0
+    # Failed authentications a client address may make per minute before it is answered 429.
+    auth_failures_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 20
+    # How long a token that authenticated stays trusted without a database lookup (0: never cached).
+    token_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    token_cache_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
 
     def __repr__(self) -> str:
         shown = {

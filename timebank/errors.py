@@ -147,6 +147,16 @@ class IdempotencyKeyRequiredError(DomainError):
     code = "idempotency_key_required"
 
 
+class TooManyRequestsError(DomainError):
+    """Too many failed authentications from this address; retry after `retry_after` seconds."""
+
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ConflictRetryError(DomainError):
     """Concurrent writes kept colliding; the request changed nothing and may be retried as is."""
 

@@ -14,8 +14,9 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
+from timebank.auth.throttle import AuthThrottle
 from timebank.db import Database
-from timebank.errors import UnauthenticatedError
+from timebank.errors import TooManyRequestsError, UnauthenticatedError
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -80,20 +81,32 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise UnauthenticatedError("a valid bearer token is required")
-    db: Database = request.app.state.db
-    row = await db.fetchrow("select * from authenticate($1)", hash_token(token))
-    if row is None or row["id"] is None:
-        raise UnauthenticatedError("a valid bearer token is required")
-    principal = Principal(
-        id=row["id"],
-        kind=row["kind"],
-        roles=tuple(row["roles"]),
-        community_id=row["community_id"],
-        member_id=row["member_id"],
-    )
-    state = request.scope.setdefault("state", {})
-    state["principal"] = principal
-    state["principal_id"] = str(principal.id)
+    digest = hash_token(token)
+    state = request.app.state
+    principal = state.token_cache.get(digest)
+    if not isinstance(principal, Principal):
+        address = request.client.host if request.client else "unknown"
+        throttle: AuthThrottle = state.auth_throttle
+        if not throttle.allows(address):
+            raise TooManyRequestsError(
+                "too many failed authentications from this address", throttle.retry_after_seconds(address)
+            )
+        db: Database = state.db
+        row = await db.fetchrow("select * from authenticate($1)", digest)
+        if row is None or row["id"] is None:
+            throttle.record_failure(address)
+            raise UnauthenticatedError("a valid bearer token is required")
+        principal = Principal(
+            id=row["id"],
+            kind=row["kind"],
+            roles=tuple(row["roles"]),
+            community_id=row["community_id"],
+            member_id=row["member_id"],
+        )
+        state.token_cache.put(digest, principal)
+    scope_state = request.scope.setdefault("state", {})
+    scope_state["principal"] = principal
+    scope_state["principal_id"] = str(principal.id)
     structlog.contextvars.bind_contextvars(principal=str(principal.id))
     return principal
 

@@ -12,7 +12,14 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 
 from timebank.db import Database, translate
-from timebank.errors import PROBLEM_MEDIA_TYPE, DomainError, FieldError, InvalidRequestError, Problem
+from timebank.errors import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    FieldError,
+    InvalidRequestError,
+    Problem,
+    TooManyRequestsError,
+)
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError
 
@@ -76,10 +83,12 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
     if error.code == "internal_error":
         log.error("request_failed", exc_info=exc)
     request.scope.setdefault("state", {})["error_code"] = error.code
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequestsError) else None
     return Response(
         msgspec.json.encode(error.to_problem(request_id)),
         status_code=error.status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
     )
 
 
@@ -107,7 +116,8 @@ def handle_exception(request: Request[Any, Any, State], exc: Exception) -> Respo
     db: Database | None = request.app.state.get("db")
     status = response.status_code or 500
     denied = status in (401, 403)
-    rejected = 400 <= status < 500 and request.method in WRITE_METHODS
+    # A throttled request is not audited: under a guessing attack that would be a write per guess.
+    rejected = 400 <= status < 500 and status != 429 and request.method in WRITE_METHODS
     audited = isinstance(exc, ReplayedProblemError) or bool(error and error.extra.get("audited"))
     if (denied or rejected) and db is not None and not audited:
         state = request.scope.get("state", {})

@@ -21,13 +21,14 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state",
     413: "Request body too large (request_too_large)",
     422: "A ledger rule refused the request",
+    429: "Too many failed authentications from this address (too_many_requests; see Retry-After)",
     503: "Transient conflict or database unavailable (conflict_retry, unavailable)",
 }
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem+json answers a route can give."""
-    every = {400, 401, 503, *statuses}
+    every = {400, 401, 429, 503, *statuses}
     return {
         status: ResponseSpec(data_container=Problem, description=_DESCRIPTIONS[status], media_type=PROBLEM_MEDIA_TYPE)
         for status in sorted(every)
