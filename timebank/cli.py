@@ -95,7 +95,11 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
         print("verified: ledger consistent" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
         return 0 if report.ok else 1
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError):
+        print("timebank verify: this database has no timebank schema; run `timebank migrate` first", file=sys.stderr)
+        return 2
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
