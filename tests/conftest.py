@@ -23,6 +23,15 @@ from timebank.auth.bootstrap import ensure_admin_token
 from timebank.config import Settings, load_settings
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reliability-long",
+        action="store_true",
+        default=False,
+        help="also run the long reliability runs (32 clients, 60 s, 5 service kills, 1 PostgreSQL kill, fuzz ≥2000)",
+    )
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     with pg.postgres_server() as url:

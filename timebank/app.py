@@ -60,6 +60,7 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
                 path="/",
                 route_handlers=[communities_router, members_router, ledger_router, holds_router, audit_router],
                 guards=[authenticate, validate_body],
+                security=[{"bearer": []}],
             ),
         ],
         dependencies={"db": Provide(provide_db), "principal": Provide(provide_principal)},
@@ -75,7 +76,6 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API token")}
             ),
-            security=[{"bearer": []}],
         ),
         debug=False,
         # Logging is configured once by timebank.logging; Litestar must not install its own handlers.

@@ -60,7 +60,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         "  or start with TIMEBANK_ADMIN_TOKEN set. Sample data: `timebank demo`.",
         flush=True,
     )
-    serve(create_app(settings, url), host, port, settings.shutdown_grace_seconds)
+    serve(create_app(settings, url), host, port, settings.shutdown_grace_seconds, settings.forwarded_allow_ips)
     return 0
 
 

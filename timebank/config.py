@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # How long a token that authenticated stays trusted without a database lookup (0: never cached).
     token_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
     token_cache_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); none by default.
+    forwarded_allow_ips: str = ""
 
     def __repr__(self) -> str:
         shown = {

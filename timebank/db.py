@@ -42,8 +42,25 @@ CONSTRAINT_CODES: dict[str, str] = {
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
-def translate(exc: BaseException) -> DomainError | None:  # noqa: PLR0911 -- one return per error family
+# Errors that say the connection itself is unusable: the server went away, the session was
+# terminated, or the client lost track of the protocol. The request may be retried elsewhere.
+CONNECTION_FAULTS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def translate(exc: BaseException) -> DomainError | None:
     """Map a database error to the DomainError it stands for, or None when it is a bug."""
+    if isinstance(exc, CONNECTION_FAULTS):
+        return UnavailableError("the database is not available")
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None)
         if sqlstate in ("TB000", "TB901"):
@@ -72,15 +89,6 @@ def translate(exc: BaseException) -> DomainError | None:  # noqa: PLR0911 -- one
             return InvalidRequestError("a value in the request is not acceptable")
         if isinstance(exc, asyncpg.QueryCanceledError):
             return UnavailableError("the database took too long to answer")
-        if isinstance(
-            exc, asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError | asyncpg.TooManyConnectionsError
-        ):
-            return UnavailableError("the database is not available")
-        return None
-    if isinstance(
-        exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError | asyncpg.exceptions.ConnectionDoesNotExistError
-    ):
-        return UnavailableError("the database is not available")
     return None
 
 
@@ -137,17 +145,31 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection; database failures leave as DomainErrors."""
+        """A pooled connection; database failures leave as DomainErrors.
+
+        A connection that failed at the connection level is closed rather than handed to the next
+        request: after a server restart it may be half-dead or out of step with the protocol.
+        """
         try:
-            async with self.pool.acquire(timeout=self.settings.pool_acquire_timeout_seconds) as conn:
-                yield conn
-        except DomainError:
-            raise
+            conn = await self.pool.acquire(timeout=self.settings.pool_acquire_timeout_seconds)
         except Exception as exc:
             mapped = translate(exc)
             if mapped is None:
                 raise
             raise mapped from exc
+        try:
+            yield conn
+        except DomainError:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, (*CONNECTION_FAULTS, asyncio.CancelledError)):
+                conn.terminate()
+            mapped = translate(exc) if isinstance(exc, Exception) else None
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            await self.pool.release(conn)
 
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run `work` on a connection, retrying serialization failures and deadlocks (bounded)."""

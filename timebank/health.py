@@ -22,7 +22,11 @@ async def health() -> Status:
     return Status(status="ok")
 
 
-@get("/ready", responses=problems(503), summary="The service takes requests: database answers, not draining")
+@get(
+    "/ready",
+    responses=problems(503),
+    summary="The service takes requests: database answers, not draining",
+)
 async def ready(request: Request[Any, Any, State]) -> Status:
     if request.app.state.get("draining"):
         raise UnavailableError("the service is shutting down")

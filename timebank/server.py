@@ -37,7 +37,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
+def serve(app: Litestar, host: str, port: int, grace_seconds: float, forwarded_allow_ips: str = "") -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -48,6 +48,10 @@ def serve(app: Litestar, host: str, port: int, grace_seconds: float) -> None:
         server_header=False,
         timeout_graceful_shutdown=30,
         limit_concurrency=1000,
+        # X-Forwarded-For decides which address the auth throttle charges, so it is believed only
+        # from the proxies named in TIMEBANK_FORWARDED_ALLOW_IPS (none by default).
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
         loop="uvloop",
         http="httptools",
     )

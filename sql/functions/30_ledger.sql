@@ -241,6 +241,7 @@ declare
     v_policy communities;
     v_account accounts;
     v_held bigint;
+    v_expires_at timestamptz;
     v_hold uuid;
     v_body jsonb;
 begin
@@ -253,6 +254,13 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
+    v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
+    if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
+        perform _fail('invalid_request', 'expires_at must be in the future and within 366 days',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.expires_at', 'message', 'must be in the future and within 366 days'))));
+    end if;
     select * into v_account from accounts where member_id = v_member.id for update;
     v_held := _held_minutes(v_account.id);
     if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
@@ -262,14 +270,14 @@ begin
             jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
     end if;
     insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
-    values (v_member.community_id, v_account.id, v_member.id, p_minutes, p_description, p_expires_at, p_actor,
+    values (v_member.community_id, v_account.id, v_member.id, p_minutes, p_description, v_expires_at, p_actor,
             _on_behalf_of(v_actor, v_member.id))
     returning id into v_hold;
     update accounts set held_minutes = held_minutes + p_minutes where id = v_account.id;
     v_body := _hold_json(v_hold);
     perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'hold.placed', 'hold', v_hold,
         v_member.community_id, p_request_id, jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes,
-        'expires_at', p_expires_at));
+        'expires_at', v_expires_at));
     perform _idempotency_store(p_actor, p_key, 201, v_body);
     return query select 201, v_body, false;
 end;

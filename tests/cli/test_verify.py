@@ -69,7 +69,9 @@ async def _history(ledger: Ledger, community: Community) -> tuple[Member, Member
     released = await ledger.hold(elder, 15)
     await ledger.release(released.body["id"])
     await ledger.hold(volunteer, 15)
-    await ledger.hold(volunteer, 15, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    # An expired hold: placed in the future (as it must be), then its moment passes.
+    await ledger.hold(volunteer, 15, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3))
+    await asyncio.sleep(0.35)
     return volunteer, elder, uuid.UUID(credit.body["id"]), uuid.UUID(gift.body["id"])
 
 

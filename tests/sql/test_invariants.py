@@ -7,6 +7,7 @@ deferred zero-sum check, so history cannot be edited or unbalanced without switc
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -649,7 +650,9 @@ async def _capture_twice(w: World) -> Callable[[], Awaitable[Any]]:
 
 
 async def _capture_expired(w: World) -> Callable[[], Awaitable[Any]]:
-    expired = await w.ledger.hold(w.volunteer, 15, expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    # Holds must be placed in the future; let this one's moment pass.
+    expired = await w.ledger.hold(w.volunteer, 15, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3))
+    await asyncio.sleep(0.35)
     return lambda: w.ledger.capture(expired.body["id"])
 
 

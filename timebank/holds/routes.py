@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -15,6 +14,7 @@ from timebank.holds.models import Hold, HoldCapture, HoldCreate, HoldRelease
 from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
 from timebank.http.responses import READ, WRITE, write_response
+from timebank.http.types import require_zone
 from timebank.ledger.models import Transaction
 from timebank.ledger.routes import IdempotencyKey
 
@@ -27,10 +27,10 @@ async def place_hold(
     request: Request[Any, Any, State],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Hold]:
-    expires_at = service.expiry(data.expires_at, datetime.now(UTC))
+    require_zone(expires_at=data.expires_at)
     result = await execute_write(
         db, request, principal, "place_hold", "hold", "", data,
-        data.member_id, data.minutes, data.description, expires_at,
+        data.member_id, data.minutes, data.description, data.expires_at,
     )  # fmt: skip
     return write_response(result, Hold)
 

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
 
 import msgspec
 import structlog
 
 from timebank.db import Database
-from timebank.errors import ForbiddenError, InvalidRequestError, NotFoundError
+from timebank.errors import ForbiddenError, NotFoundError
 from timebank.holds.models import Hold
 from timebank.http.context import Principal
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_EXPIRY = timedelta(days=14)
-MAX_EXPIRY = timedelta(days=366)
-
-
-def expiry(requested: datetime | None, now: datetime) -> datetime:
-    """The hold's expiry: 14 days by default, in the future and within a year."""
-    if requested is None:
-        return now + DEFAULT_EXPIRY
-    if requested <= now or requested > now + MAX_EXPIRY:
-        raise InvalidRequestError(
-            "expires_at must be in the future and within 366 days",
-            errors=[{"field": "$.expires_at", "message": "must be in the future and within 366 days"}],
-        )
-    return requested
 
 
 async def get_hold(db: Database, actor: Principal, hold_id: uuid.UUID) -> Hold:

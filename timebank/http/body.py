@@ -96,7 +96,7 @@ async def validate_body(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if model is None:
         return
     body: bytes = await connection.body()  # type: ignore[attr-defined]
-    if not body.strip():
+    if not body.strip() or (optional and body.strip() == b"null"):
         if optional:
             return
         raise InvalidRequestError("this request needs a JSON body", errors=[{"field": "$", "message": "required"}])

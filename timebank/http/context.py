@@ -76,7 +76,10 @@ async def provide_principal(request: Request[Any, Any, State]) -> Principal:
 
 async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """401 unauthenticated when the token is missing or unknown."""
-    header = request.headers.get("authorization", "")
+    headers = request.headers.getall("authorization", [])
+    if len(headers) > 1:
+        raise UnauthenticatedError("send one Authorization header, not several")
+    header = headers[0] if headers else ""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -40,12 +40,24 @@ Cursor = Annotated[str | None, QueryParameter(max_length=64, description="next_c
 
 
 def require_zone(**moments: datetime | None) -> None:
-    """Timestamps must carry a zone (RFC 3339); the query-string parser accepts naive ones."""
+    """Timestamps must carry a zone (RFC 3339; the query-string parser accepts naive ones) and lie
+    within years 1900..2999 once in UTC (year 1 at +14:00 is not a moment PostgreSQL can take)."""
     for name, moment in moments.items():
-        if moment is not None and moment.utcoffset() is None:
+        if moment is None:
+            continue
+        if moment.utcoffset() is None:
             raise InvalidRequestError(
                 f"{name} needs a time zone, e.g. 2026-11-27T08:30:00Z",
                 errors=[{"field": name, "message": "an RFC 3339 timestamp with a zone"}],
+            )
+        try:
+            year = moment.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not EARLIEST_DATE.year <= year <= LATEST_DATE.year:
+            raise InvalidRequestError(
+                f"{name} must lie between {EARLIEST_DATE.year} and {LATEST_DATE.year}",
+                errors=[{"field": name, "message": "a moment between years 1900 and 2999"}],
             )
 
 

@@ -1,0 +1,358 @@
+"""`python -m bench`: the pgbench baseline, then the real server under wrk, workload by workload.
+
+    python -m bench [--connections 32] [--duration 20] [--workloads a,b,c,d,e,f]
+                    [--json bench/results/latest.json] [--quick]
+
+One run on one machine: finds PostgreSQL as the tests do (or --server-url), measures
+`pgbench -M prepared` (TPC-B-like) at the same client count in a scratch database, makes a
+migrated database of its own, seeds it through the SQL operations, starts `timebank serve` on it
+and drives it with wrk (bench/wrk/workload.lua) while sampling the server's memory and CPU. Prints
+a table with each result next to its target, writes the same as JSON, and drops its databases.
+Needs wrk (Debian package wrk) and pgbench (postgresql-client) matching the server's version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from bench import postgres, report
+from bench.baseline import run_baseline
+from bench.load import find_wrk
+from bench.procs import Sampler, hwm_kb
+from bench.seed import Community, Seeder, Statement, discover
+from bench.workloads import TITLES, HttpLoad, Result, deep_cursor, http_workload, judge, verify_workload
+from tests.e2e.server import running_server
+from timebank.config import load_settings
+from timebank.embedded import with_database
+from timebank.logging import configure_logging
+from timebank.migrate import migrate
+
+WORKLOADS = ("a", "b", "c", "d", "e", "f")
+
+
+@dataclass
+class Options:
+    connections: int
+    duration: int
+    warmup: int
+    threads: int
+    workloads: tuple[str, ...]
+    json: Path
+    quick: bool
+    server_url: str | None
+    communities: int
+    volunteers: int
+    gift_members: int
+    statement_entries: int
+    page_size: int
+    page_depth: int
+    verify_transactions: int
+    pgbench_scale: int
+    status_codes: bool
+    keep_database: bool
+    reuse_database: str | None
+    server_env: dict[str, str] = field(default_factory=dict)
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--connections", type=int, default=32, help="HTTP connections, and pgbench clients (default 32)")
+    add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
+    add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
+    add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
+    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f to run (default all)")
+    add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
+    add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
+    add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
+    add("--communities", type=int, help="communities of volunteers (default 100; --quick 10)")
+    add("--volunteers", type=int, help="volunteers per community (default 100; --quick 20)")
+    add("--gift-members", type=int, default=100, help="members giving to each other in workload c (default 100)")
+    add("--statement-entries", type=int, help="entries on the statement account (default 1,000,000; --quick 10,000)")
+    add("--page-size", type=int, default=50, help="statement page size (default 50)")
+    add("--page-depth", type=int, default=1000, help="how many pages deep the deep page is (default 1000)")
+    add("--verify-transactions", type=int, help="ledger size for f (default 1,000,000; --quick 0: as seeded)")
+    add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
+    add("--no-status-codes", action="store_true", help="do not count responses by status (saves wrk some CPU)")
+    add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
+    add("--reuse-database", metavar="NAME", help="measure on a database an earlier --keep-database run seeded")
+    add("--server-env", action="append", default=[], metavar="NAME=VALUE", help="a TIMEBANK_* setting (serve, verify)")
+    args = parser.parse_args(argv)
+    quick = bool(args.quick)
+
+    def pick(value: int | None, full: int, fast: int) -> int:
+        return value if value is not None else (fast if quick else full)
+
+    chosen = tuple(w.strip() for w in args.workloads.split(",") if w.strip())
+    unknown = set(chosen) - set(WORKLOADS)
+    if unknown or not chosen:
+        parser.error(f"--workloads takes some of {','.join(WORKLOADS)}")
+    server_env = {}
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("TIMEBANK_"):
+            parser.error(f"--server-env wants TIMEBANK_NAME=VALUE, not {item!r}")
+        server_env[name] = value
+    options = Options(
+        connections=args.connections,
+        duration=pick(args.duration, 20, 3),
+        warmup=pick(args.warmup, 3, 1),
+        threads=args.threads,
+        workloads=tuple(w for w in WORKLOADS if w in chosen),
+        json=args.json,
+        quick=quick,
+        server_url=args.server_url,
+        communities=pick(args.communities, 100, 10),
+        volunteers=pick(args.volunteers, 100, 20),
+        gift_members=args.gift_members,
+        statement_entries=pick(args.statement_entries, 1_000_000, 10_000),
+        page_size=args.page_size,
+        page_depth=args.page_depth,
+        verify_transactions=pick(args.verify_transactions, 1_000_000, 0),
+        pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
+        status_codes=not args.no_status_codes,
+        keep_database=args.keep_database or args.reuse_database is not None,
+        reuse_database=args.reuse_database,
+        server_env=server_env,
+    )
+    if options.duration < 1 or options.connections < 1 or options.threads < 1 or options.gift_members < 2:
+        parser.error("--duration, --connections and --threads must be at least 1, --gift-members at least 2")
+    return options
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class Progress:
+    """Prints a seeding step's progress about every ten percent."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what = what
+        self.total = total
+        self.next = 0.1
+
+    def __call__(self, done: int, seconds: float) -> None:
+        if done >= self.total * self.next or done == self.total:
+            rate = done / seconds if seconds else 0.0
+            left = (self.total - done) / rate if rate else 0.0
+            say(f"  {self.what}: {done:,}/{self.total:,} in {seconds:,.0f} s ({rate:,.0f}/s, ~{left:,.0f} s left)")
+            while self.next * self.total <= done:
+                self.next += 0.1
+
+
+@dataclass
+class Seeded:
+    communities: list[Community] = field(default_factory=list)
+    gifts: Community | None = None
+    statement: Statement | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+async def count_transactions(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        count: int = await conn.fetchval("select count(*) from timebank.transactions")
+    finally:
+        await conn.close()
+    return count
+
+
+async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
+    seeded = Seeded()
+    info = seeded.report
+    wanted = set(opts.workloads)
+    if opts.reuse_database:
+        seeded.communities, seeded.gifts, seeded.statement = await discover(seeder)
+        info["reused_database"] = opts.reuse_database
+        info["communities"] = len(seeded.communities)
+        info["volunteers"] = sum(len(c.members) for c in seeded.communities)
+        info["gift_members"] = len(seeded.gifts.members) if seeded.gifts else 0
+        info["statement_entries"] = seeded.statement.entries if seeded.statement else 0
+        say(
+            f"reusing {opts.reuse_database}: "
+            + ", ".join(f"{k} {v:,}" for k, v in info.items() if k != "reused_database")
+        )
+        lacking = [w for w, have in (("c", seeded.gifts), ("e", seeded.statement)) if w in wanted and have is None]
+        lacking += [w for w in ("a", "b", "d") if w in wanted and not seeded.communities]
+        if lacking:
+            raise SystemExit(f"{opts.reuse_database} was not seeded for workloads {','.join(sorted(lacking))}")
+        wanted -= {"a", "b", "c", "d", "e"}
+    if wanted & {"a", "b", "d"} or ("f" in wanted and not seeded.communities):
+        started = time.perf_counter()
+        seeded.communities = await seeder.communities(opts.communities, opts.volunteers)
+        info["communities"] = opts.communities
+        info["volunteers"] = opts.communities * opts.volunteers
+        info["communities_seconds"] = round(time.perf_counter() - started, 2)
+        say(f"seeded {opts.communities} communities x {opts.volunteers} volunteers in {info['communities_seconds']} s")
+    if "c" in wanted:
+        started = time.perf_counter()
+        seeded.gifts = await seeder.gift_community(opts.gift_members)
+        info["gift_members"] = opts.gift_members
+        info["gift_seconds"] = round(time.perf_counter() - started, 2)
+        say(f"seeded {opts.gift_members} gift members in {info['gift_seconds']} s")
+    if "e" in wanted:
+        say(f"seeding {opts.statement_entries:,} statement entries on one account (credits and redemptions by turns)")
+        progress = Progress("statement entries", opts.statement_entries)
+        seeded.statement = await seeder.statement(opts.statement_entries, progress)
+        info["statement_entries"] = opts.statement_entries
+        info["statement_seconds"] = round(seeded.statement.seconds, 1)
+        info["statement_entries_per_second"] = round(opts.statement_entries / max(seeded.statement.seconds, 1e-9), 1)
+    if "f" in wanted:
+        missing = opts.verify_transactions - await count_transactions(url)
+        if missing > 0:
+            say(f"seeding {missing:,} more credits so that f verifies {opts.verify_transactions:,} transactions")
+            seconds = await seeder.credits(seeded.communities, missing, Progress("credits", missing))
+            info["topup_credits"] = missing
+            info["topup_seconds"] = round(seconds, 1)
+    info["settle_seconds"] = round(await postgres.settle(url), 1)
+    info["transactions"] = await count_transactions(url)
+    say(f"ledger: {info['transactions']:,} transactions; VACUUM ANALYZE + CHECKPOINT took {info['settle_seconds']} s")
+    return seeded
+
+
+async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[str, Any]:
+    results: dict[str, Result] = {}
+    env = {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
+    async with running_server(url, **env) as server:
+        sampler = Sampler(server.process.pid)
+        sampler.start()
+        load = HttpLoad(
+            server.url, opts.connections, opts.threads, opts.duration, opts.warmup, run_id, opts.status_codes
+        )
+
+        async def run(workload: str, mode: str, rows: list[tuple[str, str]], title: str = "", **detail: Any) -> None:
+            say(f"{workload}: {title or TITLES[workload]} ({len(rows):,} rows, {opts.duration} s)")
+            result = await http_workload(workload, mode, rows, load, sampler, **detail)
+            result.title = title or result.title
+            results[workload] = result
+            say(
+                f"   {result.throughput:,.1f} req/s, p99 {(result.latency_ms or {}).get('p99')} ms, "
+                f"errors {result.errors}, server RSS {result.server_peak_rss_mb} MB"
+            )
+
+        try:
+            everyone = [(m.id, c.coordinator_token) for c in seeded.communities for m in c.members]
+            if "a" in opts.workloads:
+                await run("a", "credit", [(str(m), t) for m, t in everyone], volunteers=len(everyone))
+            if "b" in opts.workloads:
+                hot = seeded.communities[0]
+                rows = [(str(m.id), hot.coordinator_token) for m in hot.members]
+                await run("b", "credit", rows, volunteers=len(rows))
+            if "c" in opts.workloads and seeded.gifts is not None:
+                gifts = seeded.gifts
+                rows = [(str(m.id), t) for m, t in zip(gifts.members, gifts.tokens, strict=True)]
+                await run("c", "gift", rows, f"gifts among {len(rows)} members", members=len(rows))
+            if "d" in opts.workloads:
+                rows = [
+                    (f"/v1/accounts/{m.account_id}", c.coordinator_token) for c in seeded.communities for m in c.members
+                ]
+                await run("d", "get", rows, accounts=len(rows))
+            if "e" in opts.workloads and seeded.statement is not None:
+                statement = seeded.statement
+                first = f"/v1/accounts/{statement.member.account_id}/entries?limit={opts.page_size}"
+                await run("e.first", "get", [(first, statement.token)], entries=statement.entries, depth=0)
+                deep, depth = await deep_cursor(server.url, first, statement.token, opts.page_depth)
+                title = f"statement, page {depth:,} deep"
+                await run("e.deep", "get", [(deep, statement.token)], title, entries=statement.entries, depth=depth)
+            if "f" in opts.workloads:
+                transactions = await count_transactions(url)
+                say(f"f: timebank verify over {transactions:,} transactions")
+                results["f"] = await verify_workload(url, transactions, sampler, opts.server_env)
+                f = results["f"]
+                if f.throughput is None:
+                    say(f"   verify FAILED (exit {f.detail['exit_code']}):\n{f.detail['output'][-1000:]}")
+                else:
+                    say(f"   {f.throughput:,.1f} tx/s in {f.detail['seconds']} s")
+        finally:
+            await sampler.stop()
+            peak_kb = max(sampler.peak_rss_kb, hwm_kb(server.process.pid))
+    return {"results": results, "server_peak_rss_mb": round(peak_kb / 1024, 1), "rss_samples": sampler.samples}
+
+
+async def run(opts: Options, server_url: str) -> dict[str, Any]:
+    find_wrk()
+    run_id = uuid.uuid4().hex[:10]
+    started = datetime.now(UTC)
+    info = await postgres.server_info(server_url)
+    say(f"PostgreSQL {info.settings['server_version']}, synchronous_commit={info.settings['synchronous_commit']}")
+    say(f"baseline: pgbench -M prepared -c {opts.connections} -j {opts.threads} -T {opts.duration}, "
+        f"scale {opts.pgbench_scale}")  # fmt: skip
+    baseline = await run_baseline(
+        server_url, info.major, opts.connections, opts.threads, opts.duration, opts.pgbench_scale
+    )
+    say(f"   {baseline.tps:,.1f} tps, p99 {baseline.latency_ms['p99']:.2f} ms")
+    if opts.reuse_database:
+        name, url = opts.reuse_database, with_database(server_url, opts.reuse_database)
+        await migrate(load_settings({}), url)  # the code may have moved on since it was seeded
+    else:
+        name, url = await postgres.migrated_database(server_url, "timebank_bench")
+    say(f"database {name}")
+    measured: dict[str, Any] = {}
+    try:
+        seeder = await Seeder.connect(url, run_id)
+        try:
+            seeded = await seed(opts, seeder, url)
+        finally:
+            await seeder.close()
+        measured = await measure(opts, url, seeded, run_id)
+    finally:
+        if opts.keep_database:
+            say(f"kept database {name}: {redacted(url)}")
+        else:
+            await postgres.drop_database(server_url, name)
+    results: dict[str, Result] = measured["results"]
+    judge(results, baseline.tps)
+    rss_ok = measured["server_peak_rss_mb"] < 200.0
+    verdicts = [r.passed for r in results.values() if r.passed is not None] + [rss_ok]
+    return {
+        "command": ["python", "-m", "bench", *sys.argv[1:]],
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "machine": report.machine(),
+        "postgres": postgres.describe(info) | {"url": redacted(server_url)},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()} | {"run_id": run_id},
+        "baseline": asdict(baseline),
+        "seed": seeded.report,
+        "workloads": [r.as_json() for r in results.values()],
+        "server": {"peak_rss_mb": measured["server_peak_rss_mb"], "rss_samples": measured["rss_samples"]},
+        "targets": {"server_rss_under_200_mb": rss_ok, "all_pass": all(verdicts)},
+        "_results": results,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging(load_settings({"TIMEBANK_LOG_LEVEL": "warning"}))
+    with postgres.postgres_server(opts.server_url) as server_url:
+        document = asyncio.run(run(opts, server_url))
+    results: dict[str, Result] = document.pop("_results")
+    say("")
+    say(report.table(results.values(), document["baseline"], document["server"]["peak_rss_mb"]))
+    report.write_json(opts.json, document)
+    say(f"\nwrote {opts.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""Loading the benchmark's data fast, through the real operations.
+
+Everything is made as the service makes it: as the service role, by the same SECURITY DEFINER
+functions the HTTP endpoints call (create_community, create_member, issue_member_token,
+post_credit, post_redemption), each hour-moving call with its own Idempotency-Key. Only the HTTP
+layer is skipped, and many calls share one statement (`generate_series` ... `lateral post_credit`),
+on connections with `synchronous_commit = off`: seeding only, never while measuring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import asyncpg
+
+from timebank.auth.bootstrap import create_principal
+from timebank.auth.tokens import new_token
+from timebank.config import load_settings
+from timebank.db import Connection, connect_kwargs
+
+MAX_CAP = 2**31 - 1  # the largest balance cap: long runs never hit it
+UNIT = 15
+SERVICE_DATE = date(2026, 11, 1)
+GIFT_FUNDING = 1_440_000  # each gift member's starting balance: 96,000 gifts of 15 minutes
+BATCH = 200  # calls per statement (one database transaction) when seeding many transactions
+
+
+@dataclass(frozen=True)
+class Member:
+    id: uuid.UUID
+    account_id: uuid.UUID
+
+
+@dataclass
+class Community:
+    slug: str
+    id: uuid.UUID
+    coordinator: uuid.UUID  # the coordinator's principal id
+    coordinator_token: str
+    members: list[Member] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # members' own tokens, when issued
+
+
+@dataclass(frozen=True)
+class Statement:
+    """The account with a long statement."""
+
+    member: Member
+    token: str
+    entries: int
+    seconds: float
+
+
+class Seeder:
+    def __init__(self, owner_url: str, pool: asyncpg.Pool, admin: uuid.UUID, admin_token: str, run: str) -> None:
+        self.owner_url = owner_url
+        self.pool = pool
+        self.admin = admin
+        self.admin_token = admin_token
+        self.run = run
+        self.request_id = f"bench-seed-{run}"
+
+    @classmethod
+    async def connect(cls, owner_url: str, run: str, connections: int = 4) -> Seeder:
+        """A pool of service-role connections (commits not waiting for the disk) and a new admin."""
+        kwargs = connect_kwargs(load_settings({}), owner_url)
+        kwargs["server_settings"] |= {"synchronous_commit": "off", "statement_timeout": "0"}
+        pool = await asyncpg.create_pool(**kwargs, min_size=1, max_size=connections)
+        admin_token = "tb_bench_" + uuid.uuid4().hex + uuid.uuid4().hex
+        admin = await create_principal(owner_url, "admin", None, admin_token)
+        return cls(owner_url, pool, admin, admin_token, run)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def slug(self, name: str) -> str:
+        return f"bench-{self.run[:8]}-{name}"
+
+    async def community(
+        self,
+        name: str,
+        members: int,
+        roles: Sequence[str] = ("volunteer",),
+        max_transaction_minutes: int = 1440,
+        member_tokens: bool = False,
+    ) -> Community:
+        """A community with a coordinator (with a token) and `members` members."""
+        slug = self.slug(name)
+        rid = self.request_id
+        async with self.pool.acquire() as conn:
+            community_id = await conn.fetchval(
+                "select create_community($1, $2, $3, $4, null, $5, $6, $7, 0)",
+                self.admin, rid, slug, f"bench {name}", UNIT, max_transaction_minutes, MAX_CAP,
+            )  # fmt: skip
+            coordinator = await conn.fetchval(
+                "select create_member($1, $2, $3, 'coordinator', array['coordinator'], null, null, null, null)",
+                self.admin, rid, slug,
+            )  # fmt: skip
+            token, digest = new_token()
+            principal = await conn.fetchval(
+                "select issue_member_token($1, $2, $3, $4)", self.admin, rid, coordinator, digest
+            )
+            ids = await conn.fetch(
+                "select create_member($1, $2, $3, 'v' || g, $4::text[], null, null, null, null) as id"
+                "  from generate_series(1, $5) g",
+                self.admin, rid, slug, list(roles), members,
+            )  # fmt: skip
+            member_ids = [r["id"] for r in ids]
+            rows = await conn.fetch("select member_id, id from accounts where member_id = any($1::uuid[])", member_ids)
+            accounts: dict[uuid.UUID, uuid.UUID] = {r["member_id"]: r["id"] for r in rows}
+            community = Community(slug, community_id, principal, token)
+            community.members = [Member(m, accounts[m]) for m in member_ids]
+            if member_tokens:
+                issued = [new_token() for _ in member_ids]
+                await conn.execute(
+                    "select issue_member_token($1, $2, m, h) from unnest($3::uuid[], $4::bytea[]) as t(m, h)",
+                    principal, rid, member_ids, [digest for _, digest in issued],
+                )  # fmt: skip
+                community.tokens = [token for token, _ in issued]
+        return community
+
+    async def communities(self, count: int, members: int) -> list[Community]:
+        """`count` communities of `members` volunteers each, made over the pool's connections."""
+        return list(await asyncio.gather(*(self.community(f"c{i:03d}", members) for i in range(count))))
+
+    async def gift_community(self, members: int) -> Community:
+        """Members who are volunteers and residents, each with its own token and GIFT_FUNDING minutes."""
+        community = await self.community(
+            "gifts", members, ("volunteer", "resident"), max_transaction_minutes=GIFT_FUNDING, member_tokens=True
+        )
+        async with self.pool.acquire() as conn:
+            credited = await conn.fetchval(
+                """
+                select count(*) filter (where r.status_code = 201)
+                  from unnest($5::uuid[]) with ordinality as u(m, i)
+                 cross join lateral post_credit($1, $2, $3 || i, sha256(convert_to($3 || i, 'UTF8')), m, $4, $6, 'seed')
+                       as r
+                """,
+                community.coordinator, self.request_id, f"seed-{self.run}-fund-", GIFT_FUNDING,
+                [m.id for m in community.members], SERVICE_DATE,
+            )  # fmt: skip
+        if credited != members:
+            raise RuntimeError(f"funding the gift members: {credited} of {members} credits succeeded")
+        return community
+
+    async def statement(self, entries: int, progress: Callable[[int, float], None] | None = None) -> Statement:
+        """One member whose account gets `entries` entries: credits and redemptions by turns.
+
+        Every entry locks the same account, so more connections would only queue behind one
+        another: this runs on one connection, BATCH calls per statement.
+        """
+        community = await self.community("statement", 1, ("volunteer", "resident"), member_tokens=True)
+        member = community.members[0]
+        query = """
+            select count(*) filter (where r.status_code = 201)
+              from generate_series($3::bigint, $4::bigint) g
+             cross join lateral (
+                   select status_code from post_credit($1, $5, $6 || g, sha256(convert_to($6 || g, 'UTF8')),
+                                                       $2, $7, $8, 'bench statement credit')
+                    where g % 2 = 0
+                   union all
+                   select status_code from post_redemption($1, $5, $6 || g, sha256(convert_to($6 || g, 'UTF8')),
+                                                           $2, $7, 'bench statement redemption', null)
+                    where g % 2 = 1) r
+        """
+        started = time.perf_counter()
+        done = 0
+        async with self.pool.acquire() as conn:
+            while done < entries:
+                size = min(BATCH, entries - done)
+                ok = await conn.fetchval(
+                    query, community.coordinator, member.id, done, done + size - 1,
+                    self.request_id, f"seed-{self.run}-st-", UNIT, SERVICE_DATE,
+                )  # fmt: skip
+                if ok != size:
+                    raise RuntimeError(f"seeding the statement: {ok} of {size} calls succeeded at entry {done}")
+                done += size
+                if progress is not None:
+                    progress(done, time.perf_counter() - started)
+        return Statement(member, community.tokens[0], entries, time.perf_counter() - started)
+
+    async def credits(
+        self, communities: Sequence[Community], count: int, progress: Callable[[int, float], None] | None = None
+    ) -> float:
+        """`count` more credits by the admin, spread over the communities' members, on every pooled connection."""
+        targets = [m.id for c in communities for m in c.members]
+        if not targets:
+            raise RuntimeError("no members to credit")
+        started = time.perf_counter()
+        next_start = 0
+        done = 0
+
+        async def worker() -> None:
+            nonlocal next_start, done
+            async with self.pool.acquire() as conn:
+                while next_start < count:
+                    first = next_start
+                    size = min(BATCH, count - first)
+                    next_start += size
+                    members = [targets[(first + i) % len(targets)] for i in range(size)]
+                    ok = await conn.fetchval(
+                        """
+                        select count(*) filter (where r.status_code = 201)
+                          from unnest($3::uuid[]) with ordinality as u(m, i)
+                         cross join lateral post_credit($1, $2, $4 || i, sha256(convert_to($4 || i, 'UTF8')),
+                                                        m, $5, $6, 'bench credit') as r
+                        """,
+                        self.admin, self.request_id, members, f"seed-{self.run}-cr-{first}-", UNIT, SERVICE_DATE,
+                    )  # fmt: skip
+                    if ok != size:
+                        raise RuntimeError(f"seeding credits: {ok} of {size} succeeded")
+                    done += size
+                    if progress is not None:
+                        progress(done, time.perf_counter() - started)
+
+        await asyncio.gather(*(worker() for _ in range(self.pool.get_max_size())))
+        return time.perf_counter() - started
+
+
+async def _fresh_tokens(conn: Connection, actor: uuid.UUID, request_id: str, members: list[uuid.UUID]) -> list[str]:
+    issued = [new_token() for _ in members]
+    await conn.execute(
+        "select issue_member_token($1, $2, m, h) from unnest($3::uuid[], $4::bytea[]) as t(m, h)",
+        actor, request_id, members, [digest for _, digest in issued],
+    )  # fmt: skip
+    return [token for token, _ in issued]
+
+
+async def discover(seeder: Seeder) -> tuple[list[Community], Community | None, Statement | None]:
+    """The communities an earlier run seeded in this database (kept with --keep-database), with fresh tokens.
+
+    Tokens are stored only as hashes, so new ones are issued for the coordinators and the members
+    who act with their own. Returns (volunteer communities, gift community, statement).
+    """
+    async with seeder.pool.acquire() as conn:
+        prefix = await conn.fetchval(
+            "select substring(slug from '^bench-[0-9a-f]{8}-') from communities"
+            " where slug ~ '^bench-[0-9a-f]{8}-' order by created_at desc limit 1"
+        )
+        if prefix is None:
+            raise RuntimeError("this database has no communities seeded by the benchmark")
+        found = await conn.fetch("select id, slug from communities where slug like $1 || '%' order by slug", prefix)
+        communities: list[Community] = []
+        gifts: Community | None = None
+        statement: Statement | None = None
+        for row in found:
+            members = await conn.fetch(
+                "select m.id, a.id as account_id, 'coordinator' = any(m.roles) as coordinator"
+                "  from members m join accounts a on a.member_id = m.id where m.community_id = $1 order by m.seq",
+                row["id"],
+            )
+            coordinator = next(m["id"] for m in members if m["coordinator"])
+            [token] = await _fresh_tokens(conn, seeder.admin, seeder.request_id, [coordinator])
+            principal = await conn.fetchval("select id from principals where member_id = $1", coordinator)
+            community = Community(row["slug"], row["id"], principal, token)
+            community.members = [Member(m["id"], m["account_id"]) for m in members if not m["coordinator"]]
+            name = row["slug"][len(prefix) :]
+            if name in ("gifts", "statement"):
+                community.tokens = await _fresh_tokens(
+                    conn, seeder.admin, seeder.request_id, [m.id for m in community.members]
+                )
+            if name == "gifts":
+                gifts = community
+            elif name == "statement":
+                member = community.members[0]
+                entries = await conn.fetchval("select version from accounts where id = $1", member.account_id)
+                statement = Statement(member, community.tokens[0], entries, 0.0)
+            else:
+                communities.append(community)
+    return communities, gifts, statement

@@ -1,0 +1,324 @@
+"""A history-checked workload against the real service process.
+
+    python -m reliability.workload --clients 32 --seconds 60 --seed N [--database-url URL]
+
+Creates a scratch migrated database (on the server `--database-url` names, else
+TIMEBANK_TEST_DATABASE_URL, else 127.0.0.1:5432 if it answers, else an embedded one), starts
+`timebank serve` on it, makes three communities with members through the API, then runs N
+clients for T seconds, each sending a seeded random mix of credits, gifts, donations, pool grants,
+redemptions, holds (some expiring within seconds), captures, releases, reversals and reads through
+real HTTP. Every attempt is logged as JSON lines (invoke and completion). Afterwards each
+indeterminate write is retried with its Idempotency-Key until it settles, a sample of settled
+writes is retried to prove the key replays the first answer, every account is read once more, and
+the checker (reliability.checker) compares the history with the final ledger and runs
+`timebank verify`. It prints its figures and exits 1 if any violation was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from reliability.checker import Ledger, Violation, check, load_ledger
+from reliability.figures import Fault, Figures
+from reliability.history import FAILED, INDETERMINATE, NOT_DELIVERED, OK, REPLAY, RESOLVE, RUN, HistoryWriter, Op
+from reliability.operations import run_client
+from reliability.processes import ServiceProcess
+from reliability.runner import Runner
+from reliability.world import World, build_world
+from tests import pg
+from timebank.config import load_settings
+from timebank.logging import configure_logging
+
+RESOLVE_ATTEMPTS = 8
+RESOLVE_CONCURRENCY = 8
+READY_TIMEOUT_SECONDS = 60.0
+# After the last fault has recovered, clients keep going this long against the healthy service.
+AFTER_FAULTS_SECONDS = 1.0
+
+
+@dataclass
+class Options:
+    clients: int = 32
+    seconds: float = 60.0
+    seed: int = 1
+    database_url: str | None = None
+    history: Path | None = None
+    replays: int = 300
+    keep: bool = False
+
+
+@dataclass
+class Harness:
+    """What a fault injector may act on while the workload runs."""
+
+    options: Options
+    runner: Runner
+    service: ServiceProcess
+    world: World
+    started: float
+    faults: list[Fault] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+    def elapsed(self) -> float:
+        return self.runner.now() - self.started
+
+
+Injector = Callable[[Harness], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Result:
+    ops: list[Op]
+    violations: list[Violation]
+    figures: Figures
+    ledger: Ledger
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+async def _settle(runner: Runner, op: Op, semaphore: asyncio.Semaphore) -> None:
+    """Retry an indeterminate write with its key, body and token until it settles (bounded)."""
+    async with semaphore, runner.client() as http:
+        for attempt_no in range(RESOLVE_ATTEMPTS):
+            attempt = await runner.attempt(http, op, RESOLVE)
+            if attempt.determinate:
+                return
+            await asyncio.sleep(min(2.0, 0.25 * 1.5**attempt_no))
+
+
+async def resolve(runner: Runner) -> None:
+    semaphore = asyncio.Semaphore(RESOLVE_CONCURRENCY)
+    pending = [op for op in runner.ops if op.is_write and op.outcome == INDETERMINATE]
+    await asyncio.gather(*(_settle(runner, op, semaphore) for op in pending))
+
+
+def replay_candidates(ops: Sequence[Op], seed: int, sample: int) -> list[Op]:
+    """Every write that was settled by a retry, and a seeded sample of the other settled writes.
+
+    A refusal counts when the service remembers it under the key (a rule's 409 or 422); a request
+    that never reached the server has nothing to replay.
+    """
+    settled = [
+        op
+        for op in ops
+        if op.is_write
+        and op.final_attempt is not None
+        and (op.final == OK or (op.final == FAILED and op.final_attempt.status in (409, 422)))
+        and op.final_attempt.code != NOT_DELIVERED
+    ]
+    retried = [op for op in settled if op.outcome == INDETERMINATE]
+    others = [op for op in settled if op.outcome != INDETERMINATE]
+    rng = random.Random(f"{seed}:replay")  # noqa: S311 -- a reproducible sample, not a secret.
+    return retried + rng.sample(others, min(sample, len(others)))
+
+
+async def replay(runner: Runner, ops: Sequence[Op]) -> None:
+    semaphore = asyncio.Semaphore(RESOLVE_CONCURRENCY)
+
+    async def again(op: Op) -> None:
+        async with semaphore, runner.client() as http:
+            await runner.attempt(http, op, REPLAY)
+
+    await asyncio.gather(*(again(op) for op in ops))
+
+
+async def final_reads(runner: Runner, world: World) -> None:
+    """Read every account once more through the API, as the admin."""
+    count = 0
+    async with runner.client() as http:
+        for community in world.communities:
+            accounts = [*community.accounts.values(), *(m.account_id for m in community.all_members)]
+            for account in accounts:
+                count += 1
+                op = Op(
+                    op_id=f"f.{count}",
+                    client="f",
+                    kind="final_account",
+                    community=community.slug,
+                    actor=world.admin.label,
+                    method="GET",
+                    path=f"/v1/accounts/{account}",
+                    key=None,
+                    body=None,
+                    expect={
+                        "account_id": account,
+                        "floor": community.floor_of(account),
+                        "cap": community.cap_of(account),
+                    },
+                    token=world.admin.token,
+                )
+                await runner.attempt(http, runner.register(op), RUN)
+
+
+async def verify_cli(database_url: str) -> tuple[int, str]:
+    """Run `timebank verify` against the database; returns its exit status and output."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
+    environment["TIMEBANK_DATABASE_URL"] = database_url
+    environment["TIMEBANK_LOG_LEVEL"] = "warning"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timebank.cli", "verify",
+        env=environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), 120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return -1, "timebank verify did not finish in 120 s"
+    return process.returncode or 0, output.decode(errors="replace")
+
+
+async def _snapshot(database_url: str) -> Ledger:
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "timebank"})
+    try:
+        return await load_ledger(conn)
+    finally:
+        await conn.close()
+
+
+async def _drive(harness: Harness, injector: Injector | None) -> float:
+    """Run the clients for the configured time and every fault; returns the seconds they ran."""
+    options, runner = harness.options, harness.runner
+    stop = asyncio.Event()
+    clients = [
+        asyncio.create_task(run_client(runner, harness.world, i, options.seed, stop)) for i in range(options.clients)
+    ]
+    injection = asyncio.create_task(injector(harness)) if injector else None
+    try:
+        await asyncio.sleep(options.seconds)
+        if injection is not None:
+            await injection
+            if harness.elapsed() > options.seconds - AFTER_FAULTS_SECONDS:
+                await asyncio.sleep(AFTER_FAULTS_SECONDS)
+    finally:
+        stop.set()
+        if injection is not None and not injection.done():
+            injection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await injection
+        await asyncio.gather(*clients)
+    return harness.elapsed()
+
+
+async def run(
+    options: Options, server_url: str, injector: Injector | None = None, command: str = "workload", reproduce: str = ""
+) -> Result:
+    """Run a workload (with the injector's faults) on a scratch database of `server_url`; check it."""
+    settings = load_settings({})
+    name, database_url = await pg.migrated_database(server_url, settings, prefix="timebank_reliability")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    history_path = options.history or Path(tempfile.gettempdir()) / f"timebank-{command}-{options.seed}-{stamp}.jsonl"
+    log_path = history_path.with_suffix(".service.log")
+    admin_token = "tb_rel_" + secrets.token_urlsafe(24)
+    writer = HistoryWriter(history_path)
+    service = ServiceProcess(database_url, admin_token, log_path)
+    try:
+        await service.start()
+        runner = Runner(service.url, writer)
+        world = await build_world(runner, admin_token)
+        harness = Harness(options, runner, service, world, started=runner.now())
+        seconds = await _drive(harness, injector)
+        if not await service.wait_ready(READY_TIMEOUT_SECONDS):
+            harness.violations.append(Violation("recovery_failed", "the service was not ready after the workload"))
+        await resolve(runner)
+        await replay(runner, replay_candidates(runner.ops, options.seed, options.replays))
+        await final_reads(runner, world)
+        ledger = await _snapshot(database_url)
+        status, output = await verify_cli(database_url)
+        violations = list(harness.violations) + check(runner.ops, ledger)
+        if status != 0:
+            violations.append(Violation("verify", f"`timebank verify` exited {status}:\n{output}"))
+        figures = Figures(
+            command=command,
+            reproduce=reproduce,
+            seed=options.seed,
+            clients=options.clients,
+            seconds=seconds,
+            ops=runner.ops,
+            violations=violations,
+            history_path=history_path,
+            faults=harness.faults,
+            ledger=ledger,
+            service_errors=service.errors(),
+        )
+        return Result(runner.ops, violations, figures, ledger)
+    finally:
+        writer.close()
+        await service.stop()
+        if not options.keep:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await pg.drop_database(server_url, name)
+            if not service.errors():
+                log_path.unlink(missing_ok=True)
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the clients run (default 60)")
+    parser.add_argument("--seed", type=int, default=None, help="the seed that reproduces the run (default: random)")
+    parser.add_argument("--history", type=Path, default=None, help="where to write the history (JSON lines)")
+    parser.add_argument("--replays", type=int, default=300, help="settled writes retried to check replays")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database and the service log")
+    return parser
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    if args.clients < 1 or args.seconds <= 0:
+        raise SystemExit("--clients and --seconds must be positive")
+    return Options(
+        clients=args.clients,
+        seconds=args.seconds,
+        seed=args.seed if args.seed is not None else secrets.randbelow(1_000_000),
+        database_url=getattr(args, "database_url", None),
+        history=args.history,
+        replays=args.replays,
+        keep=args.keep,
+    )
+
+
+def quiet_logging() -> None:
+    """The harness's own log (migrations applied, ...) at warning level, for a readable report."""
+    configure_logging(load_settings({}, log_level="warning", log_format="console"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_logging()
+    parser = arguments(__doc__.split("\n\n")[1].strip() if __doc__ else "")
+    parser.add_argument("--database-url", help="owner URL of the PostgreSQL server to make the scratch database on")
+    options = options_from(parser.parse_args(argv))
+    reproduce = (
+        f"python -m reliability.workload --clients {options.clients} --seconds {options.seconds:g} "
+        f"--seed {options.seed}"
+    )
+
+    async def go(server_url: str) -> Result:
+        return await run(options, server_url, reproduce=reproduce)
+
+    if options.database_url:
+        result = asyncio.run(go(options.database_url))
+    else:
+        with pg.postgres_server() as server_url:
+            result = asyncio.run(go(server_url))
+    print(result.figures.render())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

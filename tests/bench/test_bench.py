@@ -1,0 +1,139 @@
+"""The benchmark command (`python -m bench`): how it judges results, and one tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import postgres
+from bench.load import parse
+from bench.stats import percentile, percentiles
+from bench.workloads import Result, judge
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def result(workload: str, throughput: float, p99: float = 1.0, errors: int = 0, unit: str = "req/s") -> Result:
+    return Result(
+        id=workload,
+        title=workload,
+        throughput=throughput,
+        unit=unit,
+        latency_ms={"p50": p99 / 2, "p99": p99, "p999": p99 * 2},
+        errors=errors,
+        server_peak_rss_mb=50.0,
+        server_cpu_percent=90.0,
+        loadgen_cpu_percent=5.0,
+        machine_cpu_percent=99.0,
+    )
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 1001)]
+    assert percentiles(values) == {"p50": 500.0, "p99": 990.0, "p999": 999.0}
+    assert percentile([7.0], 99.9) == 7.0
+    assert percentile([], 50) == 0.0
+
+
+def test_targets_follow_the_issue() -> None:
+    results = {
+        "a": result("a", 1500.0),  # 1.5x a baseline of 1000: just meets it
+        "b": result("b", 1349.0),  # under 0.9 x a
+        "c": result("c", 1000.0, errors=1),  # fast enough, but an error fails it
+        "d": result("d", 3000.0, p99=20.0),  # 3x, but p99 must be under 20 ms
+        "e.first": result("e.first", 10.0, p99=9.9),
+        "e.deep": result("e.deep", 10.0, p99=10.0),
+        "f": result("f", 100_000.0, unit="tx/s"),
+    }
+    judge(results, baseline_tps=1000.0)
+    assert {k: r.passed for k, r in results.items()} == {
+        "a": True,
+        "b": False,
+        "c": False,
+        "d": False,
+        "e.first": True,
+        "e.deep": False,
+        "f": True,
+    }
+    assert results["a"].ratio_to_baseline == 1.5
+    assert results["f"].ratio_to_baseline is None  # verify is not compared with pgbench
+    alone = {"b": result("b", 5000.0)}
+    judge(alone, baseline_tps=1000.0)
+    assert alone["b"].passed is None  # b is judged against a, which did not run
+
+
+def test_wrk_summary_is_parsed_from_the_marker_line() -> None:
+    line = (
+        'BENCH-JSON {"requests": 10, "duration_us": 2000000, "bytes": 1, "errors": {"connect": 0, "read": 0,'
+        ' "write": 0, "status": 2, "timeout": 1}, "latency_us": {"min": 1, "mean": 2.5, "max": 9, "p50": 2,'
+        ' "p90": 3, "p99": 8, "p999": 9}, "statuses": {"201": 8, "503": 2}}'
+    )
+    summary = parse("Running 2s test\n" + line + "\n")
+    assert summary.requests == 10
+    assert summary.errors.status == 2
+    assert summary.latency_us.p999 == 9
+    assert summary.statuses == {"201": 8, "503": 2}
+    with pytest.raises(RuntimeError, match="BENCH-JSON"):
+        parse("wrk: something went wrong\n")
+
+
+@pytest.mark.slow
+def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> None:
+    """The whole command with tiny sizes and one-second workloads (about 20 s)."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    try:
+        postgres.find_pgbench(15)
+    except SystemExit:
+        pytest.skip("pgbench is not installed")
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "bench", "--quick", "--server-url", server_url, "--connections", "4",
+        "--duration", "1", "--warmup", "0", "--communities", "2", "--volunteers", "5", "--gift-members", "5",
+        "--statement-entries", "300", "--page-size", "10", "--page-depth", "5", "--pgbench-scale", "1",
+        "--json", str(out),
+    ]  # fmt: skip
+    started = time.monotonic()
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert time.monotonic() - started < 120
+    document = json.loads(out.read_text())
+
+    assert document["baseline"]["tps"] > 0
+    assert document["baseline"]["clients"] == 4
+    assert document["postgres"]["settings"]["synchronous_commit"] in (
+        "on",
+        "off",
+        "local",
+        "remote_write",
+        "remote_apply",
+    )
+    assert document["machine"]["cores"] >= 1
+    assert document["seed"]["statement_entries"] == 300
+    workloads = {w["id"]: w for w in document["workloads"]}
+    assert list(workloads) == ["a", "b", "c", "d", "e.first", "e.deep", "f"]
+    for workload in workloads.values():
+        assert workload["throughput"] > 0, workload
+        assert workload["errors"] == 0, workload
+        assert 10 < workload["server_peak_rss_mb"] < 2000, workload
+        assert isinstance(workload["pass"], bool), workload
+        assert workload["target"], workload
+    for key in ("a", "b", "c", "d", "e.first", "e.deep"):
+        w = workloads[key]
+        assert 0 < w["p50_ms"] <= w["p99_ms"] <= w["p999_ms"], w
+        assert w["ratio_to_baseline"] > 0, w
+        assert w["loadgen_cpu_percent"] is not None, w
+        ok = "201" if key in ("a", "b", "c") else "200"
+        assert w["detail"]["statuses"] == {ok: w["detail"]["requests"]}, w
+    assert workloads["e.deep"]["detail"]["depth"] == 5
+    assert workloads["f"]["detail"]["exit_code"] == 0
+    assert workloads["f"]["detail"]["transactions"] >= 300 + workloads["a"]["detail"]["requests"]
+    assert document["server"]["peak_rss_mb"] >= max(w["server_peak_rss_mb"] for w in workloads.values())
+    assert "pgbench" in run.stdout
+    assert "rss" in run.stdout

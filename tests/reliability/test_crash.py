@@ -1,0 +1,86 @@
+"""The workload with crashes: kill -9 of the service and of PostgreSQL, then every check still holds.
+
+The fast run (8 clients, 8 s, 2 service kills, 1 PostgreSQL kill, about 30 s in all) runs on a
+PostgreSQL the harness starts for itself under /tmp. The long run (32 clients, 60 s, 5 service
+kills, 1 PostgreSQL kill) needs --reliability-long.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+
+import pytest
+
+from reliability.crash import POSTGRES, SERVICE, plan_faults, run_crash
+from reliability.history import INDETERMINATE, NOT_DELIVERED, OK, READ_KINDS, WRITE_KINDS
+from reliability.workload import Result
+from tests.reliability.conftest import long_runs_enabled
+
+ALL_KINDS = (WRITE_KINDS | READ_KINDS | {"expiry"}) - {"final_account"}
+
+
+def test_the_fault_plan_is_seeded_and_inside_the_run() -> None:
+    planned = plan_faults(5, 60.0, service_kills=5, postgres_kills=1)
+    assert planned == plan_faults(5, 60.0, service_kills=5, postgres_kills=1)
+    assert planned != plan_faults(6, 60.0, service_kills=5, postgres_kills=1)
+    assert Counter(f.kind for f in planned) == {SERVICE: 5, POSTGRES: 1}
+    times = [f.at_seconds for f in planned]
+    assert times == sorted(times)
+    assert times[0] >= 6.0
+    assert times[-1] <= 51.0
+    assert all(later - earlier > 1.0 for earlier, later in itertools.pairwise(times))
+
+
+def _explain(result: Result) -> str:
+    return result.figures.render()
+
+
+@pytest.fixture(scope="module")
+async def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Result:
+    history = tmp_path_factory.mktemp("crash") / "history.jsonl"
+    result = await run_crash(
+        clients=8, seconds=8.0, seed=20261127, service_kills=2, postgres_kills=1, history=history, replays=100
+    )
+    print(result.figures.render())
+    return result
+
+
+async def test_crash_run_finds_no_violation(crash_run: Result) -> None:
+    assert crash_run.violations == [], _explain(crash_run)
+
+
+async def test_crash_run_injected_every_fault_and_settled_every_write(crash_run: Result) -> None:
+    kinds = Counter(f.kind for f in crash_run.figures.faults)
+    assert kinds == {SERVICE: 2, POSTGRES: 1}, _explain(crash_run)
+    records = [json.loads(line) for line in crash_run.figures.history_path.read_text().splitlines()]
+    assert Counter(r["kind"] for r in records if r["event"] == "fault") == kinds
+    cut_off = [op for op in crash_run.ops if op.outcome == INDETERMINATE or op.first.code == NOT_DELIVERED]
+    assert cut_off, "the kills should leave some requests without an answer"
+    indeterminate_writes = [op for op in crash_run.ops if op.is_write and op.outcome == INDETERMINATE]
+    assert indeterminate_writes, _explain(crash_run)
+    assert all(op.final in (OK, "failed") for op in indeterminate_writes), _explain(crash_run)
+
+
+async def test_crash_run_exercises_every_write(crash_run: Result) -> None:
+    # Expiries are the fast workload test's to prove: here a short run is cut by three outages.
+    seen = crash_run.figures.kinds_seen()
+    assert seen >= WRITE_KINDS, f"never succeeded: {sorted(WRITE_KINDS - seen)}\n{_explain(crash_run)}"
+
+
+@pytest.fixture(scope="module")
+async def long_crash_run(request: pytest.FixtureRequest) -> Result:
+    if not long_runs_enabled(request.config):
+        pytest.skip("a long reliability run: give --reliability-long (or RELIABILITY_LONG=1)")
+    result = await run_crash(clients=32, seconds=60.0, seed=4242, service_kills=5, postgres_kills=1)
+    print(result.figures.render())
+    return result
+
+
+@pytest.mark.long
+async def test_long_crash_run_finds_no_violation(long_crash_run: Result) -> None:
+    assert long_crash_run.violations == [], _explain(long_crash_run)
+    kinds = Counter(f.kind for f in long_crash_run.figures.faults)
+    assert kinds == {SERVICE: 5, POSTGRES: 1}, _explain(long_crash_run)
+    assert long_crash_run.figures.kinds_seen() >= ALL_KINDS, _explain(long_crash_run)
