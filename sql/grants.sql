@@ -28,3 +28,5 @@ grant execute on function
 to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};
+grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, text, text, uuid, uuid, text, jsonb)
+    to {app_role};

@@ -43,11 +43,38 @@ CREATE TYPE timebank.principal_info AS (
 CREATE FUNCTION timebank._audit(p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid, p_community_id uuid, p_request_id text, p_details jsonb) RETURNS void
     LANGUAGE plpgsql
     AS $$
+declare
+    v_id uuid := gen_random_uuid();
+    v_at timestamptz := clock_timestamp();
+    v_details jsonb := coalesce(p_details, '{}'::jsonb);
 begin
-        insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
-        values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
-                coalesce(p_details, '{}'::jsonb));
+    insert into audit_events (id, at, actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id,
+                              details, content_hash)
+    values (v_id, v_at, p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
+            v_details, _audit_event_digest(v_id, v_at, p_actor, p_on_behalf_of, p_action, p_subject_type,
+                                          p_subject_id, p_community_id, p_request_id, v_details));
 end;
+$$;
+
+
+--
+-- Name: _audit_event_digest(uuid, timestamp with time zone, text, uuid, text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._audit_event_digest(p_id uuid, p_at timestamp with time zone, p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid, p_community_id uuid, p_request_id text, p_details jsonb) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select sha256(convert_to(concat_ws(E'\x1f',
+        p_id::text,
+        (extract(epoch from p_at) * 1000000)::bigint::text,
+        p_actor,
+        coalesce(p_on_behalf_of::text, ''),
+        p_action,
+        coalesce(p_subject_type, ''),
+        coalesce(p_subject_id::text, ''),
+        coalesce(p_community_id::text, ''),
+        p_request_id,
+        p_details::text), 'UTF8'));
 $$;
 
 
@@ -1297,6 +1324,8 @@ CREATE TABLE timebank.audit_events (
     community_id uuid,
     request_id text NOT NULL,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    content_hash bytea NOT NULL,
+    CONSTRAINT audit_events_content_hash_length CHECK ((octet_length(content_hash) = 32)),
     CONSTRAINT audit_events_subject_complete CHECK (((subject_type IS NULL) = (subject_id IS NULL)))
 );
 

@@ -56,10 +56,16 @@ create or replace function _audit(
     p_actor text, p_on_behalf_of uuid, p_action text, p_subject_type text, p_subject_id uuid,
     p_community_id uuid, p_request_id text, p_details jsonb
 ) returns void language plpgsql as $$
+declare
+    v_id uuid := gen_random_uuid();
+    v_at timestamptz := clock_timestamp();
+    v_details jsonb := coalesce(p_details, '{}'::jsonb);
 begin
-        insert into audit_events (actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id, details)
-        values (p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
-                coalesce(p_details, '{}'::jsonb));
+    insert into audit_events (id, at, actor, on_behalf_of, action, subject_type, subject_id, community_id, request_id,
+                              details, content_hash)
+    values (v_id, v_at, p_actor, p_on_behalf_of, p_action, p_subject_type, p_subject_id, p_community_id, p_request_id,
+            v_details, _audit_event_digest(v_id, v_at, p_actor, p_on_behalf_of, p_action, p_subject_type,
+                                          p_subject_id, p_community_id, p_request_id, v_details));
 end;
 $$;
 

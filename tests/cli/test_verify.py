@@ -202,6 +202,18 @@ async def _audit_event_edited(s: Ledgers) -> list[str]:
     return [f"audit event {event_id}", str(s.gift_id)]
 
 
+async def _audit_event_actor_changed(s: Ledgers) -> list[str]:
+    """An edit that keeps every ledger fact intact: only the event's own digest can tell."""
+    event_id = await s.owner.fetchval(
+        "select id from audit_events where subject_id = $1 and action = 'transaction.created'", s.credit_id
+    )
+    assert event_id is not None
+    await s.owner.execute("alter table audit_events disable trigger audit_events_append_only")
+    await s.owner.execute("update audit_events set actor = 'someone-else' where id = $1", event_id)
+    await s.owner.execute("alter table audit_events enable trigger audit_events_append_only")
+    return [f"audit event {event_id}"]
+
+
 async def _audit_event_deleted(s: Ledgers) -> list[str]:
     await s.owner.execute("alter table audit_events disable trigger audit_events_append_only")
     await s.owner.execute(
@@ -228,7 +240,8 @@ TAMPERING: dict[str, tuple[Tamper, set[str]]] = {
         _unbalanced_transaction_inserted,
         {"transactions_balanced", "community_sums_to_zero", "transactions_audited"},
     ),
-    "audit_event_edited": (_audit_event_edited, {"audit_events_consistent"}),
+    "audit_event_edited": (_audit_event_edited, {"audit_events_consistent", "audit_events_unaltered"}),
+    "audit_event_actor_changed": (_audit_event_actor_changed, {"audit_events_unaltered"}),
     "audit_event_deleted": (_audit_event_deleted, {"transactions_audited"}),
     "held_minutes_changed": (_held_minutes_changed, {"held_amounts_agree"}),
 }

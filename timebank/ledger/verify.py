@@ -165,6 +165,18 @@ CHECKS: tuple[Check, ...] = (
         """,
     ),
     Check(
+        "audit_events_unaltered",
+        "every audit event still has the content it was written with (its stored SHA-256 matches)",
+        """
+        select format('audit event %s (%s, subject %s): content does not match its digest',
+                      e.id, e.action, coalesce(e.subject_id::text, '-'))
+          from audit_events e
+         where ($1::uuid is null or e.community_id = $1)
+           and e.content_hash is distinct from _audit_event_digest(e.id, e.at, e.actor, e.on_behalf_of, e.action,
+                   e.subject_type, e.subject_id, e.community_id, e.request_id, e.details)
+        """,
+    ),
+    Check(
         "audit_events_consistent",
         "each transaction.created event records the postings its transaction has",
         """
