@@ -448,30 +448,39 @@ $$;
 -- Name: _post(uuid, text, text, date, uuid, uuid, uuid, uuid, text, uuid[], bigint[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description text, p_service_date date, p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text, p_accounts uuid[], p_minutes bigint[]) RETURNS uuid
+CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description text, p_service_date date, p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text, p_accounts uuid[], p_minutes bigint[]) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
     v_tx uuid := gen_random_uuid();
     v_policy communities;
+    v_locked accounts[];
     v_account accounts;
     v_now timestamptz;
+    v_balances bigint[] := array[]::bigint[];
+    v_versions bigint[] := array[]::bigint[];
     v_new bigint;
     v_held bigint;
     v_floor bigint;
     i integer;
+    j integer;
 begin
     select * into v_policy from communities where id = p_community_id;
-    perform 1 from accounts where id = any(p_accounts) order by id for update;
+    select array_agg(a order by a.id) into v_locked
+      from (select * from accounts where id = any(p_accounts) order by id for update) a;
     -- Taken after the locks so that, per account, created_at follows posting order.
-    select greatest(clock_timestamp(), max(updated_at)) into v_now from accounts where id = any(p_accounts);
-    insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
-                              on_behalf_of, reverses, hold_id, request_id)
-    values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
-            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+    v_now := clock_timestamp();
+    for j in 1 .. coalesce(cardinality(v_locked), 0) loop
+        v_now := greatest(v_now, v_locked[j].updated_at);
+    end loop;
     for i in 1 .. cardinality(p_accounts) loop
-        select * into v_account from accounts where id = p_accounts[i];
-        if v_account.community_id <> p_community_id then
+        v_account := null;
+        for j in 1 .. coalesce(cardinality(v_locked), 0) loop
+            if v_locked[j].id = p_accounts[i] then
+                v_account := v_locked[j];
+            end if;
+        end loop;
+        if v_account.id is null or v_account.community_id <> p_community_id then
             perform _fail('cross_community_not_allowed', 'hours cannot move between communities');
         end if;
         v_new := v_account.balance_minutes + p_minutes[i];
@@ -492,12 +501,35 @@ begin
                 format('account %s may hold at most %s minutes', v_account.id, v_policy.max_balance_minutes),
                 jsonb_build_object('account_id', v_account.id, 'cap_minutes', v_policy.max_balance_minutes));
         end if;
-        update accounts set balance_minutes = v_new, version = version + 1, updated_at = v_now
-         where id = v_account.id;
-        insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
-        values (v_tx, v_account.id, p_minutes[i], v_new, v_account.version + 1, v_now);
+        v_balances := v_balances || v_new;
+        v_versions := v_versions || (v_account.version + 1);
     end loop;
-    return v_tx;
+    insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
+                              on_behalf_of, reverses, hold_id, request_id)
+    values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
+            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+    update accounts a
+       set balance_minutes = u.balance, version = u.version, updated_at = v_now
+      from unnest(p_accounts, v_balances, v_versions) as u(id, balance, version)
+     where a.id = u.id;
+    insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+    select v_tx, u.id, u.minutes, u.balance, u.version, v_now
+      from unnest(p_accounts, p_minutes, v_balances, v_versions) with ordinality as u(id, minutes, balance, version, n)
+     order by u.n;
+    return jsonb_build_object(
+        'id', v_tx,
+        'community', v_policy.slug,
+        'kind', p_kind,
+        'postings', (select jsonb_agg(jsonb_build_object('account_id', u.id, 'minutes', u.minutes) order by u.n)
+                       from unnest(p_accounts, p_minutes) with ordinality as u(id, minutes, n)),
+        'description', p_description,
+        'service_date', p_service_date,
+        'created_at', v_now,
+        'created_by', p_actor,
+        'on_behalf_of', p_on_behalf_of,
+        'reverses', p_reverses,
+        'reversed_by', null,
+        'hold_id', p_hold_id);
 end;
 $$;
 
@@ -541,16 +573,17 @@ $$;
 
 
 --
--- Name: _transaction_created(uuid, text, text, uuid, uuid, uuid, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: _transaction_created(uuid, text, text, jsonb, uuid, uuid, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank._transaction_created(p_actor uuid, p_key text, p_request_id text, p_tx uuid, p_community_id uuid, p_on_behalf_of uuid, p_details jsonb) RETURNS jsonb
+CREATE FUNCTION timebank._transaction_created(p_actor uuid, p_key text, p_request_id text, p_body jsonb, p_community_id uuid, p_on_behalf_of uuid, p_details jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
-    v_body jsonb := _transaction_json(p_tx);
+    v_body jsonb := p_body;
 begin
-    perform _audit(p_actor::text, p_on_behalf_of, 'transaction.created', 'transaction', p_tx, p_community_id,
+    perform _audit(p_actor::text, p_on_behalf_of, 'transaction.created', 'transaction', (p_body->>'id')::uuid,
+        p_community_id,
         p_request_id, p_details || jsonb_build_object('kind', v_body->'kind', 'postings', v_body->'postings'));
     perform _idempotency_store(p_actor, p_key, 201, v_body);
     return v_body;
@@ -626,6 +659,7 @@ declare
     v_minutes bigint;
     v_target uuid;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -653,14 +687,15 @@ begin
     perform _check_amount(_policy(v_hold.community_id), v_minutes);
     -- The hold is resolved first so the posting's floor check no longer counts it as held.
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    v_tx := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
+    v_body := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
         v_hold.id, p_request_id, array[v_hold.account_id, v_target], array[-v_minutes, v_minutes]);
+    v_tx := (v_body->>'id')::uuid;
     insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
     values (v_hold.id, 'captured', p_actor::text, v_tx);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.captured', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_minutes, 'released_minutes', v_hold.minutes - v_minutes,
         'transaction_id', v_tx));
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_hold.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_hold.community_id,
         v_hold.on_behalf_of, jsonb_build_object('hold_id', v_hold.id, 'minutes', v_minutes)), false;
 end;
 $$;
@@ -989,6 +1024,7 @@ declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -1001,10 +1037,10 @@ begin
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
+    v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id, null,
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
 end;
 $$;
@@ -1022,6 +1058,7 @@ declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -1031,10 +1068,10 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
+    v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id, null,
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
 end;
 $$;
@@ -1055,6 +1092,7 @@ declare
     v_provider members;
     v_target uuid;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -1076,10 +1114,10 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
+    v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id,
         _on_behalf_of(v_actor, v_member.id),
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes, 'provider_member_id', p_provider_member_id)), false;
 end;
@@ -1102,6 +1140,7 @@ declare
     v_target uuid;
     v_kind text;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -1125,10 +1164,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
-    v_tx := _post(v_from.community_id, v_kind, p_description, null, p_actor,
+    v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_from.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_from.community_id,
         _on_behalf_of(v_actor, v_from.id),
         jsonb_build_object('from_member_id', v_from.id, 'to_member_id', p_to_member_id, 'to_pool', p_to_pool,
                            'minutes', p_minutes)), false;
@@ -1241,6 +1280,7 @@ declare
     v_accounts uuid[];
     v_minutes bigint[];
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -1266,9 +1306,9 @@ begin
     select array_agg(account_id order by id), array_agg(-minutes order by id)
       into v_accounts, v_minutes
       from postings where transaction_id = v_original.id;
-    v_tx := _post(v_original.community_id, 'reversal', p_reason, null, p_actor, null, v_original.id, null, p_request_id,
+    v_body := _post(v_original.community_id, 'reversal', p_reason, null, p_actor, null, v_original.id, null, p_request_id,
         v_accounts, v_minutes);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_original.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_original.community_id, null,
         jsonb_build_object('reverses', v_original.id, 'reason', p_reason)), false;
 end;
 $$;

@@ -157,34 +157,46 @@ begin
 end;
 $$;
 
--- Post one balanced transaction. Locks the touched accounts in id order, checks each floor and cap
--- under that lock, appends postings with their running balance and bumps each account's version.
+-- Post one balanced transaction and return it as the API shows it. Locks the touched accounts in id
+-- order (fetching them in the same query), checks each floor and cap under that lock, then writes
+-- the transaction, the account updates and all postings (with running balance and the version each
+-- creates) in one statement apiece.
+drop function if exists _post(uuid, text, text, date, uuid, uuid, uuid, uuid, text, uuid[], bigint[]);
 create or replace function _post(
     p_community_id uuid, p_kind text, p_description text, p_service_date date,
     p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text,
     p_accounts uuid[], p_minutes bigint[]
-) returns uuid language plpgsql as $$
+) returns jsonb language plpgsql as $$
 declare
     v_tx uuid := gen_random_uuid();
     v_policy communities;
+    v_locked accounts[];
     v_account accounts;
     v_now timestamptz;
+    v_balances bigint[] := array[]::bigint[];
+    v_versions bigint[] := array[]::bigint[];
     v_new bigint;
     v_held bigint;
     v_floor bigint;
     i integer;
+    j integer;
 begin
     select * into v_policy from communities where id = p_community_id;
-    perform 1 from accounts where id = any(p_accounts) order by id for update;
+    select array_agg(a order by a.id) into v_locked
+      from (select * from accounts where id = any(p_accounts) order by id for update) a;
     -- Taken after the locks so that, per account, created_at follows posting order.
-    select greatest(clock_timestamp(), max(updated_at)) into v_now from accounts where id = any(p_accounts);
-    insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
-                              on_behalf_of, reverses, hold_id, request_id)
-    values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
-            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+    v_now := clock_timestamp();
+    for j in 1 .. coalesce(cardinality(v_locked), 0) loop
+        v_now := greatest(v_now, v_locked[j].updated_at);
+    end loop;
     for i in 1 .. cardinality(p_accounts) loop
-        select * into v_account from accounts where id = p_accounts[i];
-        if v_account.community_id <> p_community_id then
+        v_account := null;
+        for j in 1 .. coalesce(cardinality(v_locked), 0) loop
+            if v_locked[j].id = p_accounts[i] then
+                v_account := v_locked[j];
+            end if;
+        end loop;
+        if v_account.id is null or v_account.community_id <> p_community_id then
             perform _fail('cross_community_not_allowed', 'hours cannot move between communities');
         end if;
         v_new := v_account.balance_minutes + p_minutes[i];
@@ -205,12 +217,35 @@ begin
                 format('account %s may hold at most %s minutes', v_account.id, v_policy.max_balance_minutes),
                 jsonb_build_object('account_id', v_account.id, 'cap_minutes', v_policy.max_balance_minutes));
         end if;
-        update accounts set balance_minutes = v_new, version = version + 1, updated_at = v_now
-         where id = v_account.id;
-        insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
-        values (v_tx, v_account.id, p_minutes[i], v_new, v_account.version + 1, v_now);
+        v_balances := v_balances || v_new;
+        v_versions := v_versions || (v_account.version + 1);
     end loop;
-    return v_tx;
+    insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
+                              on_behalf_of, reverses, hold_id, request_id)
+    values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
+            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+    update accounts a
+       set balance_minutes = u.balance, version = u.version, updated_at = v_now
+      from unnest(p_accounts, v_balances, v_versions) as u(id, balance, version)
+     where a.id = u.id;
+    insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+    select v_tx, u.id, u.minutes, u.balance, u.version, v_now
+      from unnest(p_accounts, p_minutes, v_balances, v_versions) with ordinality as u(id, minutes, balance, version, n)
+     order by u.n;
+    return jsonb_build_object(
+        'id', v_tx,
+        'community', v_policy.slug,
+        'kind', p_kind,
+        'postings', (select jsonb_agg(jsonb_build_object('account_id', u.id, 'minutes', u.minutes) order by u.n)
+                       from unnest(p_accounts, p_minutes) with ordinality as u(id, minutes, n)),
+        'description', p_description,
+        'service_date', p_service_date,
+        'created_at', v_now,
+        'created_by', p_actor,
+        'on_behalf_of', p_on_behalf_of,
+        'reverses', p_reverses,
+        'reversed_by', null,
+        'hold_id', p_hold_id);
 end;
 $$;
 

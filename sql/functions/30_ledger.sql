@@ -25,13 +25,15 @@ begin
 end;
 $$;
 
+drop function if exists _transaction_created(uuid, text, text, uuid, uuid, uuid, jsonb);
 create or replace function _transaction_created(
-    p_actor uuid, p_key text, p_request_id text, p_tx uuid, p_community_id uuid, p_on_behalf_of uuid, p_details jsonb
+    p_actor uuid, p_key text, p_request_id text, p_body jsonb, p_community_id uuid, p_on_behalf_of uuid, p_details jsonb
 ) returns jsonb language plpgsql as $$
 declare
-    v_body jsonb := _transaction_json(p_tx);
+    v_body jsonb := p_body;
 begin
-    perform _audit(p_actor::text, p_on_behalf_of, 'transaction.created', 'transaction', p_tx, p_community_id,
+    perform _audit(p_actor::text, p_on_behalf_of, 'transaction.created', 'transaction', (p_body->>'id')::uuid,
+        p_community_id,
         p_request_id, p_details || jsonb_build_object('kind', v_body->'kind', 'postings', v_body->'postings'));
     perform _idempotency_store(p_actor, p_key, 201, v_body);
     return v_body;
@@ -47,6 +49,7 @@ declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -59,10 +62,10 @@ begin
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
+    v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id, null,
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
 end;
 $$;
@@ -85,6 +88,7 @@ declare
     v_provider members;
     v_target uuid;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -106,10 +110,10 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
+    v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id,
         _on_behalf_of(v_actor, v_member.id),
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes, 'provider_member_id', p_provider_member_id)), false;
 end;
@@ -128,6 +132,7 @@ declare
     v_target uuid;
     v_kind text;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -151,10 +156,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
-    v_tx := _post(v_from.community_id, v_kind, p_description, null, p_actor,
+    v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_from.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_from.community_id,
         _on_behalf_of(v_actor, v_from.id),
         jsonb_build_object('from_member_id', v_from.id, 'to_member_id', p_to_member_id, 'to_pool', p_to_pool,
                            'minutes', p_minutes)), false;
@@ -170,6 +175,7 @@ declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -179,10 +185,10 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
-    v_tx := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
+    v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_member.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id, null,
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
 end;
 $$;
@@ -197,6 +203,7 @@ declare
     v_accounts uuid[];
     v_minutes bigint[];
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -222,9 +229,9 @@ begin
     select array_agg(account_id order by id), array_agg(-minutes order by id)
       into v_accounts, v_minutes
       from postings where transaction_id = v_original.id;
-    v_tx := _post(v_original.community_id, 'reversal', p_reason, null, p_actor, null, v_original.id, null, p_request_id,
+    v_body := _post(v_original.community_id, 'reversal', p_reason, null, p_actor, null, v_original.id, null, p_request_id,
         v_accounts, v_minutes);
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_original.community_id, null,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_original.community_id, null,
         jsonb_build_object('reverses', v_original.id, 'reason', p_reason)), false;
 end;
 $$;
@@ -325,6 +332,7 @@ declare
     v_minutes bigint;
     v_target uuid;
     v_tx uuid;
+    v_body jsonb;
 begin
     if v_seen.principal_id is not null then
         return query select v_seen.status_code, v_seen.response, true;
@@ -352,14 +360,15 @@ begin
     perform _check_amount(_policy(v_hold.community_id), v_minutes);
     -- The hold is resolved first so the posting's floor check no longer counts it as held.
     update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    v_tx := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
+    v_body := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
         v_hold.id, p_request_id, array[v_hold.account_id, v_target], array[-v_minutes, v_minutes]);
+    v_tx := (v_body->>'id')::uuid;
     insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
     values (v_hold.id, 'captured', p_actor::text, v_tx);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.captured', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_minutes, 'released_minutes', v_hold.minutes - v_minutes,
         'transaction_id', v_tx));
-    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_tx, v_hold.community_id,
+    return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_hold.community_id,
         v_hold.on_behalf_of, jsonb_build_object('hold_id', v_hold.id, 'minutes', v_minutes)), false;
 end;
 $$;
