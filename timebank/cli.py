@@ -32,10 +32,15 @@ class Database:
         return embedded_database_url(self.server)
 
 
-async def _app_connection(settings: Settings, url: str) -> asyncpg.Connection:
+async def _app_connection(
+    settings: Settings, url: str, *, statement_timeout_ms: int | None = None
+) -> asyncpg.Connection:
     from timebank.db import connect_kwargs
 
-    return await asyncpg.connect(**connect_kwargs(settings, url))
+    kwargs = connect_kwargs(settings, url)
+    if statement_timeout_ms is not None:
+        kwargs["server_settings"]["statement_timeout"] = str(statement_timeout_ms)
+    return await asyncpg.connect(**kwargs)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,7 +81,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     from timebank.ledger.verify import CHECKS, verify
 
     async def run() -> int:
-        conn = await _app_connection(settings, Database(settings).url())
+        # verify reads the whole ledger: the service's per-request statement timeout does not apply.
+        conn = await _app_connection(settings, Database(settings).url(), statement_timeout_ms=0)
         try:
             community_id = None
             if args.community:

@@ -181,10 +181,14 @@ CHECKS: tuple[Check, ...] = (
         "each transaction.created event records the postings its transaction has",
         """
         select format('audit event %s: records postings %s, transaction %s has %s',
-                      e.id, e.details->'postings', e.subject_id, _transaction_json(e.subject_id)->'postings')
+                      e.id, e.details->'postings', e.subject_id, p.postings)
           from audit_events e
+          left join (select transaction_id,
+                            jsonb_agg(jsonb_build_object('account_id', account_id, 'minutes', minutes) order by id)
+                              as postings
+                       from postings group by transaction_id) p on p.transaction_id = e.subject_id
          where ($1::uuid is null or e.community_id = $1) and e.action = 'transaction.created'
-           and e.details->'postings' is distinct from _transaction_json(e.subject_id)->'postings'
+           and e.details->'postings' is distinct from p.postings
         """,
     ),
 )
