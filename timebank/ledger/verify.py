@@ -127,10 +127,13 @@ CHECKS: tuple[Check, ...] = (
         "reversals_mirror_originals",
         "every reversal links to its original and negates each of its postings exactly",
         """
+        with reversals as materialized (
+            select id, reverses from transactions r
+             where ($1::uuid is null or r.community_id = $1) and r.kind = 'reversal'
+        )
         select format('reversal %s of %s does not mirror it', r.id, r.reverses)
-          from transactions r
-         where ($1::uuid is null or r.community_id = $1) and r.kind = 'reversal'
-           and (not exists (select 1 from transactions o where o.id = r.reverses and o.kind <> 'reversal')
+          from reversals r
+         where (not exists (select 1 from transactions o where o.id = r.reverses and o.kind <> 'reversal')
                 or exists (select account_id, -minutes from postings where transaction_id = r.reverses
                            except all select account_id, minutes from postings where transaction_id = r.id)
                 or exists (select account_id, minutes from postings where transaction_id = r.id
@@ -154,14 +157,13 @@ CHECKS: tuple[Check, ...] = (
         """
         select format('audit event %s (%s): %s %s does not exist', e.id, e.action, e.subject_type, e.subject_id)
           from audit_events e
-         where ($1::uuid is null or e.community_id = $1) and e.subject_id is not null
-           and not case e.subject_type
-               when 'transaction' then exists (select 1 from transactions x where x.id = e.subject_id)
-               when 'member' then exists (select 1 from members x where x.id = e.subject_id)
-               when 'community' then exists (select 1 from communities x where x.id = e.subject_id)
-               when 'hold' then exists (select 1 from holds x where x.id = e.subject_id)
-               when 'principal' then exists (select 1 from principals x where x.id = e.subject_id)
-               else false end
+          left join (select id, 'transaction' as kind from transactions
+                     union all select id, 'member' from members
+                     union all select id, 'community' from communities
+                     union all select id, 'hold' from holds
+                     union all select id, 'principal' from principals) x
+            on x.id = e.subject_id and x.kind = e.subject_type
+         where ($1::uuid is null or e.community_id = $1) and e.subject_id is not null and x.id is null
         """,
     ),
     Check(
