@@ -418,6 +418,21 @@ $$;
 
 
 --
+-- Name: _new_keys(uuid[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._new_keys(p_actor uuid[], p_key text[]) RETURNS integer[]
+    LANGUAGE sql STABLE
+    AS $$
+    select coalesce(array_agg(o.n order by o.n), array[]::integer[])
+      from (select distinct on (i.actor, i.key) i.actor, i.key, i.n::integer as n
+              from unnest(p_actor, p_key) with ordinality as i(actor, key, n)
+             order by i.actor, i.key, i.n) o
+     where not exists (select 1 from idempotency_keys k where k.principal_id = o.actor and k.key = o.key);
+$$;
+
+
+--
 -- Name: _on_behalf_of(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -530,6 +545,140 @@ begin
         'reverses', p_reverses,
         'reversed_by', null,
         'hold_id', p_hold_id);
+end;
+$$;
+
+
+--
+-- Name: _post_batch(integer[], uuid[], text[], text[], date[], uuid[], uuid[], text[], text[], bytea[], uuid[], uuid[], bigint[], jsonb[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._post_batch(p_n integer[], p_community_id uuid[], p_kind text[], p_description text[], p_service_date date[], p_actor uuid[], p_on_behalf_of uuid[], p_request_id text[], p_key text[], p_hash bytea[], p_from uuid[], p_to uuid[], p_minutes bigint[], p_details jsonb[]) RETURNS TABLE(n integer, body jsonb)
+    LANGUAGE plpgsql
+    SET join_collapse_limit TO '1'
+    AS $$
+#variable_conflict use_column
+declare
+    v_keep integer[];
+    v_accounts uuid[];
+    v_bad uuid[];
+    v_now timestamptz;
+begin
+    v_keep := array(select j from generate_subscripts(p_n, 1) j order by j);
+    if cardinality(v_keep) = 0 then
+        return;
+    end if;
+    -- Lock every account the batch touches in id order, as every single operation does, and take
+    -- the time after the locks so that, per account, created_at follows posting order.
+    v_accounts := array(select distinct x from unnest(p_from || p_to) x order by x);
+    perform 1 from accounts a where a.id = any(v_accounts) order by a.id for update;
+    select greatest(clock_timestamp(), max(a.updated_at)) into v_now from accounts a where a.id = any(v_accounts);
+
+    loop
+        with legs as (
+            select j, 1 as leg, p_from[j] as account_id, -p_minutes[j] as minutes from unnest(v_keep) j
+            union all
+            select j, 2 as leg, p_to[j] as account_id, p_minutes[j] as minutes from unnest(v_keep) j
+        ),
+        running as (
+            select l.account_id, l.minutes, a.kind, c.overdraft_minutes, c.max_balance_minutes,
+                   a.balance_minutes + sum(l.minutes) over (partition by l.account_id order by l.j, l.leg) as after,
+                   case when a.held_minutes = 0 then 0 else _held_minutes(a.id) end as held
+              from legs l
+              join accounts a on a.id = l.account_id
+              join communities c on c.id = a.community_id
+        )
+        select array_agg(distinct r.account_id) into v_bad
+          from running r
+         where (r.minutes < 0 and r.kind = 'member' and r.after - r.held < -r.overdraft_minutes)
+            or (r.minutes < 0 and r.kind = 'pool' and r.after - r.held < 0)
+            or (r.minutes > 0 and r.kind = 'member' and r.after > r.max_balance_minutes);
+        exit when v_bad is null;
+        v_keep := array(select j from unnest(v_keep) j where p_from[j] <> all(v_bad) and p_to[j] <> all(v_bad));
+        if cardinality(v_keep) = 0 then
+            return;
+        end if;
+    end loop;
+
+    return query
+    with ops as materialized (
+        select j, p_n[j] as n, gen_random_uuid() as tx, p_community_id[j] as community_id, c.slug,
+               p_kind[j] as kind, p_description[j] as description, p_service_date[j] as service_date,
+               p_actor[j] as actor, p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
+               p_key[j] as key, p_hash[j] as hash, p_from[j] as from_account, p_to[j] as to_account,
+               p_minutes[j] as minutes, p_details[j] as details
+          from unnest(v_keep) j
+          join communities c on c.id = (p_community_id[j])
+    ),
+    legs as materialized (
+        -- Each transaction's two postings, in the order the single operation writes them.
+        select o.j, l.leg, o.tx, l.account_id, l.minutes
+          from ops o
+         cross join lateral (values (1, o.from_account, -o.minutes), (2, o.to_account, o.minutes))
+               as l(leg, account_id, minutes)
+    ),
+    running as materialized (
+        select l.*, a.balance_minutes + sum(l.minutes) over w as balance_after,
+               a.version + row_number() over w as version
+          from legs l join accounts a on a.id = l.account_id
+        window w as (partition by l.account_id order by l.j, l.leg)
+    ),
+    bodies as materialized (
+        select o.*, jsonb_build_object(
+                   'id', o.tx,
+                   'community', o.slug,
+                   'kind', o.kind,
+                   'postings', jsonb_build_array(
+                        jsonb_build_object('account_id', o.from_account, 'minutes', -o.minutes),
+                        jsonb_build_object('account_id', o.to_account, 'minutes', o.minutes)),
+                   'description', o.description,
+                   'service_date', o.service_date,
+                   'created_at', v_now,
+                   'created_by', o.actor,
+                   'on_behalf_of', o.on_behalf_of,
+                   'reverses', null,
+                   'reversed_by', null,
+                   'hold_id', null) as body
+          from ops o
+    ),
+    new_transactions as (
+        insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
+                                  on_behalf_of, reverses, hold_id, request_id)
+        select o.tx, o.community_id, o.kind, o.description, o.service_date, v_now, o.actor,
+               o.on_behalf_of, null, null, o.request_id
+          from ops o order by o.j
+    ),
+    new_postings as (
+        insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+        select r.tx, r.account_id, r.minutes, r.balance_after, r.version, v_now
+          from running r order by r.j, r.leg
+    ),
+    account_updates as (
+        update accounts a
+           set balance_minutes = f.balance_after, version = f.version, updated_at = v_now
+          from (select distinct on (r.account_id) r.account_id, r.balance_after, r.version
+                  from running r order by r.account_id, r.j desc, r.leg desc) f
+         where a.id = f.account_id
+    ),
+    events as materialized (
+        select b.*, gen_random_uuid() as event_id, clock_timestamp() as at,
+               b.details || jsonb_build_object('kind', b.body->'kind', 'postings', b.body->'postings') as event_details
+          from bodies b
+    ),
+    new_events as (
+        insert into audit_events (id, at, actor, on_behalf_of, action, subject_type, subject_id, community_id,
+                                  request_id, details, content_hash)
+        select e.event_id, e.at, e.actor::text, e.on_behalf_of, 'transaction.created', 'transaction', e.tx,
+               e.community_id, e.request_id, e.event_details,
+               _audit_event_digest(e.event_id, e.at, e.actor::text, e.on_behalf_of, 'transaction.created',
+                                   'transaction', e.tx, e.community_id, e.request_id, e.event_details)
+          from events e order by e.j
+    ),
+    new_keys as (
+        insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
+        select b.actor, b.key, b.hash, 201, b.body from bodies b
+    )
+    select b.n, b.body from bodies b order by b.j;
 end;
 $$;
 
@@ -1047,6 +1196,58 @@ $$;
 
 
 --
+-- Name: post_credits(uuid[], text[], text[], bytea[], uuid[], bigint[], date[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.post_credits(p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[], p_member_id uuid[], p_minutes bigint[], p_service_date date[], p_description text[]) RETURNS TABLE(n integer, status_code integer, body jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET join_collapse_limit TO '1'
+    AS $$
+#variable_conflict use_column
+declare
+    v_ops record;
+begin
+    -- The caller is an admin or a coordinator of the volunteer's community; the amount follows
+    -- the policy. Issuance has no limits; the volunteer's cap is checked by _post_batch.
+    select array_agg(o.n order by o.n) as n, array_agg(m.community_id order by o.n) as community_id,
+           array_agg(ia.id order by o.n) as issuance, array_agg(ma.id order by o.n) as account,
+           array_agg(jsonb_build_object('member_id', m.id, 'minutes', p_minutes[o.n]) order by o.n) as details
+      into v_ops
+      from unnest(_new_keys(p_actor, p_key)) o(n)
+      join members m on m.id = (p_member_id[o.n])
+      join communities c on c.id = m.community_id
+      join principals p on p.id = (p_actor[o.n])
+      left join members pm on pm.id = p.member_id
+      join accounts ma on ma.member_id = m.id
+      join accounts ia on ia.community_id = m.community_id and ia.kind = 'issuance' and ia.kind <> 'member'
+     where 'volunteer' = any(m.roles)
+       and (p.kind = 'admin'
+            or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles)))
+       and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
+       and p_minutes[o.n] % c.unit_minutes = 0;
+    if v_ops.n is null then
+        return;
+    end if;
+    return query
+    select b.n, 201, b.body
+      from _post_batch(v_ops.n, v_ops.community_id,
+                       array(select 'credit'::text from unnest(v_ops.n)),
+                       array(select p_description[i] from unnest(v_ops.n) i),
+                       array(select p_service_date[i] from unnest(v_ops.n) i),
+                       array(select p_actor[i] from unnest(v_ops.n) i),
+                       array(select null::uuid from unnest(v_ops.n)),
+                       array(select p_request_id[i] from unnest(v_ops.n) i),
+                       array(select p_key[i] from unnest(v_ops.n) i),
+                       array(select p_hash[i] from unnest(v_ops.n) i),
+                       v_ops.issuance, v_ops.account,
+                       array(select p_minutes[i] from unnest(v_ops.n) i),
+                       v_ops.details) b;
+end;
+$$;
+
+
+--
 -- Name: post_pool_grant(uuid, text, text, bytea, uuid, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1171,6 +1372,64 @@ begin
         _on_behalf_of(v_actor, v_from.id),
         jsonb_build_object('from_member_id', v_from.id, 'to_member_id', p_to_member_id, 'to_pool', p_to_pool,
                            'minutes', p_minutes)), false;
+end;
+$$;
+
+
+--
+-- Name: post_transfers(uuid[], text[], text[], bytea[], uuid[], uuid[], boolean[], bigint[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.post_transfers(p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[], p_from_member_id uuid[], p_to_member_id uuid[], p_to_pool boolean[], p_minutes bigint[], p_description text[]) RETURNS TABLE(n integer, status_code integer, body jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET join_collapse_limit TO '1'
+    AS $$
+#variable_conflict use_column
+declare
+    v_ops record;
+begin
+    -- The caller is an admin, a coordinator of the sender's community or the sender itself (a
+    -- volunteer or resident); the recipient is another member of that community; the amount
+    -- follows the policy. The sender's floor and the recipient's cap are checked by _post_batch.
+    select array_agg(o.n order by o.n) as n, array_agg(f.community_id order by o.n) as community_id,
+           array_agg(case when p.member_id = f.id then null else f.id end order by o.n) as on_behalf_of,
+           array_agg(fa.id order by o.n) as from_account, array_agg(ta.id order by o.n) as to_account,
+           array_agg(jsonb_build_object('from_member_id', f.id, 'to_member_id', t.id, 'to_pool', false,
+                                        'minutes', p_minutes[o.n]) order by o.n) as details
+      into v_ops
+      from unnest(_new_keys(p_actor, p_key)) o(n)
+      join members f on f.id = (p_from_member_id[o.n])
+      join members t on t.id = (p_to_member_id[o.n])
+      join communities c on c.id = f.community_id
+      join principals p on p.id = (p_actor[o.n])
+      left join members pm on pm.id = p.member_id
+      join accounts fa on fa.member_id = f.id
+      join accounts ta on ta.member_id = t.id
+     where not p_to_pool[o.n]
+       and t.id <> f.id and t.community_id = f.community_id
+       and (p.kind = 'admin'
+            or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
+            or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
+       and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
+       and p_minutes[o.n] % c.unit_minutes = 0;
+    if v_ops.n is null then
+        return;
+    end if;
+    return query
+    select b.n, 201, b.body
+      from _post_batch(v_ops.n, v_ops.community_id,
+                       array(select 'transfer'::text from unnest(v_ops.n)),
+                       array(select p_description[i] from unnest(v_ops.n) i),
+                       array(select null::date from unnest(v_ops.n)),
+                       array(select p_actor[i] from unnest(v_ops.n) i),
+                       v_ops.on_behalf_of,
+                       array(select p_request_id[i] from unnest(v_ops.n) i),
+                       array(select p_key[i] from unnest(v_ops.n) i),
+                       array(select p_hash[i] from unnest(v_ops.n) i),
+                       v_ops.from_account, v_ops.to_account,
+                       array(select p_minutes[i] from unnest(v_ops.n) i),
+                       v_ops.details) b;
 end;
 $$;
 

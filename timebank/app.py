@@ -26,6 +26,7 @@ from timebank.http.body import validate_body
 from timebank.http.context import Principal, authenticate, provide_db, provide_principal
 from timebank.http.middleware import request_context_middleware
 from timebank.http.problems import handle_exception
+from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await Database.connect(settings, dsn)
         app.state.db = db
+        app.state.write_batches = WriteBatches(db, settings.write_batch_max_size, settings.write_batch_in_flight)
         app.state.draining = False
         job = asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))
         try:

@@ -49,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     page_size_default: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
     page_size_max: Annotated[int, msgspec.Meta(ge=1, le=500)] = 500
     conflict_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
+    # Concurrent writes of one kind posted together by one statement and one commit (1: each alone),
+    # and how many such batches may be in the database at once.
+    write_batch_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
+    write_batch_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     hold_expiry_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=120)] = 2.0
     # Failed authentications a client address may make per minute before it is answered 429.

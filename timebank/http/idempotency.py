@@ -90,6 +90,9 @@ async def execute_write(
             raise DomainError("minutes are out of range", code="amount_out_of_range")
     digest = request_hash(operation, target, body)
     request_id = request_id_of(request)
+    batched = await request.app.state.write_batches.submit(function, (principal.id, request_id, key, digest, *args))
+    if batched is not None:
+        return WriteResult(batched.status_code, batched.body.encode(), False)
     placeholders = ", ".join(f"${i}" for i in range(1, len(args) + 5))
     query = f"select status_code, body::text as body, replayed from {function}({placeholders})"
     try:
