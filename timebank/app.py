@@ -22,8 +22,8 @@ from timebank.db import Database
 from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
-from timebank.http.body import validate_body
-from timebank.http.context import Principal, authenticate, provide_db, provide_principal
+from timebank.http.context import Principal, provide_db, provide_principal
+from timebank.http.guards import check_request
 from timebank.http.middleware import request_context_middleware
 from timebank.http.problems import handle_exception
 from timebank.ledger.batch import WriteBatches
@@ -36,8 +36,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, dsn: str) -> Litestar:
-    """The service, connecting as the service role to the server that `dsn` names."""
+def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litestar:
+    """The service, connecting as the service role to the server that `dsn` names.
+
+    `run_jobs` False leaves the background jobs (hold expiry) to another process of the service.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -45,13 +48,14 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
         app.state.db = db
         app.state.write_batches = WriteBatches(db, settings.write_batch_max_size, settings.write_batch_in_flight)
         app.state.draining = False
-        job = asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))
+        jobs = [asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))] if run_jobs else []
         try:
             yield
         finally:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+            for job in jobs:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await db.close()
 
     app = Litestar(
@@ -61,7 +65,7 @@ def create_app(settings: Settings, dsn: str) -> Litestar:
             Router(
                 path="/",
                 route_handlers=[communities_router, members_router, ledger_router, holds_router, audit_router],
-                guards=[authenticate, validate_body],
+                guards=[check_request],
                 security=[{"bearer": []}],
             ),
         ],

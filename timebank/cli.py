@@ -44,6 +44,8 @@ async def _app_connection(
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from litestar import Litestar
+
     from timebank.app import create_app
     from timebank.auth.bootstrap import ensure_admin_token
     from timebank.migrate import migrate
@@ -65,7 +67,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         "  or start with TIMEBANK_ADMIN_TOKEN set. Sample data: `timebank demo`.",
         flush=True,
     )
-    serve(create_app(settings, url), host, port, settings.shutdown_grace_seconds, settings.forwarded_allow_ips)
+
+    def make_app(worker: int) -> Litestar:
+        # Background jobs run in the first worker only.
+        return create_app(settings, url, run_jobs=worker == 0)
+
+    serve(make_app, host, port, settings.shutdown_grace_seconds, settings.forwarded_allow_ips, settings.workers)
     return 0
 
 
@@ -82,7 +89,9 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
     async def run() -> int:
         # verify reads the whole ledger: the service's per-request statement timeout does not apply.
-        conn = await _app_connection(settings, Database(settings).url(), statement_timeout_ms=0)
+        url = Database(settings).url()
+        conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        helpers = [await _app_connection(settings, url, statement_timeout_ms=0) for _ in range(args.jobs - 1)]
         try:
             community_id = None
             if args.community:
@@ -90,9 +99,10 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
                 if community_id is None:
                     print(f"no community {args.community!r}", file=sys.stderr)
                     return 2
-            report = await verify(conn, community_id)
+            report = await verify(conn, community_id, helpers)
         finally:
-            await conn.close()
+            for connection in (conn, *helpers):
+                await connection.close()
         for check in CHECKS:
             status = "ok" if report.checked[check.name] == 0 else f"{report.checked[check.name]} VIOLATION(S)"
             print(f"{check.name:<30} {status:<16} {check.description}")
@@ -157,6 +167,10 @@ def parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check every ledger invariant; exit 1 naming each violation")
     verify.add_argument("--community", metavar="SLUG", help="check one community only")
+    verify.add_argument(
+        "--jobs", type=int, default=2, choices=range(1, 17), metavar="N",
+        help="database connections checking at once, all on one snapshot (default 2)",
+    )  # fmt: skip
     verify.set_defaults(run=cmd_verify)
 
     token = sub.add_parser("token", help="manage API tokens")

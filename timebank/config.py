@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_format: Annotated[str, msgspec.Meta(pattern="^(auto|json|console)$")] = "auto"
     log_level: Annotated[str, msgspec.Meta(pattern="^(debug|info|warning|error)$")] = "info"
 
+    # Server processes sharing the port (each with its own pool of pool_max_size connections).
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     pool_min_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     pool_acquire_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
@@ -52,7 +54,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Concurrent writes of one kind posted together by one statement and one commit (1: each alone),
     # and how many such batches may be in the database at once.
     write_batch_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
-    write_batch_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
+    write_batch_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     hold_expiry_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=120)] = 2.0
     # Failed authentications a client address may make per minute before it is answered 429.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 
 import httpx
@@ -98,3 +99,48 @@ async def test_sigterm_drains_then_exits(fresh_db: str) -> None:
         assert response.startswith(b"HTTP/1.1 201"), response[:200]
         assert await asyncio.wait_for(server.process.wait(), 30) == 0
         assert "Application shutdown complete" in server.log()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_worker_processes_share_the_port_and_stop_together(fresh_db: str) -> None:
+    token = "tb_e2e_" + uuid.uuid4().hex
+    env = {"TIMEBANK_ADMIN_TOKEN": token, "TIMEBANK_WORKERS": "2", "TIMEBANK_SHUTDOWN_GRACE_SECONDS": "0.2"}
+    async with running_server(fresh_db, **env) as server, httpx.AsyncClient() as client:
+        workers = _children(server.process.pid)
+        assert len(workers) == 2
+        headers = {"Authorization": f"Bearer {token}"}
+        responses = await asyncio.gather(
+            *(client.get(server.url + "/v1/communities", headers=headers) for _ in range(20))
+        )
+        assert [r.status_code for r in responses] == [200] * 20
+        server.terminate()
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0
+        assert not any(_alive(worker) for worker in workers)
+
+
+async def test_worker_processes_die_with_a_killed_parent(fresh_db: str) -> None:
+    async with running_server(fresh_db, TIMEBANK_WORKERS="2") as server:
+        workers = _children(server.process.pid)
+        server.process.kill()
+        await server.process.wait()
+        for _ in range(100):
+            if not any(_alive(worker) for worker in workers):
+                break
+            await asyncio.sleep(0.05)
+        assert not any(_alive(worker) for worker in workers)
+        # The port is free again for a restarted service.
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", server.port))

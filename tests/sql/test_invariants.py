@@ -424,6 +424,39 @@ async def test_reversal_that_does_not_mirror_fails_at_commit(owner: asyncpg.Conn
     )
 
 
+@pytest.mark.parametrize("postings", [[60], [15, -15]], ids=["unbalanced", "balanced-pair"])
+async def test_postings_added_to_an_older_transaction(
+    owner: asyncpg.Connection, shared: World, postings: list[int]
+) -> None:
+    # A committed transaction gets more postings later: checked in full at commit (the posting's own
+    # trigger, since its transaction was not written by this database transaction). An unbalanced
+    # addition is refused; a balanced pair keeps the transaction balanced and passes.
+    accounts = [shared.friend.account_id, shared.community.issuance]
+    transaction = owner.transaction()
+    await transaction.start()
+    try:
+        for account_id, minutes in zip(accounts, postings, strict=False):
+            await owner.execute(
+                """
+                insert into postings
+                       (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+                values ($1, $2, $3, $3, 1000000 + (random() * 1000000)::bigint, now())
+                """,
+                shared.credit_id,
+                account_id,
+                minutes,
+            )
+        if len(postings) == 1:
+            with pytest.raises(asyncpg.PostgresError) as caught:
+                await owner.execute("set constraints all immediate")
+            assert caught.value.sqlstate == "TB901"
+            assert getattr(caught.value, "detail", None) == "unbalanced_transaction"
+        else:
+            await owner.execute("set constraints all immediate")
+    finally:
+        await transaction.rollback()
+
+
 # --- The SQL operations, called directly ---------------------------------------------------------
 
 

@@ -67,23 +67,21 @@ async def list_entries(
 ) -> tuple[list[Entry], list[asyncpg.Record]]:
     """Newest first, keyset-paged on the account version each posting created."""
     await _visible_account(db, actor, account_id)
+    # Only the filters the request gives, so that each shape of query gets a plain index range
+    # (with `$2 is null or ...` a cached generic plan would scan the whole statement).
+    filters = {"p.account_version <": before_version, "p.created_at >=": start, "p.created_at <": end}
+    given = [(condition, value) for condition, value in filters.items() if value is not None]
+    where = "".join(f" and {condition} ${i}" for i, (condition, _) in enumerate(given, start=3))
     rows = await db.fetch(
-        """
-        select p.transaction_id, t.kind, p.minutes, p.balance_after_minutes, t.description, p.created_at,
-               p.account_version
-          from postings p join transactions t on t.id = p.transaction_id
-         where p.account_id = $1
-           and ($2::bigint is null or p.account_version < $2)
-           and ($3::timestamptz is null or p.created_at >= $3)
-           and ($4::timestamptz is null or p.created_at < $4)
-         order by p.account_version desc
-         limit $5
-        """,
+        "select p.transaction_id, t.kind, p.minutes, p.balance_after_minutes, t.description, p.created_at,"
+        "       p.account_version"
+        "  from postings p join transactions t on t.id = p.transaction_id"
+        f" where p.account_id = $1{where}"
+        " order by p.account_version desc"
+        " limit $2",
         account_id,
-        before_version,
-        start,
-        end,
         limit + 1,
+        *(value for _, value in given),
     )
     entries = [
         Entry(
