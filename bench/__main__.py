@@ -212,7 +212,7 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
         info["gift_seconds"] = round(time.perf_counter() - started, 2)
         say(f"seeded {opts.gift_members} gift members in {info['gift_seconds']} s")
     if "e" in wanted:
-        say(f"seeding {opts.statement_entries:,} statement entries on one account (credits and redemptions by turns)")
+        say(f"seeding {opts.statement_entries:,} statement entries on one account (credits, in batches)")
         progress = Progress("statement entries", opts.statement_entries)
         seeded.statement = await seeder.statement(opts.statement_entries, progress)
         info["statement_entries"] = opts.statement_entries

@@ -2,14 +2,15 @@
 
 Everything is made as the service makes it: as the service role, by the same SECURITY DEFINER
 functions the HTTP endpoints call (create_community, create_member, issue_member_token,
-post_credit, post_redemption), each hour-moving call with its own Idempotency-Key. Only the HTTP
-layer is skipped, and many calls share one statement (`generate_series` ... `lateral post_credit`),
-on connections with `synchronous_commit = off`: seeding only, never while measuring.
+post_credit, post_credits: the batch operation concurrent credits go through), each credit with
+its own Idempotency-Key. Only the HTTP layer is skipped, and many credits share one call, on
+connections with `synchronous_commit = off`: seeding only, never while measuring.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from timebank.auth.bootstrap import create_principal
 from timebank.auth.tokens import new_token
 from timebank.config import load_settings
 from timebank.db import Connection, connect_kwargs
+from timebank.ledger.batch import BATCHED
 
 MAX_CAP = 2**31 - 1  # the largest balance cap: long runs never hit it
 UNIT = 15
@@ -149,40 +151,40 @@ class Seeder:
         return community
 
     async def statement(self, entries: int, progress: Callable[[int, float], None] | None = None) -> Statement:
-        """One member whose account gets `entries` entries: credits and redemptions by turns.
+        """One member whose account gets `entries` entries, credits posted BATCH at a time by post_credits.
 
         Every entry locks the same account, so more connections would only queue behind one
-        another: this runs on one connection, BATCH calls per statement.
+        another: this runs on one connection.
         """
         community = await self.community("statement", 1, ("volunteer", "resident"), member_tokens=True)
         member = community.members[0]
-        query = """
-            select count(*) filter (where r.status_code = 201)
-              from generate_series($3::bigint, $4::bigint) g
-             cross join lateral (
-                   select status_code from post_credit($1, $5, $6 || g, sha256(convert_to($6 || g, 'UTF8')),
-                                                       $2, $7, $8, 'bench statement credit')
-                    where g % 2 = 0
-                   union all
-                   select status_code from post_redemption($1, $5, $6 || g, sha256(convert_to($6 || g, 'UTF8')),
-                                                           $2, $7, 'bench statement redemption', null)
-                    where g % 2 = 1) r
-        """
         started = time.perf_counter()
         done = 0
         async with self.pool.acquire() as conn:
             while done < entries:
                 size = min(BATCH, entries - done)
-                ok = await conn.fetchval(
-                    query, community.coordinator, member.id, done, done + size - 1,
-                    self.request_id, f"seed-{self.run}-st-", UNIT, SERVICE_DATE,
-                )  # fmt: skip
+                ok = await self._post_credits(
+                    conn, community.coordinator, [member.id] * size, f"seed-{self.run}-st-{done}-", "bench statement"
+                )
                 if ok != size:
-                    raise RuntimeError(f"seeding the statement: {ok} of {size} calls succeeded at entry {done}")
+                    raise RuntimeError(f"seeding the statement: {ok} of {size} credits posted at entry {done}")
                 done += size
                 if progress is not None:
                     progress(done, time.perf_counter() - started)
         return Statement(member, community.tokens[0], entries, time.perf_counter() - started)
+
+    async def _post_credits(
+        self, conn: Connection, actor: uuid.UUID, members: Sequence[uuid.UUID], key_prefix: str, description: str
+    ) -> int:
+        """Credits of UNIT minutes, one per member listed, by post_credits (the service's batch operation)."""
+        size = len(members)
+        keys = [f"{key_prefix}{i}" for i in range(size)]
+        rows = await conn.fetch(
+            BATCHED["post_credit"].query(),
+            [actor] * size, [self.request_id] * size, keys, [hashlib.sha256(k.encode()).digest() for k in keys],
+            list(members), [UNIT] * size, [SERVICE_DATE] * size, [description] * size,
+        )  # fmt: skip
+        return len(rows)
 
     async def credits(
         self, communities: Sequence[Community], count: int, progress: Callable[[int, float], None] | None = None
@@ -203,17 +205,11 @@ class Seeder:
                     size = min(BATCH, count - first)
                     next_start += size
                     members = [targets[(first + i) % len(targets)] for i in range(size)]
-                    ok = await conn.fetchval(
-                        """
-                        select count(*) filter (where r.status_code = 201)
-                          from unnest($3::uuid[]) with ordinality as u(m, i)
-                         cross join lateral post_credit($1, $2, $4 || i, sha256(convert_to($4 || i, 'UTF8')),
-                                                        m, $5, $6, 'bench credit') as r
-                        """,
-                        self.admin, self.request_id, members, f"seed-{self.run}-cr-{first}-", UNIT, SERVICE_DATE,
-                    )  # fmt: skip
+                    ok = await self._post_credits(
+                        conn, self.admin, members, f"seed-{self.run}-cr-{first}-", "bench credit"
+                    )
                     if ok != size:
-                        raise RuntimeError(f"seeding credits: {ok} of {size} succeeded")
+                        raise RuntimeError(f"seeding credits: {ok} of {size} posted")
                     done += size
                     if progress is not None:
                         progress(done, time.perf_counter() - started)
