@@ -157,6 +157,36 @@ $$;
 
 
 --
+-- Name: _claim_keys(uuid[], text[], bytea[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._claim_keys(p_actor uuid[], p_key text[], p_hash bytea[]) RETURNS integer[]
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_claimed integer[];
+begin
+    with firsts as materialized (
+        select distinct on (i.actor, i.key) i.actor, i.key, i.hash, i.n::integer as n
+          from unnest(p_actor, p_key, p_hash) with ordinality as i(actor, key, hash, n)
+         where octet_length(i.key) between 1 and 200 and i.hash is not null
+           and exists (select 1 from principals p where p.id = i.actor)
+         order by i.actor, i.key, i.n
+    ),
+    claimed as (
+        insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
+        select f.actor, f.key, f.hash, 0, 'null'::jsonb from firsts f order by f.actor, f.key
+        on conflict do nothing
+        returning principal_id, key
+    )
+    select coalesce(array_agg(f.n order by f.n), array[]::integer[]) into v_claimed
+      from firsts f join claimed c on c.principal_id = f.actor and c.key = f.key;
+    return v_claimed;
+end;
+$$;
+
+
+--
 -- Name: _fail(text, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -418,21 +448,6 @@ $$;
 
 
 --
--- Name: _new_keys(uuid[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
---
-
-CREATE FUNCTION timebank._new_keys(p_actor uuid[], p_key text[]) RETURNS integer[]
-    LANGUAGE sql STABLE
-    AS $$
-    select coalesce(array_agg(o.n order by o.n), array[]::integer[])
-      from (select distinct on (i.actor, i.key) i.actor, i.key, i.n::integer as n
-              from unnest(p_actor, p_key) with ordinality as i(actor, key, n)
-             order by i.actor, i.key, i.n) o
-     where not exists (select 1 from idempotency_keys k where k.principal_id = o.actor and k.key = o.key);
-$$;
-
-
---
 -- Name: _on_behalf_of(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -595,10 +610,11 @@ begin
             or (r.minutes > 0 and r.kind = 'member' and r.after > r.max_balance_minutes);
         exit when v_bad is null;
         v_keep := array(select j from unnest(v_keep) j where p_from[j] <> all(v_bad) and p_to[j] <> all(v_bad));
-        if cardinality(v_keep) = 0 then
-            return;
-        end if;
     end loop;
+    perform _release_keys(p_actor, p_key, array(select j from generate_subscripts(p_n, 1) j where j <> all(v_keep)));
+    if cardinality(v_keep) = 0 then
+        return;
+    end if;
 
     return query
     with ops as materialized (
@@ -674,9 +690,10 @@ begin
                                    'transaction', e.tx, e.community_id, e.request_id, e.event_details)
           from events e order by e.j
     ),
-    new_keys as (
-        insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
-        select b.actor, b.key, b.hash, 201, b.body from bodies b
+    stored_keys as (
+        update idempotency_keys k set status_code = 201, response = b.body
+          from bodies b
+         where k.principal_id = b.actor and k.key = b.key
     )
     select b.n, b.body from bodies b order by b.j;
 end;
@@ -701,6 +718,21 @@ begin
           from principals p left join members m on m.id = p.member_id
          where p.id = p_id;
     return v_result;
+end;
+$$;
+
+
+--
+-- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._release_keys(p_actor uuid[], p_key text[], p_n integer[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    delete from idempotency_keys k
+     using unnest(p_n) n
+     where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
 end;
 $$;
 
@@ -873,14 +905,6 @@ begin
         v_tx_id := new.transaction_id;
     end if;
     select * into v_tx from transactions where id = v_tx_id;
-    -- A posting of a transaction written by this same database transaction is checked by that
-    -- transaction's own row trigger, which runs at the same commit and sees every posting; only a
-    -- posting added to an older transaction needs the check from here.
-    if found and tg_table_name = 'postings'
-       and (select t.xmin::text from transactions t where t.id = v_tx_id)
-           = (pg_current_xact_id()::text::bigint % 4294967296)::text then
-        return null;
-    end if;
     if not found then
         raise exception using errcode = 'TB901', message = format('posting to unknown transaction %s', v_tx_id),
             detail = 'unbalanced_transaction';
@@ -1214,6 +1238,7 @@ CREATE FUNCTION timebank.post_credits(p_actor uuid[], p_request_id text[], p_key
     AS $$
 #variable_conflict use_column
 declare
+    v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
     v_ops record;
 begin
     -- The caller is an admin or a coordinator of the volunteer's community; the amount follows
@@ -1222,7 +1247,7 @@ begin
            array_agg(ia.id order by o.n) as issuance, array_agg(ma.id order by o.n) as account,
            array_agg(jsonb_build_object('member_id', m.id, 'minutes', p_minutes[o.n]) order by o.n) as details
       into v_ops
-      from unnest(_new_keys(p_actor, p_key)) o(n)
+      from unnest(v_claimed) o(n)
       join members m on m.id = (p_member_id[o.n])
       join communities c on c.id = m.community_id
       join principals p on p.id = (p_actor[o.n])
@@ -1234,6 +1259,8 @@ begin
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles)))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0;
+    perform _release_keys(p_actor, p_key,
+        array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
         return;
     end if;
@@ -1395,6 +1422,7 @@ CREATE FUNCTION timebank.post_transfers(p_actor uuid[], p_request_id text[], p_k
     AS $$
 #variable_conflict use_column
 declare
+    v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
     v_ops record;
 begin
     -- The caller is an admin, a coordinator of the sender's community or the sender itself (a
@@ -1406,7 +1434,7 @@ begin
            array_agg(jsonb_build_object('from_member_id', f.id, 'to_member_id', t.id, 'to_pool', false,
                                         'minutes', p_minutes[o.n]) order by o.n) as details
       into v_ops
-      from unnest(_new_keys(p_actor, p_key)) o(n)
+      from unnest(v_claimed) o(n)
       join members f on f.id = (p_from_member_id[o.n])
       join members t on t.id = (p_to_member_id[o.n])
       join communities c on c.id = f.community_id
@@ -1421,6 +1449,8 @@ begin
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0;
+    perform _release_keys(p_actor, p_key,
+        array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
         return;
     end if;

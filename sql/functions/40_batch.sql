@@ -2,8 +2,10 @@
 -- transaction (one commit, one lock per touched account, one INSERT per table).
 --
 -- A batch operation (post_credits, post_transfers) takes only the operations that certainly
--- succeed: the caller may make them, the amounts follow the community's policy, the
--- Idempotency-Key is new and every account stays within its limits at its place in the batch.
+-- succeed: the Idempotency-Key is new (claimed first, in (principal, key) order, as the single
+-- operation claims its key before it locks accounts), the caller may make them, the amounts follow
+-- the community's policy and every account stays within its limits at its place in the batch.
+-- The claim of an operation left out is released again before the batch commits.
 -- It answers (n, status_code, body) for each operation it posted, n being the operation's 1-based
 -- position in the arrays. Every other operation is left out of the answer, untouched, for the
 -- caller to run through the single operation (post_credit, post_transfer), which replays, refuses
@@ -59,10 +61,11 @@ begin
             or (r.minutes > 0 and r.kind = 'member' and r.after > r.max_balance_minutes);
         exit when v_bad is null;
         v_keep := array(select j from unnest(v_keep) j where p_from[j] <> all(v_bad) and p_to[j] <> all(v_bad));
-        if cardinality(v_keep) = 0 then
-            return;
-        end if;
     end loop;
+    perform _release_keys(p_actor, p_key, array(select j from generate_subscripts(p_n, 1) j where j <> all(v_keep)));
+    if cardinality(v_keep) = 0 then
+        return;
+    end if;
 
     return query
     with ops as materialized (
@@ -138,24 +141,51 @@ begin
                                    'transaction', e.tx, e.community_id, e.request_id, e.event_details)
           from events e order by e.j
     ),
-    new_keys as (
-        insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
-        select b.actor, b.key, b.hash, 201, b.body from bodies b
+    stored_keys as (
+        update idempotency_keys k set status_code = 201, response = b.body
+          from bodies b
+         where k.principal_id = b.actor and k.key = b.key
     )
     select b.n, b.body from bodies b order by b.j;
 end;
 $$;
 
--- The operations of a batch whose Idempotency-Key is new: the first use of each key in the batch,
--- when no request has stored it yet. (A key taken meanwhile by a concurrent request makes the
--- batch's insert fail; the caller then sends each operation alone.)
-create or replace function _new_keys(p_actor uuid[], p_key text[]) returns integer[]
-language sql stable as $$
-    select coalesce(array_agg(o.n order by o.n), array[]::integer[])
-      from (select distinct on (i.actor, i.key) i.actor, i.key, i.n::integer as n
-              from unnest(p_actor, p_key) with ordinality as i(actor, key, n)
-             order by i.actor, i.key, i.n) o
-     where not exists (select 1 from idempotency_keys k where k.principal_id = o.actor and k.key = o.key);
+-- Claim the Idempotency-Key of each operation, as _idempotency_claim does for one: the first use of
+-- each key in the batch, by a principal that exists. Claims are taken in (principal, key) order, so
+-- two batches never wait for each other's keys in a cycle; a key claimed meanwhile by a concurrent
+-- request is waited for, then left to it. Answers the positions whose key this batch now holds.
+create or replace function _claim_keys(p_actor uuid[], p_key text[], p_hash bytea[]) returns integer[]
+language plpgsql as $$
+declare
+    v_claimed integer[];
+begin
+    with firsts as materialized (
+        select distinct on (i.actor, i.key) i.actor, i.key, i.hash, i.n::integer as n
+          from unnest(p_actor, p_key, p_hash) with ordinality as i(actor, key, hash, n)
+         where octet_length(i.key) between 1 and 200 and i.hash is not null
+           and exists (select 1 from principals p where p.id = i.actor)
+         order by i.actor, i.key, i.n
+    ),
+    claimed as (
+        insert into idempotency_keys (principal_id, key, request_hash, status_code, response)
+        select f.actor, f.key, f.hash, 0, 'null'::jsonb from firsts f order by f.actor, f.key
+        on conflict do nothing
+        returning principal_id, key
+    )
+    select coalesce(array_agg(f.n order by f.n), array[]::integer[]) into v_claimed
+      from firsts f join claimed c on c.principal_id = f.actor and c.key = f.key;
+    return v_claimed;
+end;
+$$;
+
+-- Give back the keys claimed for the operations at positions p_n, which the batch leaves out.
+create or replace function _release_keys(p_actor uuid[], p_key text[], p_n integer[]) returns void
+language plpgsql as $$
+begin
+    delete from idempotency_keys k
+     using unnest(p_n) n
+     where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
+end;
 $$;
 
 -- Credits: post_credit for many requests at once.
@@ -166,6 +196,7 @@ create or replace function post_credits(
 language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 as $$
 #variable_conflict use_column
 declare
+    v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
     v_ops record;
 begin
     -- The caller is an admin or a coordinator of the volunteer's community; the amount follows
@@ -174,7 +205,7 @@ begin
            array_agg(ia.id order by o.n) as issuance, array_agg(ma.id order by o.n) as account,
            array_agg(jsonb_build_object('member_id', m.id, 'minutes', p_minutes[o.n]) order by o.n) as details
       into v_ops
-      from unnest(_new_keys(p_actor, p_key)) o(n)
+      from unnest(v_claimed) o(n)
       join members m on m.id = (p_member_id[o.n])
       join communities c on c.id = m.community_id
       join principals p on p.id = (p_actor[o.n])
@@ -186,6 +217,8 @@ begin
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles)))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0;
+    perform _release_keys(p_actor, p_key,
+        array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
         return;
     end if;
@@ -214,6 +247,7 @@ create or replace function post_transfers(
 language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 as $$
 #variable_conflict use_column
 declare
+    v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
     v_ops record;
 begin
     -- The caller is an admin, a coordinator of the sender's community or the sender itself (a
@@ -225,7 +259,7 @@ begin
            array_agg(jsonb_build_object('from_member_id', f.id, 'to_member_id', t.id, 'to_pool', false,
                                         'minutes', p_minutes[o.n]) order by o.n) as details
       into v_ops
-      from unnest(_new_keys(p_actor, p_key)) o(n)
+      from unnest(v_claimed) o(n)
       join members f on f.id = (p_from_member_id[o.n])
       join members t on t.id = (p_to_member_id[o.n])
       join communities c on c.id = f.community_id
@@ -240,6 +274,8 @@ begin
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0;
+    perform _release_keys(p_actor, p_key,
+        array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
         return;
     end if;

@@ -80,6 +80,13 @@ async def test_concurrent_credits_share_batches_and_each_answers_as_if_alone(
         )
     )
     assert actions["transaction.created"] == len(created) == 24 + 2 + 1
+    # And one write.rejected event for each of the four refusals.
+    refused = [r.headers["x-request-id"] for r in responses if r.status_code >= 400]
+    rejected = await owner.fetchval(
+        "select count(*) from timebank.audit_events where action = 'write.rejected' and request_id = any($1::text[])",
+        refused,
+    )
+    assert len(refused) == rejected == 4
     report = await verify(owner, uuid.UUID(community.id))
     assert report.ok, report.violations
 
@@ -153,3 +160,27 @@ async def test_concurrent_gifts_each_succeed_or_fail_on_their_own(
     assert balances == expected
     report = await verify(owner, uuid.UUID(community.id))
     assert report.ok, report.violations
+
+
+async def test_cancelled_batches_send_their_waiting_requests_alone(
+    settings: Settings, database: str, admin_token: str, owner: asyncpg.Connection
+) -> None:
+    # A batch stuck in the database (here: on an advisory lock the test holds) is cancelled, as on
+    # shutdown: every request waiting for it or for the next batch is answered (None: run alone),
+    # none is left hanging.
+    async with concurrent_api(settings, database, admin_token) as api:
+        coalescer = api.app.state.write_batches.coalescer("post_credit")
+        coalescer.max_size = 1
+        coalescer.query = (
+            "select 1 as n, 201 as status_code, '{}' as body from (select pg_advisory_lock(4242)) x"
+            " where cardinality($1::int[]) > 0"
+        )
+        async with owner.transaction():
+            await owner.execute("select pg_advisory_xact_lock(4242)")
+            waiting = [asyncio.create_task(coalescer.submit((i,))) for i in range(3)]
+            await asyncio.sleep(0.3)
+            assert not any(task.done() for task in waiting)
+            for task in list(coalescer._tasks):
+                task.cancel()
+            answers = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        assert answers == [None, None, None]

@@ -7,6 +7,7 @@ service role does and compare what it wrote with what post_credit writes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -216,6 +217,7 @@ async def test_a_batch_of_gifts_writes_what_the_single_operation_writes(
             "kind": "transfer",
             "postings": body["postings"],
         }
+        assert event["on_behalf_of"] == (None if body["on_behalf_of"] is None else uuid.UUID(body["on_behalf_of"]))
     assert answers[1]["on_behalf_of"] is None
     assert answers[3]["on_behalf_of"] == str(anna.id)
     assert (await ledger.balance(anna.account_id), await ledger.balance(ben.account_id)) == (
@@ -256,9 +258,55 @@ async def test_gifts_that_might_fail_are_left_to_the_single_operation(
     answers = await post_transfers(conn, calls)
     assert sorted(answers) == [4]
     assert await conn.fetchval("select count(*) from transactions") == before + 1
+    # The keys of the gifts left out were claimed, then given back: nothing is stored for them.
+    stored = await owner.fetchval(
+        "select count(*) from idempotency_keys where key = any($1::text[])", [k for *_, k in calls]
+    )
+    assert stored == 1
     assert await ledger.balance(anna.account_id) == 30
     assert await ledger.balance(ben.account_id) == 0
     # Donations are not batched: the single operation posts them.
     assert await post_transfers(conn, [(chen.principal_id, chen.id, dora.id, 15, key())], to_pool=True) == {}
     report = await verify(owner, community.id)
     assert report.ok, report.violations
+
+
+async def test_the_same_key_twice_in_one_batch_posts_the_first_only(ledger: Ledger, conn: asyncpg.Connection) -> None:
+    community = await ledger.community()
+    anna = await ledger.member(community, "volunteer")
+    twice = key()
+    answers = await post_credits(conn, [(ledger.actor, anna.id, 15, twice), (ledger.actor, anna.id, 30, twice)])
+    assert sorted(answers) == [1]
+    assert await ledger.balance(anna.account_id) == 15
+
+
+async def test_a_batch_and_a_single_operation_with_one_key_do_not_deadlock(
+    ledger: Ledger, database: str, owner: asyncpg.Connection
+) -> None:
+    # The single operation claims its key, then locks accounts; the batch must take the same order,
+    # or each would wait for the other (PostgreSQL breaks the cycle after deadlock_timeout with 40P01).
+    community = await ledger.community()
+    anna = await ledger.member(community, "volunteer")
+    shared = key()
+    batch_conn, single_conn = await app_connect(database), await app_connect(database)
+    try:
+        async with owner.transaction():
+            await owner.execute(
+                "select 1 from accounts where id = any($1::uuid[]) order by id for update",
+                [community.issuance, anna.account_id],
+            )
+            batch = asyncio.create_task(post_credits(batch_conn, [(ledger.actor, anna.id, 15, shared)]))
+            await asyncio.sleep(0.3)  # the batch holds its key and waits for the accounts
+            same = request_hash("post_credit", anna.id, 15)
+            single = asyncio.create_task(
+                ledger.acting_as(ledger.actor, single_conn).credit(anna, 15, key=shared, digest=same)
+            )
+            await asyncio.sleep(0.3)  # the single operation waits for the key
+        answers, replay = await asyncio.gather(batch, single)
+    finally:
+        await batch_conn.close()
+        await single_conn.close()
+    assert sorted(answers) == [1]
+    assert replay.replayed
+    assert replay.body == answers[1]
+    assert await ledger.balance(anna.account_id) == 15

@@ -799,3 +799,32 @@ async def test_operations_store_running_balances_and_versions(world: World) -> N
     )
     assert account is not None
     assert tuple(account.values()) == (135, 15, 3)
+
+
+async def test_a_posting_added_after_an_early_check_is_checked_again(owner: asyncpg.Connection, shared: World) -> None:
+    # The transaction's own check ran early (SET CONSTRAINTS ... IMMEDIATE); a posting added to it
+    # afterwards, in the same database transaction, must still be checked at commit. (A shortcut that
+    # skipped a posting's check whenever its transaction was written by the same database transaction
+    # let this commit unbalanced; it was tried and removed.)
+    transaction = owner.transaction()
+    await transaction.start()
+    try:
+        transaction_id = await insert_transaction(
+            owner, shared, [(shared.community.issuance, -30), (shared.friend.account_id, 30)]
+        )
+        await owner.execute("set constraints all immediate")
+        await owner.execute("set constraints all deferred")
+        await owner.execute(
+            """
+            insert into postings
+                   (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+            values ($1, $2, 15, 15, 1000000 + (random() * 1000000)::bigint, now())
+            """,
+            transaction_id,
+            shared.friend.account_id,
+        )
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await owner.execute("set constraints all immediate")
+        assert caught.value.sqlstate == "TB901"
+    finally:
+        await transaction.rollback()

@@ -65,6 +65,7 @@ class Coalescer:
         self.max_in_flight = max_in_flight
         self._pending: list[tuple[Args, asyncio.Future[BatchResult | None]]] = []
         self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         # What it did so far: batches sent, requests the batches posted, the largest batch.
         self.batches = 0
         self.posted = 0
@@ -76,41 +77,49 @@ class Coalescer:
         self._pending.append((args, future))
         if self._in_flight < self.max_in_flight:
             self._in_flight += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)  # held until done: the loop keeps only weak references to tasks
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
+        batch: list[tuple[Args, asyncio.Future[BatchResult | None]]] = []
         try:
             # Let the requests that arrived in the same turn of the loop join the first batch.
             await asyncio.sleep(0)
             while self._pending:
                 batch, self._pending = self._pending[: self.max_size], self._pending[self.max_size :]
-                try:
-                    results = await self._post([args for args, _ in batch])
-                except BaseException:
-                    results = [None] * len(batch)  # cancelled: each request goes alone rather than hang
-                    raise
-                finally:
-                    for (_, future), result in zip(batch, results, strict=True):
-                        if not future.done():
-                            future.set_result(result)
+                results = await self._post([args for args, _ in batch])
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                batch = []
         finally:
             self._in_flight -= 1
+            if batch or (self._pending and self._in_flight == 0):
+                # Leaving early (cancelled, or a bug): nobody else will answer these; each goes alone.
+                for _, future in [*batch, *self._pending]:
+                    if not future.done():
+                        future.set_result(None)
+                self._pending = []
 
     async def _post(self, calls: Sequence[Args]) -> list[BatchResult | None]:
-        columns = [list(column) for column in zip(*calls, strict=True)]
         results: list[BatchResult | None] = [None] * len(calls)
         self.batches += 1
         self.largest = max(self.largest, len(calls))
         try:
-            rows = await self.db.fetch(self.query, *columns)
+            rows = await self.db.fetch(self.query, *(list(column) for column in zip(*calls, strict=True)))
+            for row in rows:
+                results[row["n"] - 1] = BatchResult(row["status_code"], row["body"])
         except Exception as exc:
             log.warning(
-                "write_batch_failed", operation=self.operation.function, size=len(calls), error=type(exc).__name__
+                "write_batch_failed",
+                operation=self.operation.function,
+                size=len(calls),
+                error=type(exc).__name__,
+                message=str(exc)[:200],
             )
-            return results
-        for row in rows:
-            results[row["n"] - 1] = BatchResult(row["status_code"], row["body"])
+            return [None] * len(calls)
         self.posted += len(rows)
         return results
 
