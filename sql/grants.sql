@@ -19,6 +19,7 @@ grant execute on function
     post_credit(uuid, text, text, bytea, uuid, bigint, date, text),
     post_credits(uuid[], text[], text[], bytea[], uuid[], bigint[], date[], text[]),
     post_redemption(uuid, text, text, bytea, uuid, bigint, text, uuid),
+    post_redemptions(uuid[], text[], text[], bytea[], uuid[], bigint[], text[], uuid[]),
     post_transfer(uuid, text, text, bytea, uuid, uuid, boolean, bigint, text),
     post_transfers(uuid[], text[], text[], bytea[], uuid[], uuid[], boolean[], bigint[], text[]),
     post_pool_grant(uuid, text, text, bytea, uuid, bigint, text),

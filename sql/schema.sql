@@ -1361,6 +1361,68 @@ $$;
 
 
 --
+-- Name: post_redemptions(uuid[], text[], text[], bytea[], uuid[], bigint[], text[], uuid[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.post_redemptions(p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[], p_member_id uuid[], p_minutes bigint[], p_description text[], p_provider_member_id uuid[]) RETURNS TABLE(n integer, status_code integer, body jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET join_collapse_limit TO '1'
+    AS $$
+#variable_conflict use_column
+declare
+    v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
+    v_ops record;
+begin
+    -- The caller is an admin, a coordinator of the member's community or the member itself as a
+    -- resident; a provider, when named, is another member of that community; the amount follows
+    -- the policy. The member's floor and the provider's cap are checked by _post_batch.
+    select array_agg(o.n order by o.n) as n, array_agg(m.community_id order by o.n) as community_id,
+           array_agg(case when p.member_id = m.id then null else m.id end order by o.n) as on_behalf_of,
+           array_agg(ma.id order by o.n) as from_account, array_agg(coalesce(pa.id, sa.id) order by o.n) as to_account,
+           array_agg(jsonb_build_object('member_id', m.id, 'minutes', p_minutes[o.n],
+                                        'provider_member_id', pr.id) order by o.n) as details
+      into v_ops
+      from unnest(v_claimed) o(n)
+      join members m on m.id = (p_member_id[o.n])
+      join communities c on c.id = m.community_id
+      join principals p on p.id = (p_actor[o.n])
+      left join members pm on pm.id = p.member_id
+      join accounts ma on ma.member_id = m.id
+      left join members pr on pr.id = (p_provider_member_id[o.n])
+      left join accounts pa on pa.member_id = pr.id
+      join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
+     where (p_provider_member_id[o.n] is null
+            or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       and (p.kind = 'admin'
+            or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
+            or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))
+       and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
+       and p_minutes[o.n] % c.unit_minutes = 0;
+    perform _release_keys(p_actor, p_key,
+        array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
+    if v_ops.n is null then
+        return;
+    end if;
+    return query
+    select b.n, 201, b.body
+      from _post_batch(v_ops.n, v_ops.community_id,
+                       array(select 'redemption'::text from unnest(v_ops.n)),
+                       array(select p_description[i] from unnest(v_ops.n) i),
+                       array(select null::date from unnest(v_ops.n)),
+                       array(select p_actor[i] from unnest(v_ops.n) i),
+                       v_ops.on_behalf_of,
+                       array(select p_request_id[i] from unnest(v_ops.n) i),
+                       array(select p_key[i] from unnest(v_ops.n) i),
+                       array(select p_hash[i] from unnest(v_ops.n) i),
+                       v_ops.from_account, v_ops.to_account,
+                       array(select p_minutes[i] from unnest(v_ops.n) i),
+                       v_ops.details) b;
+end;
+$$;
+
+
+--
 -- Name: post_transfer(uuid, text, text, bytea, uuid, uuid, boolean, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 

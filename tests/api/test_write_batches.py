@@ -184,3 +184,33 @@ async def test_cancelled_batches_send_their_waiting_requests_alone(
                 task.cancel()
             answers = await asyncio.wait_for(asyncio.gather(*waiting), 5)
         assert answers == [None, None, None]
+
+
+async def test_concurrent_redemptions_never_overdraw(
+    settings: Settings, database: str, admin_token: str, owner: asyncpg.Connection
+) -> None:
+    async with concurrent_api(settings, database, admin_token) as api:
+        community = await api.community()
+        volunteer = await api.member(community, "volunteer")
+        residents = [await api.member(community, "resident") for _ in range(3)]
+        assert (await api.credit(volunteer, 270)).status_code == 201
+        for resident in residents:
+            body = {"from_member_id": volunteer.id, "to_member_id": resident.id, "minutes": 90}
+            assert (await api.post("/v1/transfers", volunteer.token, body)).status_code == 201
+        coalescer = api.app.state.write_batches.coalescer("post_redemption")
+
+        async def redeem(resident: Member) -> Any:
+            body = {"member_id": resident.id, "minutes": 30, "description": "meal"}
+            return await api.post("/v1/redemptions", resident.token, body)
+
+        # Four redemptions of 30 minutes each against 90 minutes: three post, one is refused.
+        responses = await asyncio.gather(*(redeem(r) for r in residents for _ in range(4)))
+        assert coalescer.largest > 1
+
+    for i, resident in enumerate(residents):
+        mine = responses[i * 4 : i * 4 + 4]
+        assert sorted(r.status_code for r in mine) == [201, 201, 201, 422]
+        assert next(r for r in mine if r.status_code == 422).json()["code"] == "insufficient_balance"
+        assert await api_balance(owner, resident.account_id) == 0
+    report = await verify(owner, uuid.UUID(community.id))
+    assert report.ok, report.violations

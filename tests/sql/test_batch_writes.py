@@ -310,3 +310,108 @@ async def test_a_batch_and_a_single_operation_with_one_key_do_not_deadlock(
     assert replay.replayed
     assert replay.body == answers[1]
     assert await ledger.balance(anna.account_id) == 15
+
+
+Redemption = tuple[uuid.UUID, uuid.UUID, uuid.UUID | None, int, str]  # actor, member, provider, minutes, key
+
+
+async def post_redemptions(conn: asyncpg.Connection, calls: Sequence[Redemption]) -> dict[int, Any]:
+    rows = await conn.fetch(
+        BATCHED["post_redemption"].query(),
+        [actor for actor, *_ in calls],
+        ["batch-test"] * len(calls),
+        [key for *_, key in calls],
+        [request_hash("post_redemption", member, provider, minutes) for _, member, provider, minutes, _ in calls],
+        [member for _, member, _, _, _ in calls],
+        [minutes for _, _, _, minutes, _ in calls],
+        ["meal"] * len(calls),
+        [provider for _, _, provider, _, _ in calls],
+    )
+    assert all(row["status_code"] == 201 for row in rows)
+    return {row["n"]: json.loads(row["body"]) for row in rows}
+
+
+async def test_a_batch_of_redemptions_writes_what_the_single_operation_writes(
+    ledger: Ledger, conn: asyncpg.Connection, owner: asyncpg.Connection
+) -> None:
+    community = await ledger.community()
+    resident = await ledger.member(community, "resident")
+    provider = await ledger.member(community, "volunteer")
+    giver = await ledger.member(community, "volunteer")
+    await ledger.credit(giver, 300)
+    await ledger.gift(giver, resident, 300)
+    single = (await ledger.acting_as(resident.principal_id).redeem(resident, 15)).body
+
+    calls: list[Redemption] = [
+        (resident.principal_id, resident.id, None, 60, key()),  # its own, to the services account
+        (ledger.actor, resident.id, provider.id, 30, key()),  # an admin for it, to a provider
+    ]
+    answers = await post_redemptions(conn, calls)
+    assert sorted(answers) == [1, 2]
+    for n, body in answers.items():
+        stored = json.loads(await conn.fetchval("select _transaction_json($1)::text", uuid.UUID(body["id"])))
+        assert body == stored
+        assert body.keys() == single.keys()
+        assert body["kind"] == "redemption"
+        event = await conn.fetchrow(
+            "select on_behalf_of, details::text as details from audit_events"
+            " where subject_id = $1 and action = 'transaction.created'",
+            uuid.UUID(body["id"]),
+        )
+        _, member, named, minutes, _ = calls[n - 1]
+        assert json.loads(event["details"]) == {
+            "member_id": str(member),
+            "minutes": minutes,
+            "provider_member_id": None if named is None else str(named),
+            "kind": "redemption",
+            "postings": body["postings"],
+        }
+        assert event["on_behalf_of"] == (None if body["on_behalf_of"] is None else uuid.UUID(body["on_behalf_of"]))
+    assert answers[1]["postings"][1]["account_id"] == str(community.services)
+    assert answers[2]["postings"][1]["account_id"] == str(provider.account_id)
+    assert answers[1]["on_behalf_of"] is None
+    assert answers[2]["on_behalf_of"] == str(resident.id)
+    assert await ledger.balance(resident.account_id) == 300 - 15 - 60 - 30
+    assert await ledger.balance(provider.account_id) == 30
+    report = await verify(owner, community.id)
+    assert report.ok, report.violations
+
+
+async def test_redemptions_that_might_fail_are_left_to_the_single_operation(
+    ledger: Ledger, conn: asyncpg.Connection, owner: asyncpg.Connection
+) -> None:
+    community = await ledger.community(overdraft_minutes=0, max_balance_minutes=600)
+    other = await ledger.community()
+    resident = await ledger.member(community, "resident")
+    volunteer = await ledger.member(community, "volunteer")
+    full = await ledger.member(community, "volunteer")
+    stranger = await ledger.member(other, "volunteer")
+    await ledger.credit(volunteer, 90)
+    await ledger.credit(full, 600)
+    await ledger.gift(volunteer, resident, 60)
+
+    calls: list[Redemption] = [
+        (resident.principal_id, resident.id, None, 30, key()),  # 1 posted
+        (volunteer.principal_id, volunteer.id, None, 15, key()),  # 2 a volunteer (not a resident) for itself
+        (resident.principal_id, resident.id, resident.id, 15, key()),  # 3 with itself
+        (resident.principal_id, resident.id, stranger.id, 15, key()),  # 4 a provider of another community
+        (resident.principal_id, resident.id, uuid.uuid4(), 15, key()),  # 5 no such provider
+        (resident.principal_id, resident.id, full.id, 15, key()),  # 6 the provider is at its cap
+        (resident.principal_id, resident.id, None, 20, key()),  # 7 not a multiple of the unit
+        (volunteer.principal_id, resident.id, None, 15, key()),  # 8 another member acting for it
+    ]
+    answers = await post_redemptions(conn, calls)
+    assert sorted(answers) == [1]
+    assert await ledger.balance(resident.account_id) == 30
+    # More than its balance: the resident is left out whole (both of its redemptions).
+    more: list[Redemption] = [
+        (resident.principal_id, resident.id, None, 15, key()),
+        (resident.principal_id, resident.id, None, 30, key()),
+    ]
+    assert await post_redemptions(conn, more) == {}
+    stored = await owner.fetchval(
+        "select count(*) from idempotency_keys where key = any($1::text[])", [k for *_, k in [*calls, *more]]
+    )
+    assert stored == 1
+    report = await verify(owner, community.id)
+    assert report.ok, report.violations

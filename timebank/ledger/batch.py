@@ -42,6 +42,9 @@ class BatchOperation:
 # Single operation -> its batch twin. Arguments: actor, request id, key, request hash, then the operation's own.
 BATCHED: dict[str, BatchOperation] = {
     "post_credit": BatchOperation("post_credits", ("uuid", "text", "text", "bytea", "uuid", "bigint", "date", "text")),
+    "post_redemption": BatchOperation(
+        "post_redemptions", ("uuid", "text", "text", "bytea", "uuid", "bigint", "text", "uuid")
+    ),
     "post_transfer": BatchOperation(
         "post_transfers", ("uuid", "text", "text", "bytea", "uuid", "uuid", "boolean", "bigint", "text")
     ),
