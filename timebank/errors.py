@@ -50,38 +50,73 @@ _EXTRA_MEMBERS = frozenset(Problem.__struct_fields__) - {
     "request_id",
 }
 
-# The stable error codes, their HTTP status and title. API.md lists them; this is the one place.
-CODES: dict[str, tuple[int, str]] = {
-    "invalid_request": (400, "Invalid request"),
-    "idempotency_key_required": (400, "Idempotency-Key header required"),
-    "unauthenticated": (401, "Authentication required"),
-    "forbidden": (403, "Forbidden"),
-    "not_found": (404, "Not found"),
-    "method_not_allowed": (405, "Method not allowed"),
-    "unsupported_media_type": (415, "Unsupported media type"),
-    "request_too_large": (413, "Request body too large"),
-    "community_exists": (409, "Community exists"),
-    "idempotency_key_reused": (409, "Idempotency-Key reused"),
-    "already_reversed": (409, "Already reversed"),
-    "cannot_reverse_reversal": (409, "Cannot reverse a reversal"),
-    "hold_not_pending": (409, "Hold not pending"),
-    "conflict": (409, "Conflict"),
-    "amount_not_multiple_of_unit": (422, "Amount not a multiple of the unit"),
-    "amount_out_of_range": (422, "Amount out of range"),
-    "insufficient_balance": (422, "Insufficient balance"),
-    "balance_cap_exceeded": (422, "Balance cap exceeded"),
-    "not_a_volunteer": (422, "Not a volunteer"),
-    "same_account": (422, "Same account"),
-    "cross_community_not_allowed": (422, "Cross-community transfer not allowed"),
-    "capture_exceeds_hold": (422, "Capture exceeds hold"),
-    "too_many_requests": (429, "Too many requests"),
-    "internal_error": (500, "Internal error"),
-    "conflict_retry": (503, "Conflict, retry"),
-    "unavailable": (503, "Service unavailable"),
+
+class ErrorCode(msgspec.Struct, frozen=True):
+    """One stable error code: the HTTP status it is sent with and its title in each language."""
+
+    status: int
+    title: str
+    title_zh: str
+    # Failures that say nothing lasting about the request: never remembered under an Idempotency-Key,
+    # so a retry after the cause is fixed (a token, a role, a body, a pause) proceeds.
+    remembered: bool = False
+
+
+# The stable error codes, the one registry: API.md's list, the OpenAPI document's enums, the
+# Chinese titles and the idempotency rule all come from here. A code is added, never renamed.
+# `remembered` marks the outcomes of business rules, which a retry with the same key replays.
+CODES: dict[str, ErrorCode] = {
+    # 400: the request itself is malformed.
+    "invalid_request": ErrorCode(400, "Invalid request", "请求无效"),
+    "idempotency_key_required": ErrorCode(400, "Idempotency-Key header required", "缺少 Idempotency-Key 请求头"),
+    # 401, 403, 404: who may do what.
+    "unauthenticated": ErrorCode(401, "Authentication required", "需要登录凭证"),
+    "forbidden": ErrorCode(403, "Forbidden", "无权执行此操作"),
+    "not_found": ErrorCode(404, "Not found", "未找到"),
+    # Protocol refusals by the HTTP layer.
+    "method_not_allowed": ErrorCode(405, "Method not allowed", "不支持此请求方法"),
+    "request_too_large": ErrorCode(413, "Request body too large", "请求内容过大"),
+    "unsupported_media_type": ErrorCode(415, "Unsupported media type", "不支持的内容类型"),
+    # 409: conflicts with the current state.
+    "community_exists": ErrorCode(409, "Community exists", "社区已存在", remembered=True),
+    "member_exists": ErrorCode(409, "Member exists", "成员已存在", remembered=True),
+    "service_type_exists": ErrorCode(409, "Service type exists", "服务类型已存在", remembered=True),
+    "idempotency_key_reused": ErrorCode(409, "Idempotency-Key reused", "Idempotency-Key 已用于另一请求"),
+    "already_reversed": ErrorCode(409, "Already reversed", "该笔交易已被冲正", remembered=True),
+    "cannot_reverse_reversal": ErrorCode(409, "Cannot reverse a reversal", "冲正交易不能再次冲正", remembered=True),
+    "hold_not_pending": ErrorCode(409, "Hold not pending", "该冻结已处理或已过期", remembered=True),
+    "invalid_transition": ErrorCode(409, "Invalid transition", "当前状态下不能执行此步骤", remembered=True),
+    "not_yet_logged": ErrorCode(409, "Not yet logged", "尚未写入公开日志"),
+    "conflict": ErrorCode(409, "Conflict", "与现有数据冲突"),
+    # 422: a ledger or domain rule refused the request.
+    "amount_not_multiple_of_unit": ErrorCode(
+        422, "Amount not a multiple of the unit", "时长不是计量单位的整数倍", remembered=True
+    ),
+    "amount_out_of_range": ErrorCode(422, "Amount out of range", "时长超出允许范围", remembered=True),
+    "insufficient_balance": ErrorCode(422, "Insufficient balance", "可用时间余额不足", remembered=True),
+    "balance_cap_exceeded": ErrorCode(422, "Balance cap exceeded", "超过账户存储上限", remembered=True),
+    "not_a_volunteer": ErrorCode(422, "Not a volunteer", "该成员不是志愿者", remembered=True),
+    "same_account": ErrorCode(422, "Same account", "不能转给同一账户", remembered=True),
+    "cross_community_not_allowed": ErrorCode(
+        422, "Cross-community transfer not allowed", "不允许跨社区转移时间", remembered=True
+    ),
+    "capture_exceeds_hold": ErrorCode(422, "Capture exceeds hold", "扣除时长超过冻结时长", remembered=True),
+    "service_date_in_future": ErrorCode(422, "Service date in the future", "服务日期不能晚于今天", remembered=True),
+    "not_eligible": ErrorCode(422, "Not eligible", "不符合条件", remembered=True),
+    "not_a_relative": ErrorCode(422, "Not a relative", "对方不是已登记的亲属", remembered=True),
+    # 429: slow down.
+    "too_many_requests": ErrorCode(429, "Too many requests", "请求过于频繁"),
+    "too_many_attempts": ErrorCode(429, "Too many attempts", "尝试次数过多，已暂时锁定"),
+    # 5xx: the service's side; safe to retry with the same key.
+    "internal_error": ErrorCode(500, "Internal error", "服务内部错误"),
+    "conflict_retry": ErrorCode(503, "Conflict, retry", "并发冲突，请用同一 Idempotency-Key 重试"),
+    "unavailable": ErrorCode(503, "Service unavailable", "服务暂时不可用"),
 }
 
-# Failures that say nothing lasting about a request: never remembered under an Idempotency-Key.
-TRANSIENT_CODES = frozenset({"conflict_retry", "unavailable", "internal_error", "idempotency_key_reused"})
+
+def codes_for(status: int) -> list[str]:
+    """Every stable code sent with `status`, in registry order."""
+    return [code for code, entry in CODES.items() if entry.status == status]
 
 
 class DomainError(Exception):
@@ -98,10 +133,11 @@ class DomainError(Exception):
 
     @property
     def status(self) -> int:
-        return CODES.get(self.code, (400, ""))[0]
+        return CODES[self.code].status if self.code in CODES else 400
 
     def to_problem(self, request_id: str | None = None) -> Problem:
-        status, title = CODES.get(self.code, (400, "Invalid request"))
+        entry = CODES.get(self.code, CODES["invalid_request"])
+        status, title = entry.status, entry.title
         extra = {k: v for k, v in self.extra.items() if k in _EXTRA_MEMBERS}
         errors = self.extra.get("errors")
         problem = {

@@ -17,7 +17,7 @@ from litestar import Request
 from litestar.datastructures import State
 
 from timebank.db import Database
-from timebank.errors import TRANSIENT_CODES, DomainError, IdempotencyKeyRequiredError, InvalidRequestError
+from timebank.errors import CODES, DomainError, IdempotencyKeyRequiredError, InvalidRequestError
 from timebank.http.context import Principal, request_id_of
 
 log = structlog.get_logger(__name__)
@@ -98,7 +98,7 @@ async def execute_write(
     try:
         row = await db.fetchrow(query, principal.id, request_id, key, digest, *args)
     except DomainError as err:
-        if err.code in TRANSIENT_CODES:
+        if err.code not in CODES or not CODES[err.code].remembered:
             raise
         problem = msgspec.json.encode(err.to_problem(request_id))
         action = "request.denied" if err.status in (401, 403) else "write.rejected"
