@@ -261,8 +261,8 @@ def expected_postings(op: Op, acks: Acks) -> Counter[tuple[str, int]] | None:
 
 def _hold_retried_after_its_expiry(op: Op, code: str | None) -> bool:
     """A hold whose first attempt never committed may be retried only after its expires_at has passed;
-    the service then rightly refuses to place a hold in the past (400 invalid_request)."""
-    if op.kind != "hold" or code != "invalid_request" or not isinstance(op.body, dict):
+    the service then rightly refuses to place a hold in the past (422 invalid_expiry)."""
+    if op.kind != "hold" or code != "invalid_expiry" or not isinstance(op.body, dict):
         return False
     expires_at = op.body.get("expires_at")
     final = op.final_attempt

@@ -1166,7 +1166,7 @@ begin
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
-        perform _fail('invalid_request', 'expires_at must be in the future and within 366 days',
+        perform _fail('invalid_expiry', 'expires_at must be in the future and within 366 days',
             jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
                 'field', '$.expires_at', 'message', 'must be in the future and within 366 days'))));
     end if;

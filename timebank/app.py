@@ -25,6 +25,7 @@ from timebank.holds.service import run_expiry_job
 from timebank.http.context import Principal, provide_db, provide_principal
 from timebank.http.guards import check_request
 from timebank.http.middleware import request_context_middleware
+from timebank.http.openapi import FinishedJsonPlugin, operation_id
 from timebank.http.problems import handle_exception
 from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
@@ -79,6 +80,8 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
             version=__version__,
             description="The double-entry ledger of a community time bank. Amounts are whole minutes.",
             path="/schema",
+            render_plugins=[FinishedJsonPlugin()],
+            operation_id_creator=operation_id,
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API token")}
             ),

@@ -104,6 +104,11 @@ CODES: dict[str, ErrorCode] = {
     "service_date_in_future": ErrorCode(422, "Service date in the future", "服务日期不能晚于今天", remembered=True),
     "not_eligible": ErrorCode(422, "Not eligible", "不符合条件", remembered=True),
     "not_a_relative": ErrorCode(422, "Not a relative", "对方不是已登记的亲属", remembered=True),
+    # Rules a schema cannot state: they depend on another field, the clock or the server's state.
+    "invalid_date_range": ErrorCode(422, "Invalid date range", "结束时间早于开始时间", remembered=True),
+    "invalid_expiry": ErrorCode(422, "Invalid expiry", "到期时间无效", remembered=True),
+    "invalid_transfer_target": ErrorCode(422, "Invalid transfer target", "转出对象无效", remembered=True),
+    "invalid_cursor": ErrorCode(422, "Invalid cursor", "分页游标无效"),
     # 429: slow down.
     "too_many_requests": ErrorCode(429, "Too many requests", "请求过于频繁"),
     "too_many_attempts": ErrorCode(429, "Too many attempts", "尝试次数过多，已暂时锁定"),

@@ -17,14 +17,15 @@ class Status(msgspec.Struct, frozen=True):
     status: str
 
 
-@get("/health", summary="The process is alive")
+@get("/health", summary="The process is alive", opt={"public": True})
 async def health() -> Status:
     return Status(status="ok")
 
 
 @get(
     "/ready",
-    responses=problems(503),
+    responses=problems(authenticated=False),
+    opt={"public": True},
     summary="The service takes requests: database answers, not draining",
 )
 async def ready(request: Request[Any, Any, State]) -> Status:

@@ -674,9 +674,8 @@ async def test_json_with_charset_is_accepted(api: Api, setup: Setup) -> None:
         pytest.param({"limit": "ten"}, id="limit-text"),
         pytest.param({"limit": "1.5"}, id="limit-fraction"),
         pytest.param({"limit": str(2**64)}, id="limit-huge"),
-        pytest.param({"cursor": "garbage"}, id="cursor-garbage"),
-        pytest.param({"cursor": "djE6LTE"}, id="cursor-negative-position"),
         pytest.param({"cursor": "x" * 500}, id="cursor-long"),
+        pytest.param({"cursor": "a b"}, id="cursor-space"),
         pytest.param({"cursor": "\x00"}, id="cursor-nul"),
     ],
 )
@@ -700,3 +699,21 @@ async def test_bad_paging_parameters(api: Api, setup: Setup, endpoint: str, para
     sane = await api.get(path, api.admin_token, limit=500)
     assert sane.status_code == 200, sane.text
     assert set(sane.json()) == {"items", "next_cursor"}
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "djE6LTE", "djI6MQ"])
+@pytest.mark.parametrize("endpoint", ["communities", "members", "transactions", "entries", "audit-events"])
+async def test_well_formed_cursors_not_issued_here_are_refused_by_rule(
+    api: Api, setup: Setup, endpoint: str, cursor: str
+) -> None:
+    """A cursor of the documented shape satisfies the schema, so it is no 400: it is 422 invalid_cursor."""
+    path = {
+        "communities": "/v1/communities",
+        "members": f"/v1/communities/{setup.community.slug}/members",
+        "transactions": f"/v1/communities/{setup.community.slug}/transactions",
+        "entries": f"/v1/accounts/{setup.volunteer.account_id}/entries",
+        "audit-events": "/v1/audit-events",
+    }[endpoint]
+    response = await api.get(path, api.admin_token, cursor=cursor)
+    body = assert_problem(response, 422, "invalid_cursor")
+    assert [e["field"] for e in body["errors"]] == ["cursor"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from timebank.errors import InvalidRequestError
+from timebank.errors import DomainError, InvalidRequestError
 from timebank.http.pagination import decode_cursor, encode_cursor, page_limit
 
 
@@ -15,15 +15,25 @@ def test_cursor_round_trip(position: int) -> None:
     assert decode_cursor(cursor) == position
 
 
-@pytest.mark.parametrize("cursor", ["", "garbage", "djE6LTE", "djI6MQ", "x" * 65, "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5"])
-def test_foreign_cursors_are_invalid_requests(cursor: str) -> None:
+@pytest.mark.parametrize("cursor", ["", "x" * 65, "dj E6", "djE6LTE=", "\x00", "周"])
+def test_cursors_not_of_the_documented_shape_are_malformed(cursor: str) -> None:
     with pytest.raises(InvalidRequestError):
         decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "djE6LTE", "djI6MQ", "djE6OTk5OTk5OTk5OTk5OTk5OTk5OTk5"])
+def test_well_formed_foreign_cursors_are_refused_by_rule(cursor: str) -> None:
+    with pytest.raises(DomainError) as raised:
+        decode_cursor(cursor)
+    assert raised.value.code == "invalid_cursor"
+    assert raised.value.status == 422
 
 
 def test_page_limit_edges() -> None:
     assert page_limit(None, 50, 500) == 50
     assert page_limit(500, 50, 500) == 500
-    for bad in (0, 501, -1):
+    # A deployment with smaller pages serves its largest page to a larger (schema-valid) ask.
+    assert page_limit(500, 50, 100) == 100
+    for bad in (0, -1):
         with pytest.raises(InvalidRequestError):
             page_limit(bad, 50, 500)

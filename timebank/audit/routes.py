@@ -14,11 +14,15 @@ from timebank.communities import service as communities
 from timebank.errors import ForbiddenError
 from timebank.http.context import Caller, Db
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
-from timebank.http.responses import READ
+from timebank.http.responses import problems
 from timebank.http.types import AwareDatetime, Cursor, Limit, require_zone
 
 
-@get("/v1/audit-events", responses=READ, summary="The audit trail, oldest first")
+@get(
+    "/v1/audit-events",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor"),
+    summary="The audit trail, oldest first",
+)
 async def list_audit_events(
     db: Db,
     principal: Caller,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Router, get, post, put
+from litestar import Request, Response, Router, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
@@ -13,7 +13,7 @@ from timebank.communities.models import Community, CommunityCreate, CommunityPag
 from timebank.errors import ForbiddenError
 from timebank.http.context import Caller, Db, request_id_of
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
-from timebank.http.responses import READ, WRITE
+from timebank.http.responses import problems
 from timebank.http.types import Cursor, Limit
 
 
@@ -22,17 +22,23 @@ def _require_admin(principal: Caller) -> None:
         raise ForbiddenError("only an admin may do this")
 
 
-@post("/", status_code=201, responses=WRITE, summary="Create a community (admin)")
+@post(
+    "/",
+    status_code=201,
+    responses=problems("forbidden", "not_found", "community_exists", body=True),
+    summary="Create a community (admin)",
+)
 async def create_community(
     data: JSONBody[CommunityCreate], db: Db, principal: Caller, request: Request[Any, Any, State]
-) -> Community:
+) -> Response[Community]:
     _require_admin(principal)
-    return await service.create_community(
+    community = await service.create_community(
         db, principal, request_id_of(request), data.slug, data.name, data.parent_slug, data.policy or Policy()
     )
+    return Response(community, status_code=201, headers={"Location": f"/v1/communities/{community.slug}"})
 
 
-@get("/", responses=READ, summary="List the communities the caller may see")
+@get("/", responses=problems("invalid_request", "invalid_cursor"), summary="List the communities the caller may see")
 async def list_communities(
     db: Db,
     principal: Caller,
@@ -46,12 +52,16 @@ async def list_communities(
     return CommunityPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
 
 
-@get("/{slug:str}", responses=READ, summary="Get a community")
+@get("/{slug:str}", responses=problems("not_found"), summary="Get a community")
 async def get_community(slug: FromPath[str], db: Db, principal: Caller) -> Community:
     return await service.get_visible(db, principal, slug)
 
 
-@put("/{slug:str}/policy", responses=WRITE, summary="Replace a community's policy (admin)")
+@put(
+    "/{slug:str}/policy",
+    responses=problems("forbidden", "not_found", body=True),
+    summary="Replace a community's policy (admin)",
+)
 async def set_policy(
     slug: FromPath[str], data: JSONBody[Policy], db: Db, principal: Caller, request: Request[Any, Any, State]
 ) -> Community:

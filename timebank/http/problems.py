@@ -83,12 +83,20 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
     if error.code == "internal_error":
         log.error("request_failed", exc_info=exc)
     request.scope.setdefault("state", {})["error_code"] = error.code
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyRequestsError) else None
+    headers: dict[str, str] = {}
+    if isinstance(error, TooManyRequestsError):
+        headers["Retry-After"] = str(error.retry_after)
+    elif error.status == 503:
+        # Transient by definition: a conflict that outlasted its retries, or the database away.
+        headers["Retry-After"] = "1"
+    if isinstance(exc, HTTPException) and exc.headers and "allow" in {k.lower() for k in exc.headers}:
+        # RFC 9110: a 405 says which methods the resource has.
+        headers["Allow"] = next(v for k, v in exc.headers.items() if k.lower() == "allow")
     return Response(
         msgspec.json.encode(error.to_problem(request_id)),
         status_code=error.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers,
+        headers=headers or None,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import msgspec
 
-from timebank.http.types import Description, Minutes, Reason, Request
+from timebank.http.types import CalendarDate, Description, Minutes, Reason, Request
 
 AccountKind = Literal["member", "issuance", "pool", "services"]
 TransactionKind = Literal["credit", "redemption", "transfer", "donation", "pool_grant", "reversal", "hold_capture"]
@@ -76,7 +76,7 @@ class TransactionPage(msgspec.Struct, frozen=True):
 class CreditCreate(Request, frozen=True):
     member_id: uuid.UUID
     minutes: Minutes
-    service_date: date
+    service_date: CalendarDate
     description: Description = ""
 
 

@@ -11,11 +11,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from timebank.communities import service as communities
-from timebank.errors import ForbiddenError, InvalidRequestError
+from timebank.errors import DomainError, ForbiddenError
 from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
-from timebank.http.responses import READ, WRITE, write_response
+from timebank.http.responses import problems, write_response
 from timebank.http.types import AwareDatetime, Cursor, Limit, require_calendar_dates, require_zone
 from timebank.ledger import service
 from timebank.ledger.models import (
@@ -55,15 +55,25 @@ def _page_size(request: Request[Any, Any, State], limit: int | None) -> int:
 def _check_range(start: datetime | None, end: datetime | None) -> None:
     require_zone(**{"from": start, "to": end})
     if start is not None and end is not None and end < start:
-        raise InvalidRequestError("`to` is before `from`", errors=[{"field": "to", "message": "before from"}])
+        raise DomainError(
+            "`to` is before `from`", code="invalid_date_range", errors=[{"field": "to", "message": "before from"}]
+        )
 
 
-@get("/v1/accounts/{account_id:uuid}", responses=READ, summary="Get an account and its balance")
+@get(
+    "/v1/accounts/{account_id:uuid}",
+    responses=problems("forbidden", "not_found"),
+    summary="Get an account and its balance",
+)
 async def get_account(account_id: FromPath[uuid.UUID], db: Db, principal: Caller) -> Account:
     return await service.get_account(db, principal, account_id)
 
 
-@get("/v1/accounts/{account_id:uuid}/entries", responses=READ, summary="An account's statement, newest first")
+@get(
+    "/v1/accounts/{account_id:uuid}/entries",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor", "invalid_date_range"),
+    summary="An account's statement, newest first",
+)
 async def list_entries(
     account_id: FromPath[uuid.UUID],
     db: Db,
@@ -80,7 +90,11 @@ async def list_entries(
     return EntryPage(items=items, next_cursor=next_cursor(rows, size, "account_version"))
 
 
-@get("/v1/accounts/{account_id:uuid}/balance", responses=READ, summary="An account's balance at a moment")
+@get(
+    "/v1/accounts/{account_id:uuid}/balance",
+    responses=problems("invalid_request", "forbidden", "not_found"),
+    summary="An account's balance at a moment",
+)
 async def balance_as_of(
     account_id: FromPath[uuid.UUID], db: Db, principal: Caller, as_of: FromQuery[AwareDatetime | None] = None
 ) -> Balance:
@@ -89,12 +103,18 @@ async def balance_as_of(
     return await service.balance_as_of(db, principal, account_id, moment)
 
 
-@get("/v1/transactions/{transaction_id:uuid}", responses=READ, summary="Get a transaction")
+@get(
+    "/v1/transactions/{transaction_id:uuid}", responses=problems("forbidden", "not_found"), summary="Get a transaction"
+)
 async def get_transaction(transaction_id: FromPath[uuid.UUID], db: Db, principal: Caller) -> Transaction:
     return await service.get_transaction(db, principal, transaction_id)
 
 
-@get("/v1/communities/{slug:str}/transactions", responses=READ, summary="A community's transactions, newest first")
+@get(
+    "/v1/communities/{slug:str}/transactions",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor", "invalid_date_range"),
+    summary="A community's transactions, newest first",
+)
 async def list_transactions(
     slug: FromPath[str],
     db: Db,
@@ -115,7 +135,22 @@ async def list_transactions(
     return TransactionPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
 
 
-@post("/v1/credits", status_code=201, responses=WRITE, summary="Credit a volunteer's served hours")
+@post(
+    "/v1/credits",
+    status_code=201,
+    responses=problems(
+        "forbidden",
+        "not_found",
+        "amount_out_of_range",
+        "amount_not_multiple_of_unit",
+        "not_a_volunteer",
+        "balance_cap_exceeded",
+        "service_date_in_future",
+        body=True,
+        keyed=True,
+    ),
+    summary="Credit a volunteer's served hours",
+)
 async def post_credit(
     data: JSONBody[CreditCreate],
     db: Db,
@@ -128,10 +163,26 @@ async def post_credit(
         db, request, principal, "post_credit", "credit", "", data,
         data.member_id, data.minutes, data.service_date, data.description,
     )  # fmt: skip
-    return write_response(result, Transaction)
+    return write_response(result, Transaction, "/v1/transactions/{id}")
 
 
-@post("/v1/redemptions", status_code=201, responses=WRITE, summary="Redeem a member's hours for a service")
+@post(
+    "/v1/redemptions",
+    status_code=201,
+    responses=problems(
+        "forbidden",
+        "not_found",
+        "amount_out_of_range",
+        "amount_not_multiple_of_unit",
+        "insufficient_balance",
+        "balance_cap_exceeded",
+        "same_account",
+        "cross_community_not_allowed",
+        body=True,
+        keyed=True,
+    ),
+    summary="Redeem a member's hours for a service",
+)
 async def post_redemption(
     data: JSONBody[RedemptionCreate],
     db: Db,
@@ -143,10 +194,27 @@ async def post_redemption(
         db, request, principal, "post_redemption", "redemption", "", data,
         data.member_id, data.minutes, data.description, data.provider_member_id,
     )  # fmt: skip
-    return write_response(result, Transaction)
+    return write_response(result, Transaction, "/v1/transactions/{id}")
 
 
-@post("/v1/transfers", status_code=201, responses=WRITE, summary="Gift hours to a member, or donate them to the pool")
+@post(
+    "/v1/transfers",
+    status_code=201,
+    responses=problems(
+        "forbidden",
+        "not_found",
+        "amount_out_of_range",
+        "amount_not_multiple_of_unit",
+        "insufficient_balance",
+        "balance_cap_exceeded",
+        "same_account",
+        "cross_community_not_allowed",
+        "invalid_transfer_target",
+        body=True,
+        keyed=True,
+    ),
+    summary="Gift hours to a member, or donate them to the pool",
+)
 async def post_transfer(
     data: JSONBody[TransferCreate],
     db: Db,
@@ -155,18 +223,33 @@ async def post_transfer(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Transaction]:
     if (data.to_member_id is None) == (not data.to_pool):
-        raise InvalidRequestError(
+        raise DomainError(
             "give exactly one target: to_member_id, or to_pool true",
+            code="invalid_transfer_target",
             errors=[{"field": "$.to_member_id", "message": "exactly one of to_member_id and to_pool"}],
         )
     result = await execute_write(
         db, request, principal, "post_transfer", "transfer", "", data,
         data.from_member_id, data.to_member_id, data.to_pool, data.minutes, data.description,
     )  # fmt: skip
-    return write_response(result, Transaction)
+    return write_response(result, Transaction, "/v1/transactions/{id}")
 
 
-@post("/v1/pool-grants", status_code=201, responses=WRITE, summary="Grant donated hours from the pool")
+@post(
+    "/v1/pool-grants",
+    status_code=201,
+    responses=problems(
+        "forbidden",
+        "not_found",
+        "amount_out_of_range",
+        "amount_not_multiple_of_unit",
+        "insufficient_balance",
+        "balance_cap_exceeded",
+        body=True,
+        keyed=True,
+    ),
+    summary="Grant donated hours from the pool",
+)
 async def post_pool_grant(
     data: JSONBody[PoolGrantCreate],
     db: Db,
@@ -178,11 +261,23 @@ async def post_pool_grant(
         db, request, principal, "post_pool_grant", "pool_grant", "", data,
         data.member_id, data.minutes, data.description,
     )  # fmt: skip
-    return write_response(result, Transaction)
+    return write_response(result, Transaction, "/v1/transactions/{id}")
 
 
 @post(
-    "/v1/transactions/{transaction_id:uuid}/reversal", status_code=201, responses=WRITE, summary="Reverse a transaction"
+    "/v1/transactions/{transaction_id:uuid}/reversal",
+    status_code=201,
+    responses=problems(
+        "forbidden",
+        "not_found",
+        "already_reversed",
+        "cannot_reverse_reversal",
+        "insufficient_balance",
+        "balance_cap_exceeded",
+        body=True,
+        keyed=True,
+    ),
+    summary="Reverse a transaction",
 )
 async def reverse_transaction(
     transaction_id: FromPath[uuid.UUID],
@@ -196,7 +291,7 @@ async def reverse_transaction(
         db, request, principal, "reverse_transaction", "reversal", transaction_id, data,
         transaction_id, data.reason,
     )  # fmt: skip
-    return write_response(result, Transaction)
+    return write_response(result, Transaction, "/v1/transactions/{id}")
 
 
 router = Router(

@@ -8,14 +8,17 @@ from typing import Annotated
 
 import msgspec
 
-from timebank.http.types import MemberRole, Name, Phone, Request, ShortText
+from timebank.http.types import CalendarDate, MemberRole, Name, Phone, PrincipalRole, Request, ShortText
 
 
 class MemberCreate(Request, frozen=True):
     display_name: Name
-    roles: Annotated[list[MemberRole], msgspec.Meta(min_length=1, max_length=4)]
+    roles: Annotated[
+        list[MemberRole],
+        msgspec.Meta(min_length=1, max_length=4, extra_json_schema={"extra": {"unique_items": True}}),
+    ]
     grid: ShortText | None = None
-    birth_date: date | None = None
+    birth_date: CalendarDate | None = None
     phone: Phone | None = None
     external_ref: ShortText | None = None
 
@@ -24,7 +27,7 @@ class Member(msgspec.Struct, frozen=True):
     id: uuid.UUID
     community: str
     display_name: str
-    roles: list[str]
+    roles: list[MemberRole]
     grid: str | None
     account_id: uuid.UUID
     created_at: datetime
@@ -45,6 +48,6 @@ class IssuedToken(msgspec.Struct, frozen=True):
 
 class Me(msgspec.Struct, frozen=True):
     principal_id: uuid.UUID
-    roles: list[str]
+    roles: list[PrincipalRole]
     member: Member | None
     community: str | None

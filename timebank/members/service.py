@@ -35,7 +35,7 @@ def _member(row: asyncpg.Record) -> Member:
 
 
 async def create_member(db: Database, actor: Principal, request_id: str, slug: str, data: MemberCreate) -> Member:
-    roles = list(dict.fromkeys(data.roles))
+    roles = list(data.roles)
     member_id = await db.fetchval(
         "select create_member($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         actor.id,
