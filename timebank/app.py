@@ -24,9 +24,10 @@ from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
 from timebank.http.context import Principal, provide_db, provide_principal
 from timebank.http.guards import check_request
-from timebank.http.middleware import request_context_middleware
+from timebank.http.middleware import options_middleware, request_context_middleware
 from timebank.http.openapi import FinishedJsonPlugin, operation_id
 from timebank.http.problems import handle_exception
+from timebank.http.query import index_query_parameters
 from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
@@ -90,9 +91,10 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
         # Logging is configured once by timebank.logging; Litestar must not install its own handlers.
         logging_config=None,
     )
+    index_query_parameters(app)
     app.state.settings = settings
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     app.state.token_cache = TokenCache(settings.token_cache_seconds, settings.token_cache_size)
     # Outermost, so that even unmatched routes get a request id and their log line.
-    app.asgi_handler = request_context_middleware(app.asgi_handler)
+    app.asgi_handler = request_context_middleware(options_middleware(app, app.asgi_handler))
     return app

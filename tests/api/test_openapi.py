@@ -233,7 +233,7 @@ async def test_every_enum_is_one_named_schema(schema: dict[str, Any]) -> None:
 async def test_links_chain_the_operations_that_feed_each_other(schema: dict[str, Any]) -> None:
     by_id = {operation["operationId"]: operation for _, _, operation in operations(schema)}
     expected = {
-        "create_member": {"issue_token", "get_member", "get_account"},
+        "create_member": {"issue_token", "get_member", "get_account", "post_credit", "place_hold", "post_transfer"},
         "post_credit": {"get_transaction", "reverse_transaction"},
         "place_hold": {"capture_hold", "release_hold", "get_hold"},
         "create_community": {"create_member"},
@@ -248,6 +248,9 @@ async def test_links_chain_the_operations_that_feed_each_other(schema: dict[str,
                 target = by_id[link["operationId"]]
                 names = {p["name"] for p in target.get("parameters", [])}
                 assert set(link["parameters"]) <= names, (source, link)
+                if "requestBody" in link:
+                    body = resolve(schema, target["requestBody"]["content"]["application/json"]["schema"])
+                    assert set(link["requestBody"]) <= set(body["properties"]), (source, link)
 
 
 async def test_declared_limits(schema: dict[str, Any]) -> None:

@@ -167,7 +167,7 @@ async def test_lone_surrogate_escape_is_refused(api: Api, owner: asyncpg.Connect
         pytest.param("60", id="numeric-string"),
         pytest.param("sixty", id="string"),
         pytest.param(1.5, id="fraction"),
-        pytest.param(60.0, id="float-integral"),
+        pytest.param(60.5, id="fraction-large"),
         pytest.param(True, id="true"),
         pytest.param(None, id="null"),
         pytest.param([60], id="array"),
@@ -181,6 +181,17 @@ async def test_wrong_type_for_minutes(api: Api, owner: asyncpg.Connection, setup
     assert fields_of(body) == ["$.minutes"], body
     assert all(isinstance(e["message"], str) and e["message"] for e in body["errors"])
     assert await community_state(owner, setup.community) == before
+
+
+@pytest.mark.parametrize("text", ["60.0", "6e1", "6.0E+1", "600e-1"])
+async def test_an_integral_number_is_the_integer_it_equals(
+    api: Api, owner: asyncpg.Connection, setup: Setup, text: str
+) -> None:
+    """JSON Schema's `integer` admits 60.0, so the API takes it as 60 minutes (never as a float)."""
+    body = json.dumps(credit(setup.volunteer, minutes=12345)).replace("12345", text).encode()
+    response = await post_raw(api, "/v1/credits", body)
+    assert response.status_code == 201, response.text
+    assert sorted(p["minutes"] for p in response.json()["postings"]) == [-60, 60]
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
 
 import structlog
+from litestar import Litestar
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.routes import HTTPRoute
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 log = structlog.get_logger("timebank.request")
 
@@ -65,5 +68,44 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
+
+    return middleware
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """A route template (`/v1/holds/{hold_id:uuid}/capture`) as a regular expression for its paths."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts))
+
+
+def options_middleware(app: Litestar, inner: ASGIApp) -> ASGIApp:
+    """Answer OPTIONS with the methods the resource has (RFC 9110), without a token.
+
+    Litestar's own OPTIONS handler reports the methods of whichever handler registered first at a
+    path, so `OPTIONS /v1/communities` said `POST` only; the 405 answers already list them right.
+    """
+    table: list[tuple[re.Pattern[str], str]] = []
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope.get("method") != "OPTIONS":
+            await inner(scope, receive, send)
+            return
+        if not table:
+            table.extend(
+                (_path_pattern(route.path), ", ".join(sorted(route.methods)))
+                for route in app.routes
+                if isinstance(route, HTTPRoute)
+            )
+        allowed = next((methods for pattern, methods in table if pattern.fullmatch(scope["path"])), None)
+        if allowed is None:
+            await inner(scope, receive, send)
+            return
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [(b"allow", allowed.encode())],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return middleware

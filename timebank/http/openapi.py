@@ -75,38 +75,45 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Operations whose answer feeds another: operationId -> {link name: (target operationId, parameters)}.
-LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+# Operations whose answer feeds another: operationId -> {link name: (target operationId, parameters,
+# request body fields)}. Values are OpenAPI runtime expressions into the source's response.
+Link = tuple[str, dict[str, str], dict[str, str]]
+_TRANSACTION_LINKS: dict[str, Link] = {
+    "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}, {}),
+    "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}, {}),
+}
+LINKS: dict[str, dict[str, Link]] = {
     "create_community": {
-        "GetCommunity": ("get_community", {"slug": "$response.body#/slug"}),
-        "CreateMember": ("create_member", {"slug": "$response.body#/slug"}),
-        "ListMembers": ("list_members", {"slug": "$response.body#/slug"}),
-        "ListTransactions": ("list_transactions", {"slug": "$response.body#/slug"}),
-        "GetIssuanceAccount": ("get_account", {"account_id": "$response.body#/accounts/issuance"}),
-        "GetPoolAccount": ("get_account", {"account_id": "$response.body#/accounts/pool"}),
+        "GetCommunity": ("get_community", {"slug": "$response.body#/slug"}, {}),
+        "CreateMember": ("create_member", {"slug": "$response.body#/slug"}, {}),
+        "ListMembers": ("list_members", {"slug": "$response.body#/slug"}, {}),
+        "ListTransactions": ("list_transactions", {"slug": "$response.body#/slug"}, {}),
+        "GetIssuanceAccount": ("get_account", {"account_id": "$response.body#/accounts/issuance"}, {}),
+        "GetPoolAccount": ("get_account", {"account_id": "$response.body#/accounts/pool"}, {}),
     },
     "create_member": {
-        "GetMember": ("get_member", {"member_id": "$response.body#/id"}),
-        "IssueToken": ("issue_token", {"member_id": "$response.body#/id"}),
-        "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}),
-        "ListEntries": ("list_entries", {"account_id": "$response.body#/account_id"}),
+        "GetMember": ("get_member", {"member_id": "$response.body#/id"}, {}),
+        "IssueToken": ("issue_token", {"member_id": "$response.body#/id"}, {}),
+        "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
+        "ListEntries": ("list_entries", {"account_id": "$response.body#/account_id"}, {}),
+        "Credit": ("post_credit", {}, {"member_id": "$response.body#/id"}),
+        "Redeem": ("post_redemption", {}, {"member_id": "$response.body#/id"}),
+        "Give": ("post_transfer", {}, {"from_member_id": "$response.body#/id"}),
+        "Grant": ("post_pool_grant", {}, {"member_id": "$response.body#/id"}),
+        "Hold": ("place_hold", {}, {"member_id": "$response.body#/id"}),
     },
-    "issue_token": {"GetMember": ("get_member", {"member_id": "$response.body#/member_id"})},
-    **{
-        operation: {
-            "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}),
-            "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}),
-        }
-        for operation in ("post_credit", "post_redemption", "post_transfer", "post_pool_grant", "capture_hold")
-    },
-    "reverse_transaction": {"GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"})},
+    "issue_token": {"GetMember": ("get_member", {"member_id": "$response.body#/member_id"}, {})},
+    **dict.fromkeys(
+        ("post_credit", "post_redemption", "post_transfer", "post_pool_grant", "capture_hold"), _TRANSACTION_LINKS
+    ),
+    "reverse_transaction": {"GetTransaction": _TRANSACTION_LINKS["GetTransaction"]},
     "place_hold": {
-        "GetHold": ("get_hold", {"hold_id": "$response.body#/id"}),
-        "CaptureHold": ("capture_hold", {"hold_id": "$response.body#/id"}),
-        "ReleaseHold": ("release_hold", {"hold_id": "$response.body#/id"}),
-        "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}),
+        "GetHold": ("get_hold", {"hold_id": "$response.body#/id"}, {}),
+        "CaptureHold": ("capture_hold", {"hold_id": "$response.body#/id"}, {}),
+        "ReleaseHold": ("release_hold", {"hold_id": "$response.body#/id"}, {}),
+        "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
     },
-    "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"})},
+    "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {})},
 }
 
 # Statuses whose answers are remembered under an Idempotency-Key and replayed.
@@ -195,6 +202,18 @@ def _require_idempotency_key(operation: dict[str, Any]) -> bool:
     return keyed
 
 
+def _finish_query_parameters(operation: dict[str, Any]) -> None:
+    """A query string cannot say null: an optional parameter is left out instead, so its schema is
+    the value's alone (`null` itself is refused, see timebank.http.query)."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter["schema"]
+        options = schema.get("oneOf", [])
+        if parameter["in"] == "query" and {"type": "null"} in options:
+            (value,) = [option for option in options if option != {"type": "null"}]
+            del schema["oneOf"]
+            parameter["schema"] = {**value, **schema}
+
+
 def _finish_body(operation: dict[str, Any]) -> None:
     body = operation.get("requestBody")
     if body is None:
@@ -225,6 +244,7 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
     if public:
         operation["security"] = []
     keyed = _require_idempotency_key(operation)
+    _finish_query_parameters(operation)
     _finish_body(operation)
     responses = operation["responses"]
     for status in [s for s, r in responses.items() if int(s) >= 400 and PROBLEM_MEDIA_TYPE not in r.get("content", {})]:
@@ -245,7 +265,8 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
         if code < 300 and name in LINKS:
             response["links"] = {
                 link: {"operationId": target, "parameters": dict(parameters)}
-                for link, (target, parameters) in LINKS[name].items()
+                | ({"requestBody": dict(body)} if body else {})
+                for link, (target, parameters, body) in LINKS[name].items()
             }
 
 
