@@ -262,6 +262,9 @@ class Figures:
     replays: int = 0
     writes_accepted: int = 0
     writes_refused: int = 0
+    # Accepted writes that moved hours, by transaction kind: fuzzing that never gets past the rules
+    # proves little about the paths that matter most.
+    hours_moved: collections.Counter[str] = field(default_factory=collections.Counter)
     by_operation: dict[str, collections.Counter[int]] = field(
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
@@ -280,6 +283,8 @@ class Figures:
             "replays": self.replays,
             "writes_accepted": self.writes_accepted,
             "writes_refused": self.writes_refused,
+            "hours_moved": sum(self.hours_moved.values()),
+            "hours_moved_by_kind": dict(sorted(self.hours_moved.items())),
             "faults_injected": 0,
             "server_errors": sum(n for c in self.by_operation.values() for s, n in c.items() if s >= 500),
             "by_operation": {
@@ -462,7 +467,10 @@ class Fuzzer:
             return
         self.figures.writes_accepted += 1
         with contextlib.suppress(ValueError):
-            self.world.learn(label, response.json())
+            body = response.json()
+            self.world.learn(label, body)
+            if isinstance(body, dict) and isinstance(body.get("postings"), list) and body["postings"]:
+                self.figures.hours_moved[str(body.get("kind"))] += 1
         changes, expected = after[-1] - before[-1], AUDIT_EVENTS_PER_WRITE.get(label, 1)
         if changes != expected:
             self._record(
@@ -663,6 +671,8 @@ def print_figures(figures: Figures, operations: int, seconds: float, reproduce: 
         f"inputs tried: {figures.requests} requests (positive {figures.positive}, negative {figures.negative}, "
         f"replays {figures.replays}); writes accepted {figures.writes_accepted}, refused {figures.writes_refused}; "
         f"5xx {server_errors}",
+        f"hours moved by {sum(figures.hours_moved.values())} accepted writes: "
+        + (", ".join(f"{kind} {n}" for kind, n in sorted(figures.hours_moved.items())) or "none"),
         f"violations found: {len(figures.violations)}",
     ]
     kinds = collections.Counter(v.kind for v in figures.violations)

@@ -123,3 +123,41 @@ async def test_to_before_from_is_422(api: Api) -> None:
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_date_range"
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/v1/communities", {"GET", "POST", "OPTIONS"}),
+        ("/v1/communities/zixuan/members", {"GET", "POST", "OPTIONS"}),
+        ("/v1/holds/7d1e3a52-4a0b-4c1e-9d8e-2b6f0a9c3e11/capture", {"POST", "OPTIONS"}),
+        ("/health", {"GET", "OPTIONS"}),
+    ],
+)
+async def test_options_lists_every_method_without_a_token(api: Api, path: str, allowed: set[str]) -> None:
+    response = await api.client.request("OPTIONS", path)
+    assert response.status_code == 204
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=5&limit=6", "limit=null", "role=null", "role=volunteer&role=resident", "cursor=a&cursor=b"],
+)
+async def test_query_parameters_are_taken_as_written_or_refused(api: Api, query: str) -> None:
+    community = await api.community()
+    response = await api.client.get(
+        f"/v1/communities/{community.slug}/members?{query}", headers=api.auth(api.admin_token)
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "invalid_request"
+    assert [e["field"] for e in body["errors"]] == [query.split("=", 1)[0]]
+
+
+async def test_free_text_may_be_the_word_null(api: Api) -> None:
+    community = await api.community()
+    response = await api.client.get(
+        f"/v1/communities/{community.slug}/members?q=null", headers=api.auth(api.admin_token)
+    )
+    assert response.status_code == 200, response.text

@@ -61,6 +61,8 @@ def assert_clean(figures: dict[str, Any], requests: int) -> None:
     assert figures["operations"] >= 26, output
     assert figures["negative"] > requests // 3, output
     assert figures["writes_accepted"] > 0, output
+    # Fuzzing must get past the rules too: accepted writes that really moved hours.
+    assert figures["hours_moved"] > 0, output
     assert figures["writes_refused"] > 0, output
     assert figures["server_errors"] == 0, output
     assert figures["violations"] == 0, output
