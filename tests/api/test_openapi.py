@@ -34,6 +34,8 @@ ENDPOINTS = [
     ("post", "/v1/holds/{hold_id}/capture"),
     ("post", "/v1/holds/{hold_id}/release"),
     ("get", "/v1/holds/{hold_id}"),
+    ("get", "/v1/communities/{slug}/holds"),
+    ("get", "/v1/members/{member_id}/holds"),
     ("get", "/v1/audit-events"),
 ]
 

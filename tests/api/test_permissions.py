@@ -343,6 +343,16 @@ async def hold_release(w: World, t: Member) -> Call:
     return Call("POST", f"/v1/holds/{hold}/release", {}, moves_hours=True, expect={"id": hold, "status": "released"})
 
 
+@endpoint("hold.list.community")
+async def hold_list_community(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/communities/{w.a.slug}/holds", params={"member_id": t.id})
+
+
+@endpoint("hold.list.member")
+async def hold_list_member(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/members/{t.id}/holds", params={"status": "pending"})
+
+
 @endpoint("audit.list")
 async def audit_list(w: World, t: Member) -> Call:
     return Call("GET", "/v1/audit-events", params={"community": w.a.slug})
@@ -405,6 +415,8 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "hold.get":               (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "hold.capture":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
     "hold.release":           (200,  200,   404,   403,   403,   403,  403,   403,  403),
+    "hold.list.community":    (200,  200,   404,   200,   200,   403,  None,  403, None),
+    "hold.list.member":       (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "audit.list":             (200,  200,   404,   200,   200,   403,  None,  403, None),
     "audit.list.unfiltered":  (200,  200,   200,   200,   200,   403,  None,  403, None),
 }  # fmt: skip
