@@ -15,6 +15,7 @@ ENDPOINTS = [
     ("get", "/v1/communities"),
     ("get", "/v1/communities/{slug}"),
     ("put", "/v1/communities/{slug}/policy"),
+    ("patch", "/v1/communities/{slug}/policy"),
     ("post", "/v1/communities/{slug}/members"),
     ("get", "/v1/communities/{slug}/members"),
     ("get", "/v1/members/{member_id}"),

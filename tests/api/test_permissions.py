@@ -32,7 +32,13 @@ from tests.client import Api, Community, Member
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 CODE_OF_STATUS = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
-POLICY = {"unit_minutes": 15, "max_transaction_minutes": 1440, "max_balance_minutes": 90000, "overdraft_minutes": 0}
+POLICY = {
+    "unit_minutes": 15,
+    "max_transaction_minutes": 1440,
+    "max_balance_minutes": 90000,
+    "overdraft_minutes": 0,
+    "time_zone": "Asia/Shanghai",
+}
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,13 @@ async def community_policy(w: World, t: Member) -> Call:
     return Call("PUT", f"/v1/communities/{w.a.slug}/policy", POLICY, expect={"slug": w.a.slug, "policy": POLICY})
 
 
+@endpoint("community.policy.patch")
+async def community_policy_patch(w: World, t: Member) -> Call:
+    return Call(
+        "PATCH", f"/v1/communities/{w.a.slug}/policy", {"time_zone": "Asia/Shanghai"}, expect={"policy": POLICY}
+    )
+
+
 @endpoint("member.create")
 async def member_create(w: World, t: Member) -> Call:
     body = {"display_name": "新成员", "roles": ["volunteer"], "grid": "2"}
@@ -394,6 +407,7 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "community.get":          (200,  200,   404,   200,   200,   200,  None,  200, None),
     "community.list":         (200,  200,   200,   200,   200,   200,  None,  200, None),
     "community.policy":       (200,  403,   403,   403,   403,   403,  None,  403, None),
+    "community.policy.patch": (200,  403,   403,   403,   403,   403,  None,  403, None),
     "member.create":          (201,  201,   404,   403,   403,   403,  None,  403, None),
     "member.get":             (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "member.list":            (200,  200,   404,   200,   200,   403,  None,  403, None),
