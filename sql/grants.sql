@@ -10,8 +10,8 @@ grant select on communities, members, principals, accounts, transactions, postin
     holds, hold_resolutions, audit_events to {app_role};
 grant execute on function
     authenticate(bytea),
-    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint),
-    set_policy(uuid, text, text, integer, bigint, bigint, bigint),
+    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text),
+    set_policy(uuid, text, text, jsonb),
     create_member(uuid, text, text, text, text[], text, date, text, text),
     issue_member_token(uuid, text, uuid, bytea),
     record_rejected_write(uuid, text, text, bytea, integer, jsonb, text, jsonb),

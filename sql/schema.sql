@@ -125,11 +125,13 @@ CREATE TABLE timebank.communities (
     max_balance_minutes bigint DEFAULT 90000 NOT NULL,
     overdraft_minutes bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    time_zone text DEFAULT 'Asia/Shanghai'::text NOT NULL,
     CONSTRAINT communities_max_balance_minutes_positive CHECK ((max_balance_minutes > 0)),
     CONSTRAINT communities_max_transaction_minutes_positive CHECK ((max_transaction_minutes > 0)),
     CONSTRAINT communities_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
     CONSTRAINT communities_overdraft_minutes_nonnegative CHECK ((overdraft_minutes >= 0)),
     CONSTRAINT communities_slug_format CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text)),
+    CONSTRAINT communities_time_zone_length CHECK (((char_length(time_zone) >= 1) AND (char_length(time_zone) <= 64))),
     CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440)))
 );
 
@@ -151,6 +153,43 @@ begin
         perform _fail('amount_not_multiple_of_unit',
             format('minutes must be a multiple of %s', p_policy.unit_minutes),
             jsonb_build_object('unit_minutes', p_policy.unit_minutes));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _check_service_date(timebank.communities, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._check_service_date(p_policy timebank.communities, p_service_date date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+declare
+    v_today date := (now() at time zone p_policy.time_zone)::date;
+begin
+    if p_service_date > v_today then
+        perform _fail('service_date_in_future',
+            format('service_date %s is after today (%s in %s)', p_service_date, v_today, p_policy.time_zone),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.service_date', 'message', 'after today in the community''s time zone'))));
+    end if;
+end;
+$_$;
+
+
+--
+-- Name: _check_time_zone(text, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._check_time_zone(p_time_zone text, p_field text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    if not exists (select 1 from pg_timezone_names where name = p_time_zone) then
+        perform _fail('unknown_time_zone', 'time_zone must be an IANA time zone name such as Asia/Shanghai',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', p_field, 'message', 'not an IANA time zone name'))));
     end if;
 end;
 $$;
@@ -265,6 +304,7 @@ CREATE TABLE timebank.holds (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     created_by uuid NOT NULL,
     on_behalf_of uuid,
+    seq bigint NOT NULL,
     CONSTRAINT holds_description_length CHECK ((char_length(description) <= 500)),
     CONSTRAINT holds_minutes_positive CHECK ((minutes > 0))
 );
@@ -475,6 +515,22 @@ $$;
 
 
 --
+-- Name: _policy_json(timebank.communities); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._policy_json(p_community timebank.communities) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object(
+        'unit_minutes', p_community.unit_minutes,
+        'max_transaction_minutes', p_community.max_transaction_minutes,
+        'max_balance_minutes', p_community.max_balance_minutes,
+        'overdraft_minutes', p_community.overdraft_minutes,
+        'time_zone', p_community.time_zone);
+$$;
+
+
+--
 -- Name: _post(uuid, text, text, date, uuid, uuid, uuid, uuid, text, uuid[], bigint[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -484,6 +540,7 @@ CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description t
 declare
     v_tx uuid := gen_random_uuid();
     v_policy communities;
+    v_actor_name text;
     v_locked accounts[];
     v_account accounts;
     v_now timestamptz;
@@ -496,6 +553,7 @@ declare
     j integer;
 begin
     select * into v_policy from communities where id = p_community_id;
+    v_actor_name := _principal_name(p_actor);
     select array_agg(a order by a.id) into v_locked
       from (select * from accounts where id = any(p_accounts) order by id for update) a;
     -- Taken after the locks so that, per account, created_at follows posting order.
@@ -556,6 +614,7 @@ begin
         'service_date', p_service_date,
         'created_at', v_now,
         'created_by', p_actor,
+        'created_by_name', v_actor_name,
         'on_behalf_of', p_on_behalf_of,
         'reverses', p_reverses,
         'reversed_by', null,
@@ -620,11 +679,15 @@ begin
     with ops as materialized (
         select j, p_n[j] as n, gen_random_uuid() as tx, p_community_id[j] as community_id, c.slug,
                p_kind[j] as kind, p_description[j] as description, p_service_date[j] as service_date,
-               p_actor[j] as actor, p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
+               p_actor[j] as actor, coalesce(am.display_name, ap.kind) as actor_name,
+               p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
                p_key[j] as key, p_hash[j] as hash, p_from[j] as from_account, p_to[j] as to_account,
                p_minutes[j] as minutes, p_details[j] as details
           from unnest(v_keep) j
           join communities c on c.id = (p_community_id[j])
+          -- The creator's name, as _principal_name gives it.
+          join principals ap on ap.id = (p_actor[j])
+          left join members am on am.id = ap.member_id
     ),
     legs as materialized (
         -- Each transaction's two postings, in the order the single operation writes them.
@@ -651,6 +714,7 @@ begin
                    'service_date', o.service_date,
                    'created_at', v_now,
                    'created_by', o.actor,
+                   'created_by_name', o.actor_name,
                    'on_behalf_of', o.on_behalf_of,
                    'reverses', null,
                    'reversed_by', null,
@@ -723,6 +787,18 @@ $$;
 
 
 --
+-- Name: _principal_name(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._principal_name(p_id uuid) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    select coalesce(m.display_name, p.kind) from principals p left join members m on m.id = p.member_id
+     where p.id = p_id;
+$$;
+
+
+--
 -- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -791,6 +867,9 @@ begin
             'service_date', t.service_date,
             'created_at', t.created_at,
             'created_by', t.created_by,
+            -- As _principal_name, written out: this runs for every row of a list.
+            'created_by_name', (select coalesce(m.display_name, p.kind) from principals p
+                                  left join members m on m.id = p.member_id where p.id = t.created_by),
             'on_behalf_of', t.on_behalf_of,
             'reverses', t.reverses,
             'reversed_by', (select r.id from transactions r where r.reverses = t.id),
@@ -951,10 +1030,10 @@ $$;
 
 
 --
--- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint) RETURNS uuid
+CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $_$
@@ -972,8 +1051,20 @@ begin
             perform _fail('not_found', format('no community %s', p_parent_slug), jsonb_build_object('field', '$.parent_slug'));
         end if;
     end if;
-    insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes, overdraft_minutes)
-    values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes, p_overdraft_minutes)
+    -- Said plainly here; two creations racing past this check meet communities_slug_key, which
+    -- timebank/db.py maps to the same code.
+    if exists (select 1 from communities where slug = p_slug) then
+        perform _fail('community_exists', format('a community with slug %s already exists', p_slug),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.slug', 'message', 'already used by another community'))));
+    end if;
+    if p_time_zone is distinct from 'Asia/Shanghai' then
+        perform _check_time_zone(p_time_zone, '$.policy.time_zone');
+    end if;
+    insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
+                             overdraft_minutes, time_zone)
+    values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
+            p_overdraft_minutes, p_time_zone)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -1204,6 +1295,7 @@ CREATE FUNCTION timebank.post_credit(p_actor uuid, p_request_id text, p_key text
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
+    v_policy communities;
     v_tx uuid;
     v_body jsonb;
 begin
@@ -1217,7 +1309,9 @@ begin
     if not ('volunteer' = any(v_member.roles)) then
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
-    perform _check_amount(_policy(v_member.community_id), p_minutes);
+    v_policy := _policy(v_member.community_id);
+    perform _check_amount(v_policy, p_minutes);
+    perform _check_service_date(v_policy, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1258,7 +1352,9 @@ begin
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles)))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
-       and p_minutes[o.n] % c.unit_minutes = 0;
+       and p_minutes[o.n] % c.unit_minutes = 0
+       -- As _check_service_date: not after today in the community's time zone.
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -1674,37 +1770,50 @@ $$;
 
 
 --
--- Name: set_policy(uuid, text, text, integer, bigint, bigint, bigint); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: set_policy(uuid, text, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.set_policy(p_actor uuid, p_request_id text, p_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint) RETURNS uuid
+CREATE FUNCTION timebank.set_policy(p_actor uuid, p_request_id text, p_slug text, p_changes jsonb) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
-    AS $$
+    AS $_$
 declare
     v_actor principal_info := _principal(p_actor);
     v_old communities;
+    v_new communities;
+    v_unknown text;
 begin
     select * into v_old from communities where slug = p_slug for update;
     if not found then
         perform _fail('not_found', format('no community %s', p_slug));
     end if;
     perform _authorize(v_actor, v_old.id, null, array[]::text[], array[]::text[], format('no community %s', p_slug));
+    select k into v_unknown from jsonb_object_keys(p_changes) k
+     where k not in (select jsonb_object_keys(_policy_json(v_old))) limit 1;
+    if v_unknown is not null then
+        perform _fail('invalid_request', format('%s is not a policy field', v_unknown));
+    end if;
+    if p_changes ? 'time_zone' and p_changes->>'time_zone' is distinct from v_old.time_zone then
+        perform _check_time_zone(p_changes->>'time_zone', '$.time_zone');
+    end if;
     update communities
-       set unit_minutes = p_unit_minutes, max_transaction_minutes = p_max_transaction_minutes,
-           max_balance_minutes = p_max_balance_minutes, overdraft_minutes = p_overdraft_minutes
-     where id = v_old.id;
+       set unit_minutes = case when p_changes ? 'unit_minutes'
+                               then (p_changes->>'unit_minutes')::integer else unit_minutes end,
+           max_transaction_minutes = case when p_changes ? 'max_transaction_minutes'
+                                          then (p_changes->>'max_transaction_minutes')::bigint
+                                          else max_transaction_minutes end,
+           max_balance_minutes = case when p_changes ? 'max_balance_minutes'
+                                      then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
+           overdraft_minutes = case when p_changes ? 'overdraft_minutes'
+                                    then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+     where id = v_old.id
+    returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,
-        jsonb_build_object(
-            'before', jsonb_build_object('unit_minutes', v_old.unit_minutes,
-                'max_transaction_minutes', v_old.max_transaction_minutes,
-                'max_balance_minutes', v_old.max_balance_minutes, 'overdraft_minutes', v_old.overdraft_minutes),
-            'after', jsonb_build_object('unit_minutes', p_unit_minutes,
-                'max_transaction_minutes', p_max_transaction_minutes,
-                'max_balance_minutes', p_max_balance_minutes, 'overdraft_minutes', p_overdraft_minutes)));
+        jsonb_build_object('before', _policy_json(v_old), 'after', _policy_json(v_new)));
     return v_old.id;
 end;
-$$;
+$_$;
 
 
 --
@@ -1769,6 +1878,20 @@ CREATE TABLE timebank.hold_resolutions (
     transaction_id uuid,
     CONSTRAINT hold_resolutions_status_known CHECK ((status = ANY (ARRAY['captured'::text, 'released'::text, 'expired'::text]))),
     CONSTRAINT hold_resolutions_transaction_matches_status CHECK (((status = 'captured'::text) = (transaction_id IS NOT NULL)))
+);
+
+
+--
+-- Name: holds_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
+--
+
+ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME timebank.holds_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 
@@ -1976,6 +2099,14 @@ ALTER TABLE ONLY timebank.holds
 
 
 --
+-- Name: holds holds_seq_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.holds
+    ADD CONSTRAINT holds_seq_key UNIQUE (seq);
+
+
+--
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2116,10 +2247,38 @@ CREATE INDEX holds_account_id_expires_at_idx ON timebank.holds USING btree (acco
 
 
 --
+-- Name: holds_community_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX holds_community_id_seq_idx ON timebank.holds USING btree (community_id, seq);
+
+
+--
 -- Name: holds_expires_at_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
 CREATE INDEX holds_expires_at_idx ON timebank.holds USING btree (expires_at);
+
+
+--
+-- Name: holds_member_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX holds_member_id_seq_idx ON timebank.holds USING btree (member_id, seq);
+
+
+--
+-- Name: members_community_id_external_ref_key; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE UNIQUE INDEX members_community_id_external_ref_key ON timebank.members USING btree (community_id, external_ref) WHERE (external_ref IS NOT NULL);
+
+
+--
+-- Name: members_community_id_phone_key; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE UNIQUE INDEX members_community_id_phone_key ON timebank.members USING btree (community_id, phone) WHERE (phone IS NOT NULL);
 
 
 --

@@ -49,7 +49,10 @@ class Api:
     async def put(self, path: str, token: str | None, body: Any) -> Any:
         return await self.client.put(path, headers=self.auth(token), json=body)
 
-    async def community(self, slug: str | None = None, **policy: int) -> Community:
+    async def patch(self, path: str, token: str | None, body: Any) -> Any:
+        return await self.client.patch(path, headers=self.auth(token), json=body)
+
+    async def community(self, slug: str | None = None, **policy: int | str) -> Community:
         slug = slug or "c-" + uuid.uuid4().hex[:12]
         body: dict[str, Any] = {"slug": slug, "name": f"社区 {slug}"}
         if policy:
@@ -59,11 +62,13 @@ class Api:
         data = response.json()
         return Community(slug=slug, id=data["id"], accounts=data["accounts"])
 
-    async def member(self, community: Community, *roles: str, grid: str = "1", name: str = "周彦芳") -> Member:
+    async def member(
+        self, community: Community, *roles: str, grid: str = "1", name: str = "周彦芳", **optional: str
+    ) -> Member:
         response = await self.post(
             f"/v1/communities/{community.slug}/members",
             self.admin_token,
-            {"display_name": name, "roles": list(roles or ("volunteer",)), "grid": grid},
+            {"display_name": name, "roles": list(roles or ("volunteer",)), "grid": grid, **optional},
             key=None,
         )
         assert response.status_code == 201, response.text

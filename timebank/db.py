@@ -34,9 +34,31 @@ else:
 # Unique and check constraints whose violation is a client's mistake, by constraint name.
 CONSTRAINT_CODES: dict[str, str] = {
     "communities_slug_key": "community_exists",
+    "members_community_id_phone_key": "member_exists",
+    "members_community_id_external_ref_key": "member_exists",
     "transactions_reverses_key": "already_reversed",
     "hold_resolutions_pkey": "hold_not_pending",
     "transactions_hold_id_key": "hold_not_pending",
+}
+
+# For constraints a client meets in the normal course: the problem's detail as a plain sentence,
+# and the request field it is about (`errors`). The others say which rule refused the request.
+CONSTRAINT_DETAILS: dict[str, tuple[str, str, str]] = {
+    "communities_slug_key": (
+        "a community with this slug already exists",
+        "$.slug",
+        "already used by another community",
+    ),
+    "members_community_id_phone_key": (
+        "another member of this community already has this phone",
+        "$.phone",
+        "already used by another member of this community",
+    ),
+    "members_community_id_external_ref_key": (
+        "another member of this community already has this external_ref",
+        "$.external_ref",
+        "already used by another member of this community",
+    ),
 }
 
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
@@ -57,6 +79,15 @@ CONNECTION_FAULTS = (
 )
 
 
+def _constraint_error(name: str) -> DomainError:
+    """The DomainError for a violated unique or check constraint, by its name."""
+    code = CONSTRAINT_CODES.get(name, "invalid_request")
+    if name in CONSTRAINT_DETAILS:
+        detail, field, message = CONSTRAINT_DETAILS[name]
+        return problem_from_code(code, detail, errors=[{"field": field, "message": message}])
+    return problem_from_code(code, f"rejected by rule {name}" if name else "rejected by a database rule")
+
+
 def translate(exc: BaseException) -> DomainError | None:
     """Map a database error to the DomainError it stands for, or None when it is a bug."""
     if isinstance(exc, CONNECTION_FAULTS):
@@ -73,12 +104,11 @@ def translate(exc: BaseException) -> DomainError | None:
                     extra = {}
             return problem_from_code(getattr(exc, "detail", None) or "invalid_request", exc.args[0], **extra)
         if isinstance(exc, asyncpg.UniqueViolationError | asyncpg.CheckViolationError):
-            name = getattr(exc, "constraint_name", None) or ""
-            code = CONSTRAINT_CODES.get(name, "invalid_request")
-            return problem_from_code(code, f"rejected by rule {name}" if name else "rejected by a database rule")
+            return _constraint_error(getattr(exc, "constraint_name", None) or "")
         if isinstance(
             exc,
-            asyncpg.InvalidTextRepresentationError
+            asyncpg.NotNullViolationError
+            | asyncpg.InvalidTextRepresentationError
             | asyncpg.StringDataRightTruncationError
             | asyncpg.NumericValueOutOfRangeError
             | asyncpg.CharacterNotInRepertoireError

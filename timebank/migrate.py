@@ -47,6 +47,15 @@ class MigrationError(RuntimeError):
     """An applied migration was edited after the fact, or the database refused a step."""
 
 
+def _failure(migration: Migration, exc: asyncpg.PostgresError) -> str:
+    """What the operator needs from a refused migration: which one, why, the details and what to do."""
+    parts = [f"migration {migration.version} failed and was rolled back: {exc.args[0] if exc.args else exc}"]
+    for label, value in (("detail", getattr(exc, "detail", None)), ("hint", getattr(exc, "hint", None))):
+        if value:
+            parts.append(f"{label}: {value}")
+    return "\n".join(parts)
+
+
 def migrations() -> list[Migration]:
     return [Migration(p.stem, p) for p in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 
@@ -103,7 +112,10 @@ async def migrate(settings: Settings, dsn: str) -> list[str]:
                         if done[migration.version] != migration.checksum:
                             raise MigrationError(f"migration {migration.version} changed after it was applied")
                         continue
-                    await conn.execute(migration.sql)
+                    try:
+                        await conn.execute(migration.sql)
+                    except asyncpg.PostgresError as exc:
+                        raise MigrationError(_failure(migration, exc)) from exc
                     await conn.execute(
                         "insert into schema_migrations (version, checksum) values ($1, $2)",
                         migration.version,

@@ -24,6 +24,15 @@ begin
 end;
 $$;
 
+-- How a principal is called in answers: a member's display name as it is now, else its kind
+-- (`admin`, `auditor`). Names are read when answering (a display name may change later); only the
+-- stored answer of an idempotent write keeps the name as it was given.
+create or replace function _principal_name(p_id uuid) returns text
+language sql stable as $$
+    select coalesce(m.display_name, p.kind) from principals p left join members m on m.id = p.member_id
+     where p.id = p_id;
+$$;
+
 -- Allow the actor when it is an admin, staff (p_staff_roles) of p_community, or the member p_member
 -- itself holding one of p_self_roles. Otherwise 403 when the actor can see the community, else 404
 -- with p_not_found, the very message a missing resource gets, so ids outside reach reveal nothing.
@@ -170,6 +179,7 @@ create or replace function _post(
 declare
     v_tx uuid := gen_random_uuid();
     v_policy communities;
+    v_actor_name text;
     v_locked accounts[];
     v_account accounts;
     v_now timestamptz;
@@ -182,6 +192,7 @@ declare
     j integer;
 begin
     select * into v_policy from communities where id = p_community_id;
+    v_actor_name := _principal_name(p_actor);
     select array_agg(a order by a.id) into v_locked
       from (select * from accounts where id = any(p_accounts) order by id for update) a;
     -- Taken after the locks so that, per account, created_at follows posting order.
@@ -242,6 +253,7 @@ begin
         'service_date', p_service_date,
         'created_at', v_now,
         'created_by', p_actor,
+        'created_by_name', v_actor_name,
         'on_behalf_of', p_on_behalf_of,
         'reverses', p_reverses,
         'reversed_by', null,
@@ -263,6 +275,9 @@ begin
             'service_date', t.service_date,
             'created_at', t.created_at,
             'created_by', t.created_by,
+            -- As _principal_name, written out: this runs for every row of a list.
+            'created_by_name', (select coalesce(m.display_name, p.kind) from principals p
+                                  left join members m on m.id = p.member_id where p.id = t.created_by),
             'on_behalf_of', t.on_behalf_of,
             'reverses', t.reverses,
             'reversed_by', (select r.id from transactions r where r.reverses = t.id),

@@ -48,6 +48,7 @@ language plpgsql security definer set search_path = timebank, pg_temp as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
+    v_policy communities;
     v_tx uuid;
     v_body jsonb;
 begin
@@ -61,12 +62,30 @@ begin
     if not ('volunteer' = any(v_member.roles)) then
         perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
     end if;
-    perform _check_amount(_policy(v_member.community_id), p_minutes);
+    v_policy := _policy(v_member.community_id);
+    perform _check_amount(v_policy, p_minutes);
+    perform _check_service_date(v_policy, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
     return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_member.community_id, null,
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
+end;
+$$;
+
+-- Hours are credited for a service done: its date may not lie after today where the community is
+-- (post_credits applies the same rule to every credit of a batch).
+create or replace function _check_service_date(p_policy communities, p_service_date date) returns void
+language plpgsql stable as $$
+declare
+    v_today date := (now() at time zone p_policy.time_zone)::date;
+begin
+    if p_service_date > v_today then
+        perform _fail('service_date_in_future',
+            format('service_date %s is after today (%s in %s)', p_service_date, v_today, p_policy.time_zone),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.service_date', 'message', 'after today in the community''s time zone'))));
+    end if;
 end;
 $$;
 

@@ -71,11 +71,15 @@ begin
     with ops as materialized (
         select j, p_n[j] as n, gen_random_uuid() as tx, p_community_id[j] as community_id, c.slug,
                p_kind[j] as kind, p_description[j] as description, p_service_date[j] as service_date,
-               p_actor[j] as actor, p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
+               p_actor[j] as actor, coalesce(am.display_name, ap.kind) as actor_name,
+               p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
                p_key[j] as key, p_hash[j] as hash, p_from[j] as from_account, p_to[j] as to_account,
                p_minutes[j] as minutes, p_details[j] as details
           from unnest(v_keep) j
           join communities c on c.id = (p_community_id[j])
+          -- The creator's name, as _principal_name gives it.
+          join principals ap on ap.id = (p_actor[j])
+          left join members am on am.id = ap.member_id
     ),
     legs as materialized (
         -- Each transaction's two postings, in the order the single operation writes them.
@@ -102,6 +106,7 @@ begin
                    'service_date', o.service_date,
                    'created_at', v_now,
                    'created_by', o.actor,
+                   'created_by_name', o.actor_name,
                    'on_behalf_of', o.on_behalf_of,
                    'reverses', null,
                    'reversed_by', null,
@@ -216,7 +221,9 @@ begin
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles)))
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
-       and p_minutes[o.n] % c.unit_minutes = 0;
+       and p_minutes[o.n] % c.unit_minutes = 0
+       -- As _check_service_date: not after today in the community's time zone.
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then

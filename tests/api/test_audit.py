@@ -81,13 +81,20 @@ async def test_admin_actions_are_audited(api: Api, owner: asyncpg.Connection) ->
     changed = await api.client.put(
         f"/v1/communities/{slug}/policy",
         headers=api.auth(api.admin_token) | {"X-Request-ID": policy_id},
-        json={"unit_minutes": 30, "max_transaction_minutes": 600, "max_balance_minutes": 6000, "overdraft_minutes": 0},
+        json={
+            "unit_minutes": 30,
+            "max_transaction_minutes": 600,
+            "max_balance_minutes": 6000,
+            "overdraft_minutes": 0,
+            "time_zone": "Asia/Urumqi",
+        },
     )
     assert changed.status_code == 200, changed.text
     events = await _events(owner, policy_id)
     assert [e["action"] for e in events] == ["policy.changed"]
     assert '"unit_minutes": 15' in events[0]["details"]
     assert '"unit_minutes": 30' in events[0]["details"]
+    assert '"time_zone": "Asia/Urumqi"' in events[0]["details"]
 
 
 async def test_rejected_write_leaves_one_event_and_no_effect(api: Api, owner: asyncpg.Connection) -> None:

@@ -18,8 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 
 from tests.client import Api, Community, Member
+from tests.sql.support import concurrent_api
+from timebank.config import Settings
+from timebank.db import translate
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -209,7 +213,9 @@ async def test_community_exists(api: Api, owner: asyncpg.Connection) -> None:
         key=None,
         **rid(request_id),
     )
-    assert_problem(response, 409, "community_exists")
+    body = assert_problem(response, 409, "community_exists")
+    assert body["detail"] == f"a community with slug {community.slug} already exists"
+    assert [e["field"] for e in body["errors"]] == ["$.slug"]
     kept = await api.get(f"/v1/communities/{community.slug}", api.admin_token)
     assert kept.status_code == 200, kept.text
     assert kept.json()["id"] == community.id
@@ -217,6 +223,81 @@ async def test_community_exists(api: Api, owner: asyncpg.Connection) -> None:
     assert kept.json()["policy"]["unit_minutes"] == 15
     assert await owner.fetchval("select count(*) from communities where slug = $1", community.slug) == 1
     await assert_audited(owner, request_id, "write.rejected", "community_exists", admin)
+
+
+async def test_community_exists_when_two_creations_race(owner: asyncpg.Connection) -> None:
+    """Two creations can both pass the function's check; the unique index stops the second, in plain words."""
+    slug = "race-" + uuid.uuid4().hex[:10]
+    insert = "insert into communities (slug, name) values ($1, 'x')"
+    transaction = owner.transaction()
+    await transaction.start()
+    try:
+        await owner.execute(insert, slug)
+        with pytest.raises(asyncpg.UniqueViolationError) as caught:
+            await owner.execute(insert, slug)
+    finally:
+        await transaction.rollback()  # nothing stays behind
+    error = translate(caught.value)
+    assert error is not None
+    problem = error.to_problem()
+    assert (problem.status, problem.code) == (409, "community_exists")
+    assert problem.detail == "a community with this slug already exists"
+    assert [e.field for e in problem.errors or []] == ["$.slug"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("phone", "13912345678"), ("external_ref", "身份证-4401-0001")])
+async def test_member_exists(api: Api, owner: asyncpg.Connection, field: str, value: str) -> None:
+    community = await api.community()
+    first = await api.member(community, "volunteer", **{field: value})
+    admin = await principal_id(api, api.admin_token)
+    before = await owner.fetchval("select count(*) from members where community_id = $1", uuid.UUID(community.id))
+    request_id = new_request_id()
+    response = await api.post(
+        f"/v1/communities/{community.slug}/members",
+        api.admin_token,
+        {"display_name": "另一个人", "roles": ["resident"], field: value},
+        key=None,
+        **rid(request_id),
+    )
+    body = assert_problem(response, 409, "member_exists")
+    assert body["detail"] == f"another member of this community already has this {field}"
+    assert "_key" not in body["detail"]
+    assert [e["field"] for e in body["errors"]] == [f"$.{field}"]
+    after = await owner.fetchval("select count(*) from members where community_id = $1", uuid.UUID(community.id))
+    assert after == before
+    await assert_audited(owner, request_id, "write.rejected", "member_exists", admin)
+    # The first member keeps it; another community may have a member with the same value.
+    kept = await api.get(f"/v1/members/{first.id}", api.admin_token)
+    assert kept.json()[field] == value
+    elsewhere = await api.community()
+    await api.member(elsewhere, "volunteer", **{field: value})
+
+
+async def test_members_without_phone_or_external_ref_never_clash(api: Api) -> None:
+    community = await api.community()
+    for _ in range(3):
+        await api.member(community, "resident")
+    await api.member(community, "resident", phone="13800000001", external_ref="A-1")
+    await api.member(community, "resident", phone="13800000002", external_ref="A-2")
+
+
+async def test_member_exists_is_enforced_by_the_database(settings: Settings, database: str, admin_token: str) -> None:
+    """Registrations racing with the same phone: exactly one is taken."""
+    async with concurrent_api(settings, database, admin_token) as api:
+        community = await api.community()
+        responses = await asyncio.gather(
+            *(
+                api.post(
+                    f"/v1/communities/{community.slug}/members",
+                    admin_token,
+                    {"display_name": f"同号{i}", "roles": ["resident"], "phone": "13700000000"},
+                    key=None,
+                )
+                for i in range(6)
+            )
+        )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"member_exists"}
 
 
 async def test_amount_not_multiple_of_unit(api: Api, owner: asyncpg.Connection) -> None:

@@ -22,6 +22,7 @@ ENDPOINTS = [
     ("get", "/v1/communities"),
     ("get", "/v1/communities/{slug}"),
     ("put", "/v1/communities/{slug}/policy"),
+    ("patch", "/v1/communities/{slug}/policy"),
     ("post", "/v1/communities/{slug}/members"),
     ("get", "/v1/communities/{slug}/members"),
     ("get", "/v1/members/{member_id}"),
@@ -41,6 +42,8 @@ ENDPOINTS = [
     ("post", "/v1/holds/{hold_id}/capture"),
     ("post", "/v1/holds/{hold_id}/release"),
     ("get", "/v1/holds/{hold_id}"),
+    ("get", "/v1/communities/{slug}/holds"),
+    ("get", "/v1/members/{member_id}/holds"),
     ("get", "/v1/audit-events"),
 ]
 
@@ -51,6 +54,8 @@ UNKEYED_WRITES = {
     ("put", "/v1/communities/{slug}/policy"),
     ("post", "/v1/communities/{slug}/members"),
     ("post", "/v1/members/{member_id}/tokens"),
+    # PATCH changes a policy as PUT replaces it: neither moves hours, and both are naturally idempotent.
+    ("patch", "/v1/communities/{slug}/policy"),
 }
 PUBLIC = {("get", "/health"), ("get", "/ready")}
 WRITE_METHODS = {"post", "put", "patch", "delete"}

@@ -32,7 +32,13 @@ from tests.client import Api, Community, Member
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 CODE_OF_STATUS = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
-POLICY = {"unit_minutes": 15, "max_transaction_minutes": 1440, "max_balance_minutes": 90000, "overdraft_minutes": 0}
+POLICY = {
+    "unit_minutes": 15,
+    "max_transaction_minutes": 1440,
+    "max_balance_minutes": 90000,
+    "overdraft_minutes": 0,
+    "time_zone": "Asia/Shanghai",
+}
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,13 @@ async def community_policy(w: World, t: Member) -> Call:
     return Call("PUT", f"/v1/communities/{w.a.slug}/policy", POLICY, expect={"slug": w.a.slug, "policy": POLICY})
 
 
+@endpoint("community.policy.patch")
+async def community_policy_patch(w: World, t: Member) -> Call:
+    return Call(
+        "PATCH", f"/v1/communities/{w.a.slug}/policy", {"time_zone": "Asia/Shanghai"}, expect={"policy": POLICY}
+    )
+
+
 @endpoint("member.create")
 async def member_create(w: World, t: Member) -> Call:
     body = {"display_name": "新成员", "roles": ["volunteer"], "grid": "2"}
@@ -343,6 +356,16 @@ async def hold_release(w: World, t: Member) -> Call:
     return Call("POST", f"/v1/holds/{hold}/release", {}, moves_hours=True, expect={"id": hold, "status": "released"})
 
 
+@endpoint("hold.list.community")
+async def hold_list_community(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/communities/{w.a.slug}/holds", params={"member_id": t.id})
+
+
+@endpoint("hold.list.member")
+async def hold_list_member(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/members/{t.id}/holds", params={"status": "pending"})
+
+
 @endpoint("audit.list")
 async def audit_list(w: World, t: Member) -> Call:
     return Call("GET", "/v1/audit-events", params={"community": w.a.slug})
@@ -384,6 +407,7 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "community.get":          (200,  200,   404,   200,   200,   200,  None,  200, None),
     "community.list":         (200,  200,   200,   200,   200,   200,  None,  200, None),
     "community.policy":       (200,  403,   403,   403,   403,   403,  None,  403, None),
+    "community.policy.patch": (200,  403,   403,   403,   403,   403,  None,  403, None),
     "member.create":          (201,  201,   404,   403,   403,   403,  None,  403, None),
     "member.get":             (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "member.list":            (200,  200,   404,   200,   200,   403,  None,  403, None),
@@ -405,6 +429,8 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "hold.get":               (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "hold.capture":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
     "hold.release":           (200,  200,   404,   403,   403,   403,  403,   403,  403),
+    "hold.list.community":    (200,  200,   404,   200,   200,   403,  None,  403, None),
+    "hold.list.member":       (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "audit.list":             (200,  200,   404,   200,   200,   403,  None,  403, None),
     "audit.list.unfiltered":  (200,  200,   200,   200,   200,   403,  None,  403, None),
 }  # fmt: skip

@@ -148,10 +148,11 @@ class Ledger:
         max_balance_minutes: int = 90000,
         overdraft_minutes: int = 0,
         slug: str | None = None,
+        time_zone: str = "Asia/Shanghai",
     ) -> Community:
         slug = slug or "s-" + uuid.uuid4().hex[:12]
         community_id = await self.conn.fetchval(
-            "select create_community($1, $2, $3, $4, null, $5, $6, $7, $8)",
+            "select create_community($1, $2, $3, $4, null, $5, $6, $7, $8, $9)",
             self.actor,
             "test-" + uuid.uuid4().hex,
             slug,
@@ -160,6 +161,7 @@ class Ledger:
             max_transaction_minutes,
             max_balance_minutes,
             overdraft_minutes,
+            time_zone,
         )
         rows = await self.conn.fetch("select kind, id from accounts where community_id = $1", community_id)
         kinds = {r["kind"]: r["id"] for r in rows}

@@ -8,6 +8,7 @@ service role does and compare what it wrote with what post_credit writes.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -35,7 +36,9 @@ async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
     return await Ledger.with_new_admin(conn, database)
 
 
-async def post_credits(conn: asyncpg.Connection, calls: Sequence[Call]) -> dict[int, dict[str, Any]]:
+async def post_credits(
+    conn: asyncpg.Connection, calls: Sequence[Call], dates: Sequence[dt.date] | None = None
+) -> dict[int, dict[str, Any]]:
     """Answers by 1-based position: only the credits the batch posted."""
     rows = await conn.fetch(
         BATCHED["post_credit"].query(),
@@ -45,7 +48,7 @@ async def post_credits(conn: asyncpg.Connection, calls: Sequence[Call]) -> dict[
         [request_hash("post_credit", member, minutes) for _, member, minutes, _ in calls],
         [member for _, member, _, _ in calls],
         [minutes for _, _, minutes, _ in calls],
-        [SERVICE_DATE] * len(calls),
+        list(dates) if dates is not None else [SERVICE_DATE] * len(calls),
         ["served"] * len(calls),
     )
     assert all(row["status_code"] == 201 for row in rows)
@@ -156,6 +159,29 @@ async def test_credits_that_might_fail_are_left_to_the_single_operation(
     assert await ledger.balance(capped.account_id) == 0
     report = await verify(owner, community.id)
     assert report.ok, report.violations
+
+
+async def test_a_batch_leaves_out_service_dates_after_today_in_the_community(
+    ledger: Ledger, conn: asyncpg.Connection
+) -> None:
+    """post_credit refuses a service date after today where the community is; so never does the batch."""
+    far_east = await ledger.community(time_zone="Pacific/Kiritimati")
+    far_west = await ledger.community(time_zone="Pacific/Pago_Pago")
+    east, west = await ledger.member(far_east, "volunteer"), await ledger.member(far_west, "volunteer")
+    # 25 hours apart: Kiritimati's today is always after Pago Pago's.
+    east_today = await conn.fetchval("select (now() at time zone 'Pacific/Kiritimati')::date")
+    calls = [(ledger.actor, east.id, 15, key()), (ledger.actor, west.id, 15, key()), (ledger.actor, east.id, 15, key())]
+    dates = [east_today, east_today, east_today + dt.timedelta(days=1)]
+    answers = await post_credits(conn, calls, dates)
+    assert sorted(answers) == [1]
+    assert answers[1]["service_date"] == east_today.isoformat()
+    # Left out, each goes through the single operation, which refuses it.
+    for (_, member, minutes, used), day in zip(calls[1:], dates[1:], strict=True):
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await ledger.call("post_credit", member, minutes, day, "served", key=used)
+        assert getattr(caught.value, "detail", None) == "service_date_in_future"
+    assert await ledger.balance(east.account_id) == 15
+    assert await ledger.balance(west.account_id) == 0
 
 
 async def test_nothing_to_post_answers_nothing(ledger: Ledger, conn: asyncpg.Connection) -> None:

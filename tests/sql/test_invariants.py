@@ -579,6 +579,11 @@ async def _credit_resident(w: World) -> Callable[[], Awaitable[Any]]:
     return lambda: w.ledger.credit(w.resident, 15)
 
 
+async def _service_date_tomorrow(w: World) -> Callable[[], Awaitable[Any]]:
+    tomorrow = await w.ledger.conn.fetchval("select (now() at time zone 'Asia/Shanghai')::date + 1")
+    return lambda: w.ledger.call("post_credit", w.volunteer.id, 15, tomorrow, "not yet served")
+
+
 async def _zero_minutes(w: World) -> Callable[[], Awaitable[Any]]:
     return lambda: w.ledger.credit(w.volunteer, 0)
 
@@ -707,6 +712,7 @@ CASES: list[tuple[str, Case]] = [
     ("not_found", _unknown_transaction),
     ("not_found", _unknown_hold),
     ("not_a_volunteer", _credit_resident),
+    ("service_date_in_future", _service_date_tomorrow),
     ("amount_out_of_range", _zero_minutes),
     ("amount_out_of_range", _negative_minutes),
     ("amount_out_of_range", _above_maximum),

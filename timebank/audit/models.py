@@ -13,6 +13,8 @@ class AuditEvent(msgspec.Struct, frozen=True):
     id: uuid.UUID
     at: datetime
     actor: str
+    # A member's display name (as it is now), `admin`, `auditor`, `system`, or `anonymous`.
+    actor_name: str
     on_behalf_of: uuid.UUID | None
     action: str
     subject_id: uuid.UUID | None

@@ -25,8 +25,15 @@ async def list_events(
     rows = await db.fetch(
         """
         select e.seq, e.id, e.at, e.actor, e.on_behalf_of, e.action, e.subject_id, e.subject_type,
-               c.slug as community, e.request_id, e.details::text as details
+               c.slug as community, e.request_id, e.details::text as details,
+               coalesce(am.display_name, ap.kind, case when e.actor = 'system' then 'system' else 'anonymous' end)
+                   as actor_name
           from audit_events e left join communities c on c.id = e.community_id
+          -- The actor is a principal id, `system` or `anonymous`; named as _principal_name names it.
+          left join principals ap
+                 on ap.id = case when e.actor ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                 then e.actor::uuid end
+          left join members am on am.id = ap.member_id
          where ($1::uuid is null or e.community_id = $1)
            and ($2::text is null or e.actor = $2)
            and ($3::text is null or e.action = $3)
@@ -47,6 +54,7 @@ async def list_events(
             id=r["id"],
             at=r["at"],
             actor=r["actor"],
+            actor_name=r["actor_name"],
             on_behalf_of=r["on_behalf_of"],
             action=r["action"],
             subject_id=r["subject_id"],

@@ -7,20 +7,64 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from timebank.http.types import Name, Request, Slug
 
 # Upper bounds keep every amount, and every sum of a year's amounts, far inside bigint.
 MAX_POLICY_MINUTES = 2**31 - 1
 
+UnitMinutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+PolicyMinutes = Annotated[int, msgspec.Meta(ge=1, le=MAX_POLICY_MINUTES)]
+OverdraftMinutes = Annotated[int, msgspec.Meta(ge=0, le=MAX_POLICY_MINUTES)]
+# An IANA time zone name; that PostgreSQL knows it (pg_timezone_names) is checked by the database.
+TimeZone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$",
+        description="IANA time zone name, e.g. Asia/Shanghai",
+    ),
+]
+
 
 class Policy(Request, frozen=True):
-    """How a community counts hours. Amounts are whole minutes."""
+    """How a community counts hours. Amounts are whole minutes.
 
-    unit_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
-    max_transaction_minutes: Annotated[int, msgspec.Meta(ge=1, le=MAX_POLICY_MINUTES)] = 1440
-    max_balance_minutes: Annotated[int, msgspec.Meta(ge=1, le=MAX_POLICY_MINUTES)] = 90000
-    overdraft_minutes: Annotated[int, msgspec.Meta(ge=0, le=MAX_POLICY_MINUTES)] = 0
+    On creation every field may be left out (its default applies); PUT takes every field
+    (PolicyReplace), PATCH any of them (PolicyChange). The three list the same fields.
+    """
+
+    unit_minutes: UnitMinutes = 15
+    max_transaction_minutes: PolicyMinutes = 1440
+    max_balance_minutes: PolicyMinutes = 90000
+    overdraft_minutes: OverdraftMinutes = 0
+    time_zone: TimeZone = "Asia/Shanghai"
+
+
+class PolicyReplace(Request, frozen=True):
+    """A whole policy (PUT): every field is required."""
+
+    unit_minutes: UnitMinutes
+    max_transaction_minutes: PolicyMinutes
+    max_balance_minutes: PolicyMinutes
+    overdraft_minutes: OverdraftMinutes
+    time_zone: TimeZone
+
+
+class PolicyChange(Request, frozen=True):
+    """Some fields of a policy (PATCH): those given change, the others keep their value."""
+
+    unit_minutes: UnitMinutes | UnsetType = UNSET
+    max_transaction_minutes: PolicyMinutes | UnsetType = UNSET
+    max_balance_minutes: PolicyMinutes | UnsetType = UNSET
+    overdraft_minutes: OverdraftMinutes | UnsetType = UNSET
+    time_zone: TimeZone | UnsetType = UNSET
+
+    def given(self) -> dict[str, object]:
+        """The fields the request gave, by name."""
+        return {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not UNSET}
 
 
 class CommunityCreate(Request, frozen=True):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, Router, get, post, put
+import msgspec
+from litestar import Request, Response, Router, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from timebank.communities import service
-from timebank.communities.models import Community, CommunityCreate, CommunityPage, Policy
+from timebank.communities.models import (
+    Community,
+    CommunityCreate,
+    CommunityPage,
+    Policy,
+    PolicyChange,
+    PolicyReplace,
+)
 from timebank.errors import ForbiddenError
 from timebank.http.context import Caller, Db, request_id_of
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
@@ -25,7 +33,7 @@ def _require_admin(principal: Caller) -> None:
 @post(
     "/",
     status_code=201,
-    responses=problems("forbidden", "not_found", "community_exists", body=True),
+    responses=problems("forbidden", "not_found", "community_exists", "unknown_time_zone", body=True),
     summary="Create a community (admin)",
 )
 async def create_community(
@@ -59,18 +67,32 @@ async def get_community(slug: FromPath[str], db: Db, principal: Caller) -> Commu
 
 @put(
     "/{slug:str}/policy",
-    responses=problems("forbidden", "not_found", body=True),
-    summary="Replace a community's policy (admin)",
+    responses=problems("forbidden", "not_found", "unknown_time_zone", body=True),
+    summary="Replace a community's policy: every field (admin)",
 )
 async def set_policy(
-    slug: FromPath[str], data: JSONBody[Policy], db: Db, principal: Caller, request: Request[Any, Any, State]
+    slug: FromPath[str], data: JSONBody[PolicyReplace], db: Db, principal: Caller, request: Request[Any, Any, State]
 ) -> Community:
+    """Every field of the policy is required; a body that lacks some is 400 naming each missing field."""
     _require_admin(principal)
-    return await service.set_policy(db, principal, request_id_of(request), slug, data)
+    return await service.change_policy(db, principal, request_id_of(request), slug, msgspec.structs.asdict(data))
+
+
+@patch(
+    "/{slug:str}/policy",
+    responses=problems("forbidden", "not_found", "unknown_time_zone", body=True),
+    summary="Change some fields of a community's policy (admin)",
+)
+async def change_policy(
+    slug: FromPath[str], data: JSONBody[PolicyChange], db: Db, principal: Caller, request: Request[Any, Any, State]
+) -> Community:
+    """Only the fields given change; the others keep their value."""
+    _require_admin(principal)
+    return await service.change_policy(db, principal, request_id_of(request), slug, data.given())
 
 
 router = Router(
     path="/v1/communities",
-    route_handlers=[create_community, list_communities, get_community, set_policy],
+    route_handlers=[create_community, list_communities, get_community, set_policy, change_policy],
     tags=["communities"],
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import asyncpg
 
@@ -13,7 +15,7 @@ from timebank.http.context import Principal
 
 _SELECT = """
     select c.id, c.slug, c.name, p.slug as parent_slug, c.unit_minutes, c.max_transaction_minutes,
-           c.max_balance_minutes, c.overdraft_minutes, c.created_at, c.seq,
+           c.max_balance_minutes, c.overdraft_minutes, c.time_zone, c.created_at, c.seq,
            (select id from accounts a where a.community_id = c.id and a.kind = 'issuance') as issuance,
            (select id from accounts a where a.community_id = c.id and a.kind = 'pool') as pool,
            (select id from accounts a where a.community_id = c.id and a.kind = 'services') as services
@@ -33,6 +35,7 @@ def _community(row: asyncpg.Record) -> Community:
             max_transaction_minutes=row["max_transaction_minutes"],
             max_balance_minutes=row["max_balance_minutes"],
             overdraft_minutes=row["overdraft_minutes"],
+            time_zone=row["time_zone"],
         ),
         accounts=SystemAccounts(issuance=row["issuance"], pool=row["pool"], services=row["services"]),
         created_at=row["created_at"],
@@ -43,7 +46,7 @@ async def create_community(
     db: Database, actor: Principal, request_id: str, slug: str, name: str, parent_slug: str | None, policy: Policy
 ) -> Community:
     community_id = await db.fetchval(
-        "select create_community($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "select create_community($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         actor.id,
         request_id,
         slug,
@@ -53,20 +56,17 @@ async def create_community(
         policy.max_transaction_minutes,
         policy.max_balance_minutes,
         policy.overdraft_minutes,
+        policy.time_zone,
     )
     return await get_by_id(db, community_id)
 
 
-async def set_policy(db: Database, actor: Principal, request_id: str, slug: str, policy: Policy) -> Community:
+async def change_policy(
+    db: Database, actor: Principal, request_id: str, slug: str, changes: dict[str, Any]
+) -> Community:
+    """Set the policy fields in `changes` (all of them for PUT, some for PATCH); audited before and after."""
     community_id = await db.fetchval(
-        "select set_policy($1, $2, $3, $4, $5, $6, $7)",
-        actor.id,
-        request_id,
-        slug,
-        policy.unit_minutes,
-        policy.max_transaction_minutes,
-        policy.max_balance_minutes,
-        policy.overdraft_minutes,
+        "select set_policy($1, $2, $3, $4::text::jsonb)", actor.id, request_id, slug, json.dumps(changes)
     )
     return await get_by_id(db, community_id)
 
@@ -89,6 +89,12 @@ async def get_visible(db: Database, actor: Principal, slug: str) -> Community:
 async def slug_of(db: Database, community_id: uuid.UUID) -> str:
     slug: str = await db.fetchval("select slug from communities where id = $1", community_id)
     return slug
+
+
+async def time_zone_of(db: Database, community_id: uuid.UUID) -> str:
+    """The community's time zone (IANA name)."""
+    time_zone: str = await db.fetchval("select time_zone from communities where id = $1", community_id)
+    return time_zone
 
 
 async def list_visible(

@@ -40,3 +40,8 @@ class Hold(msgspec.Struct, frozen=True):
     created_at: datetime
     resolved_at: datetime | None
     transaction_id: uuid.UUID | None
+
+
+class HoldPage(msgspec.Struct, frozen=True):
+    items: list[Hold]
+    next_cursor: str | None

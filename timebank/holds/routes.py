@@ -7,16 +7,20 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
+from timebank.communities import service as communities
+from timebank.errors import ForbiddenError
 from timebank.holds import service
-from timebank.holds.models import Hold, HoldCapture, HoldCreate, HoldRelease
+from timebank.holds.models import Hold, HoldCapture, HoldCreate, HoldPage, HoldRelease, HoldStatus
 from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
+from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import problems, write_response
-from timebank.http.types import require_zone
+from timebank.http.types import Cursor, Limit, require_zone
 from timebank.ledger.models import Transaction
 from timebank.ledger.routes import IdempotencyKey
+from timebank.members import service as members
 
 
 @post(
@@ -107,4 +111,61 @@ async def get_hold(hold_id: FromPath[uuid.UUID], db: Db, principal: Caller) -> H
     return await service.get_hold(db, principal, hold_id)
 
 
-router = Router(path="/", route_handlers=[place_hold, capture_hold, release_hold, get_hold], tags=["holds"])
+def _page_size(request: Request[Any, Any, State], limit: int | None) -> int:
+    settings = request.app.state.settings
+    return page_limit(limit, settings.page_size_default, settings.page_size_max)
+
+
+@get(
+    "/v1/communities/{slug:str}/holds",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor"),
+    summary="A community's holds, newest first",
+)
+async def list_community_holds(
+    slug: FromPath[str],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    status: FromQuery[HoldStatus | None] = None,
+    member_id: FromQuery[uuid.UUID | None] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> HoldPage:
+    """Staff (admin, coordinators and auditors of the community). `expired` includes pending holds
+    past their expires_at, as GET /v1/holds/{id} shows them."""
+    community = await communities.get_visible(db, principal, slug)
+    if not principal.is_staff_of(community.id, "coordinator", "auditor"):
+        raise ForbiddenError("only coordinators and auditors may list a community's holds")
+    size = _page_size(request, limit)
+    items, rows = await service.list_holds(db, community.id, member_id, status, decode_cursor(cursor), size)
+    return HoldPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
+
+
+@get(
+    "/v1/members/{member_id:uuid}/holds",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor"),
+    summary="A member's holds, newest first",
+)
+async def list_member_holds(
+    member_id: FromPath[uuid.UUID],
+    db: Db,
+    principal: Caller,
+    request: Request[Any, Any, State],
+    status: FromQuery[HoldStatus | None] = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
+) -> HoldPage:
+    """The member itself, and staff (admin, coordinators and auditors of its community)."""
+    community_id = await members.visible_community(db, principal, member_id)
+    if not (principal.member_id == member_id or principal.is_staff_of(community_id, "coordinator", "auditor")):
+        raise ForbiddenError("members may read only their own holds")
+    size = _page_size(request, limit)
+    items, rows = await service.list_holds(db, None, member_id, status, decode_cursor(cursor), size)
+    return HoldPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
+
+
+router = Router(
+    path="/",
+    route_handlers=[place_hold, capture_hold, release_hold, get_hold, list_community_holds, list_member_holds],
+    tags=["holds"],
+)

@@ -87,8 +87,27 @@ def _decode_integral_numbers(body: bytes, model: type[msgspec.Struct]) -> msgspe
     return msgspec.convert(json.loads(body, parse_float=_integral_number), model, strict=True)
 
 
+def missing_fields(body: bytes, model: type[msgspec.Struct]) -> list[dict[str, str]]:
+    """Every required field of `model` that the body's top-level object lacks, as field errors."""
+    try:
+        given = json.loads(body)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(given, dict):
+        return []
+    return [
+        {"field": f"$.{field.encode_name}", "message": f"Object missing required field `{field.encode_name}`"}
+        for field in msgspec.structs.fields(model)
+        if field.required and field.encode_name not in given
+    ]
+
+
 def decode_strict(body: bytes, model: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode a JSON body into `model` exactly, or raise 400 invalid_request naming the field."""
+    """Decode a JSON body into `model` exactly, or raise 400 invalid_request naming the field.
+
+    msgspec stops at the first fault; when that is a missing field of the body's own object, every
+    missing field is named (a PUT of a whole policy says all it lacks at once).
+    """
     try:
         try:
             value = msgspec.json.decode(body, type=model, strict=True)
@@ -99,7 +118,10 @@ def decode_strict(body: bytes, model: type[msgspec.Struct]) -> msgspec.Struct:
         json.loads(body, object_pairs_hook=_no_duplicate_keys)
     except msgspec.ValidationError as exc:
         errors = field_errors(exc)
-        raise InvalidRequestError(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
+        if "missing required field" in errors[0]["message"] and errors[0]["field"].count(".") == 1:
+            errors = missing_fields(body, model) or errors
+        detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+        raise InvalidRequestError(detail, errors=errors) from None
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidRequestError(
             "the body is not valid JSON (UTF-8, one value, no duplicated keys, nesting within limits)",

@@ -85,6 +85,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detail": "give exactly one target: to_member_id, or to_pool true",
         "errors": [{"field": "$.to_member_id", "message": "exactly one of to_member_id and to_pool"}],
     },
+    "unknown_time_zone": {
+        "detail": "time_zone must be an IANA time zone name such as Asia/Shanghai",
+        "errors": [{"field": "$.time_zone", "message": "not an IANA time zone name"}],
+    },
     "invalid_cursor": {
         "detail": "cursor is not one this service issued",
         "errors": [{"field": "cursor", "message": "invalid cursor"}],

@@ -34,6 +34,12 @@ class Entry(msgspec.Struct, frozen=True):
     minutes: int
     balance_after_minutes: int
     description: str
+    service_date: date | None
+    # The other side of a two-posting transaction: a member (id and display name as it is now), or a
+    # system account (member id null, name its kind: issuance, pool, services). Both null when the
+    # transaction has more than two postings.
+    counterparty_member_id: uuid.UUID | None
+    counterparty_name: str | None
     created_at: datetime
 
 
@@ -62,6 +68,8 @@ class Transaction(msgspec.Struct, frozen=True):
     service_date: date | None
     created_at: datetime
     created_by: uuid.UUID
+    # The creating principal's member display name, or `admin`, `auditor`, `system`.
+    created_by_name: str
     on_behalf_of: uuid.UUID | None
     reverses: uuid.UUID | None
     reversed_by: uuid.UUID | None

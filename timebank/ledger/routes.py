@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from timebank.communities import service as communities
 from timebank.errors import DomainError, ForbiddenError
 from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
+from timebank.http.moments import FromMoment, ToMoment, check_order, moment_parameter, parse_moment, resolve_moments
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
 from timebank.http.responses import problems, write_response
-from timebank.http.types import AwareDatetime, Cursor, Limit, require_calendar_dates, require_zone
+from timebank.http.types import Cursor, Limit, require_calendar_dates
 from timebank.ledger import service
 from timebank.ledger.models import (
     Account,
@@ -43,21 +43,14 @@ IdempotencyKey = Annotated[
         ),
     ),
 ]
-From = Annotated[AwareDatetime | None, QueryParameter(name="from", description="entries created at or after")]
-To = Annotated[AwareDatetime | None, QueryParameter(name="to", description="entries created before")]
+AsOf = Annotated[
+    str | None, moment_parameter("as_of", "The balance including every entry created at or before this moment")
+]
 
 
 def _page_size(request: Request[Any, Any, State], limit: int | None) -> int:
     settings = request.app.state.settings
     return page_limit(limit, settings.page_size_default, settings.page_size_max)
-
-
-def _check_range(start: datetime | None, end: datetime | None) -> None:
-    require_zone(**{"from": start, "to": end})
-    if start is not None and end is not None and end < start:
-        raise DomainError(
-            "`to` is before `from`", code="invalid_date_range", errors=[{"field": "to", "message": "before from"}]
-        )
 
 
 @get(
@@ -81,12 +74,12 @@ async def list_entries(
     request: Request[Any, Any, State],
     limit: Limit = None,
     cursor: Cursor = None,
-    start: From = None,
-    end: To = None,
+    start: FromMoment = None,
+    end: ToMoment = None,
 ) -> EntryPage:
-    _check_range(start, end)
+    bounds = parse_moment("from", start), parse_moment("to", end)
     size = _page_size(request, limit)
-    items, rows = await service.list_entries(db, principal, account_id, decode_cursor(cursor), start, end, size)
+    items, rows = await service.list_entries(db, principal, account_id, decode_cursor(cursor), *bounds, size)
     return EntryPage(items=items, next_cursor=next_cursor(rows, size, "account_version"))
 
 
@@ -95,12 +88,8 @@ async def list_entries(
     responses=problems("invalid_request", "forbidden", "not_found"),
     summary="An account's balance at a moment",
 )
-async def balance_as_of(
-    account_id: FromPath[uuid.UUID], db: Db, principal: Caller, as_of: FromQuery[AwareDatetime | None] = None
-) -> Balance:
-    require_zone(as_of=as_of)
-    moment = as_of or datetime.now().astimezone()
-    return await service.balance_as_of(db, principal, account_id, moment)
+async def balance_as_of(account_id: FromPath[uuid.UUID], db: Db, principal: Caller, as_of: AsOf = None) -> Balance:
+    return await service.balance_as_of(db, principal, account_id, parse_moment("as_of", as_of))
 
 
 @get(
@@ -123,15 +112,17 @@ async def list_transactions(
     kind: FromQuery[TransactionKind | None] = None,
     limit: Limit = None,
     cursor: Cursor = None,
-    start: From = None,
-    end: To = None,
+    start: FromMoment = None,
+    end: ToMoment = None,
 ) -> TransactionPage:
-    _check_range(start, end)
+    bounds = parse_moment("from", start), parse_moment("to", end)
     community = await communities.get_visible(db, principal, slug)
     if not principal.is_staff_of(community.id, "coordinator", "auditor"):
         raise ForbiddenError("only coordinators and auditors may list a community's transactions")
+    start_at, end_at = await resolve_moments(db, community.policy.time_zone, *bounds)
+    check_order(start_at, end_at)
     size = _page_size(request, limit)
-    items, rows = await service.list_transactions(db, community.id, kind, decode_cursor(cursor), start, end, size)
+    items, rows = await service.list_transactions(db, community.id, kind, decode_cursor(cursor), start_at, end_at, size)
     return TransactionPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
 
 

@@ -11,12 +11,13 @@ import msgspec
 from timebank.db import Database
 from timebank.errors import ForbiddenError, NotFoundError
 from timebank.http.context import Principal
+from timebank.http.moments import Moment, check_order, resolve_moments
 from timebank.ledger.models import Account, Balance, Entry, Transaction
 
 _ACCOUNT = """
     select a.id, c.slug as community, a.community_id, a.kind, a.member_id, a.balance_minutes,
            case when a.held_minutes = 0 then 0 else _held_minutes(a.id) end as held_minutes,
-           a.version, a.updated_at, c.overdraft_minutes, c.max_balance_minutes
+           a.version, a.updated_at, c.overdraft_minutes, c.max_balance_minutes, c.time_zone
       from accounts a join communities c on c.id = a.community_id
      where a.id = $1
 """
@@ -61,24 +62,44 @@ async def list_entries(
     actor: Principal,
     account_id: uuid.UUID,
     before_version: int | None,
-    start: datetime | None,
-    end: datetime | None,
+    start: Moment | None,
+    end: Moment | None,
     limit: int,
 ) -> tuple[list[Entry], list[asyncpg.Record]]:
-    """Newest first, keyset-paged on the account version each posting created."""
-    await _visible_account(db, actor, account_id)
+    """Newest first, keyset-paged on the account version each posting created.
+
+    One query: the page of postings first, then for those rows only their transaction, the other
+    side of two-posting transactions and its member's name.
+    """
+    account = await _visible_account(db, actor, account_id)
+    start_at, end_at = await resolve_moments(db, account["time_zone"], start, end)
+    check_order(start_at, end_at)
     # Only the filters the request gives, so that each shape of query gets a plain index range
     # (with `$2 is null or ...` a cached generic plan would scan the whole statement).
-    filters = {"p.account_version <": before_version, "p.created_at >=": start, "p.created_at <": end}
+    filters = {"p.account_version <": before_version, "p.created_at >=": start_at, "p.created_at <": end_at}
     given = [(condition, value) for condition, value in filters.items() if value is not None]
     where = "".join(f" and {condition} ${i}" for i, (condition, _) in enumerate(given, start=3))
     rows = await db.fetch(
-        "select p.transaction_id, t.kind, p.minutes, p.balance_after_minutes, t.description, p.created_at,"
-        "       p.account_version"
-        "  from postings p join transactions t on t.id = p.transaction_id"
-        f" where p.account_id = $1{where}"
-        " order by p.account_version desc"
-        " limit $2",
+        "with page as materialized ("
+        "    select p.id, p.transaction_id, p.minutes, p.balance_after_minutes, p.created_at, p.account_version"
+        "      from postings p"
+        f"    where p.account_id = $1{where}"
+        "     order by p.account_version desc"
+        "     limit $2"
+        ")"
+        " select page.transaction_id, t.kind, page.minutes, page.balance_after_minutes, t.description,"
+        "        t.service_date, page.created_at, page.account_version, other.member_id as counterparty_member_id,"
+        "        case when other.kind = 'member' then m.display_name else other.kind end as counterparty_name"
+        "   from page"
+        "   join transactions t on t.id = page.transaction_id"
+        "   left join lateral ("
+        "        select (array_agg(a.kind))[1] as kind, (array_agg(a.member_id))[1] as member_id"
+        "          from postings o join accounts a on a.id = o.account_id"
+        "         where o.transaction_id = page.transaction_id and o.id <> page.id"
+        "        having count(*) = 1"
+        "   ) other on true"
+        "   left join members m on m.id = other.member_id"
+        "  order by page.account_version desc",
         account_id,
         limit + 1,
         *(value for _, value in given),
@@ -90,6 +111,9 @@ async def list_entries(
             minutes=r["minutes"],
             balance_after_minutes=r["balance_after_minutes"],
             description=r["description"],
+            service_date=r["service_date"],
+            counterparty_member_id=r["counterparty_member_id"],
+            counterparty_name=r["counterparty_name"],
             created_at=r["created_at"],
         )
         for r in rows[:limit]
@@ -97,13 +121,15 @@ async def list_entries(
     return entries, rows
 
 
-async def balance_as_of(db: Database, actor: Principal, account_id: uuid.UUID, as_of: datetime) -> Balance:
-    """The balance including every entry created at or before `as_of`.
+async def balance_as_of(db: Database, actor: Principal, account_id: uuid.UUID, as_of: Moment | None) -> Balance:
+    """The balance including every entry created at or before `as_of` (default: now).
 
     Per account, created_at never decreases with the version (it is taken under the account's lock),
     so the running balance of the last entry at or before `as_of` is exactly that sum.
     """
-    await _visible_account(db, actor, account_id)
+    account = await _visible_account(db, actor, account_id)
+    (moment,) = await resolve_moments(db, account["time_zone"], as_of)
+    moment = moment or datetime.now().astimezone()
     balance = await db.fetchval(
         """
         select coalesce((select balance_after_minutes from postings
@@ -111,9 +137,9 @@ async def balance_as_of(db: Database, actor: Principal, account_id: uuid.UUID, a
                           order by created_at desc, account_version desc limit 1), 0)
         """,
         account_id,
-        as_of,
+        moment,
     )
-    return Balance(account_id=account_id, balance_minutes=balance, as_of=as_of)
+    return Balance(account_id=account_id, balance_minutes=balance, as_of=moment)
 
 
 async def get_transaction(db: Database, actor: Principal, transaction_id: uuid.UUID) -> Transaction:

@@ -67,6 +67,14 @@ async def get_visible(db: Database, actor: Principal, member_id: uuid.UUID) -> M
     return _member(row)
 
 
+async def visible_community(db: Database, actor: Principal, member_id: uuid.UUID) -> uuid.UUID:
+    """The member's community, if the caller may see that community (else 404, revealing nothing)."""
+    community_id: uuid.UUID | None = await db.fetchval("select community_id from members where id = $1", member_id)
+    if community_id is None or not actor.can_see_community(community_id):
+        raise NotFoundError("no such member")
+    return community_id
+
+
 async def get_own(db: Database, member_id: uuid.UUID) -> Member:
     row = await db.fetchrow(_SELECT + " where m.id = $1", member_id)
     assert row is not None
