@@ -34,7 +34,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "request_too_large": {"detail": "Request Entity Too Large"},
     "unsupported_media_type": {"detail": "send the body as application/json"},
     "community_exists": {"detail": "a community with slug zixuan already exists"},
-    "member_exists": {"detail": "a member with this phone is already registered in this community"},
+    "member_exists": {
+        "detail": "another member of this community already has this phone",
+        "errors": [{"field": "$.phone", "message": "already used by another member of this community"}],
+    },
     "service_type_exists": {"detail": "the service type meals already exists in this community"},
     "idempotency_key_reused": {"detail": "this Idempotency-Key was used with a different request"},
     "already_reversed": {
