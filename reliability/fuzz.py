@@ -434,6 +434,10 @@ class Fuzzer:
         if mode == GenerationMode.POSITIVE:
             self._ground(case)
         role = self.rng.choice(WEIGHTED_ROLES)
+        if mode == GenerationMode.POSITIVE and case.method.upper() in WRITE_METHODS and self.rng.random() < 0.5:
+            # Half the valid writes come from staff, who may make them: otherwise nearly every one is
+            # refused for its caller, and the paths that move hours are hardly fuzzed at all.
+            role = self.rng.choice(("admin", "coordinator"))
         keyed = _takes_idempotency_key(case.operation)
         headers = self._headers(case, role, keyed, mode == GenerationMode.NEGATIVE)
         before = self.snapshot()
