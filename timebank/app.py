@@ -25,7 +25,7 @@ from timebank.holds.service import run_expiry_job
 from timebank.http.context import Principal, provide_db, provide_principal
 from timebank.http.guards import check_request
 from timebank.http.middleware import options_middleware, request_context_middleware
-from timebank.http.openapi import FinishedJsonPlugin, operation_id
+from timebank.http.openapi import FinishedJsonPlugin, ReferencePagePlugin, operation_id
 from timebank.http.problems import handle_exception
 from timebank.http.query import index_query_parameters
 from timebank.ledger.batch import WriteBatches
@@ -81,7 +81,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
             version=__version__,
             description="The double-entry ledger of a community time bank. Amounts are whole minutes.",
             path="/schema",
-            render_plugins=[FinishedJsonPlugin()],
+            render_plugins=[ReferencePagePlugin(), FinishedJsonPlugin()],
             operation_id_creator=operation_id,
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="API token")}

@@ -271,3 +271,15 @@ async def test_declared_limits(schema: dict[str, Any]) -> None:
     assert not re.search(expires_at["pattern"], "2026-12-01T08:00:00")
     release = schema["paths"]["/v1/holds/{hold_id}/release"]["post"]
     assert release["requestBody"]["required"] is False
+
+
+async def test_schema_is_also_a_plain_page_for_people(api: Api, schema: dict[str, Any]) -> None:
+    page = await api.get("/schema", None)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "<script" not in text
+    assert "http://" not in text
+    assert "https://" not in text
+    for _, path, operation in operations(schema):
+        assert f"id='{operation['operationId']}'" in text, path

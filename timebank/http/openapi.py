@@ -19,6 +19,7 @@ taken from its function name, which is short and stable.
 from __future__ import annotations
 
 import copy
+import html
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -316,4 +317,75 @@ class FinishedJsonPlugin(OpenAPIRenderPlugin):
         if self._rendered is None:
             app = request.app
             self._rendered = self.render_json(request, finish(app.openapi_schema, public_operations(app)))
+        return self._rendered
+
+
+def _html(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_reference(document: dict[str, Any]) -> str:
+    """The document as one plain HTML page: every operation, its parameters, body and answers.
+
+    Self-contained (no script, no style sheet from elsewhere), so it works offline and behind any proxy.
+    """
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_html(document['info']['title'])} API</title>",
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "code{background:#f3f3f3;padding:0 .2em}h2{margin-top:2.5rem;border-top:1px solid #ccc;padding-top:1rem}"
+        "td,th{text-align:left;vertical-align:top;padding:.2rem .6rem}</style></head><body>",
+        f"<h1>{_html(document['info']['title'])} API {_html(document['info']['version'])}</h1>",
+        f"<p>{_html(document['info'].get('description', ''))}</p>",
+        "<p>The machine-readable document: <a href='/schema/openapi.json'><code>/schema/openapi.json</code></a>."
+        " Conventions (tokens, Idempotency-Key, errors, paging, dates): <code>docs/guide.md</code>;"
+        " error codes: <code>docs/errors.md</code>.</p>",
+    ]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            name = _html(operation["operationId"])
+            public = " — no token needed" if operation.get("security") == [] else ""
+            parts.append(
+                f"<h2 id='{name}'><code>{_html(method.upper())} {_html(path)}</code></h2>"
+                f"<p>{_html(operation.get('summary', ''))}{public} (operationId <code>{name}</code>)</p>"
+            )
+            parameters = operation.get("parameters", [])
+            if parameters:
+                parts.append("<table><tr><th>parameter</th><th>in</th><th>required</th><th>description</th></tr>")
+                parts.extend(
+                    f"<tr><td><code>{_html(p['name'])}</code></td><td>{_html(p['in'])}</td>"
+                    f"<td>{'yes' if p.get('required') else 'no'}</td>"
+                    f"<td>{_html(p.get('description') or p['schema'].get('description', ''))}</td></tr>"
+                    for p in parameters
+                )
+                parts.append("</table>")
+            body = operation.get("requestBody")
+            if body is not None:
+                reference = body["content"]["application/json"]["schema"].get("$ref", "")
+                parts.append(
+                    f"<p>Body: <code>{_html(reference.rsplit('/', 1)[-1])}</code>"
+                    f"{'' if body.get('required', True) else ' (optional)'}</p>"
+                )
+            parts.append("<table><tr><th>status</th><th>answer</th></tr>")
+            for status, response in operation["responses"].items():
+                parts.append(f"<tr><td>{_html(status)}</td><td>{_html(response.get('description', ''))}</td></tr>")
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+class ReferencePagePlugin(OpenAPIRenderPlugin):
+    """Serves the finished document as one plain HTML page at /schema, built once per application."""
+
+    def __init__(self, path: str = "/") -> None:
+        super().__init__(path=path)
+        self._rendered: bytes | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._rendered is None:
+            app = request.app
+            self._rendered = render_reference(finish(app.openapi_schema, public_operations(app))).encode()
         return self._rendered
