@@ -24,7 +24,6 @@ from timebank.auth.tokens import new_token
 from timebank.config import Settings
 from timebank.db import connect_kwargs
 from timebank.ledger.verify import Report, verify
-from timebank.migrate import migrate
 
 # ---------------------------------------------------------------------------------------------
 # The sample data. Names refer to members by display name, which is unique within the demo.
@@ -485,8 +484,10 @@ async def _summary(
 
 
 async def load_demo(settings: Settings, database_url: str) -> str:
-    """Load the sample community (once), issue fresh tokens, verify the ledger; return a summary."""
-    await migrate(settings, database_url)
+    """Load the sample community (once), issue fresh tokens, verify the ledger; return a summary.
+
+    The database must be migrated already (`timebank migrate`, or `timebank serve` at start).
+    """
     request_id = "demo-" + uuid.uuid4().hex
     conn = await asyncpg.connect(**connect_kwargs(settings, database_url))
     try:
