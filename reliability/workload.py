@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +51,64 @@ READY_TIMEOUT_SECONDS = 60.0
 AFTER_FAULTS_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class Goal:
+    """What a run must have exercised before its clients stop, instead of a fixed duration.
+
+    A run of fixed length covers less on a busy machine than on an idle one, so a short one can
+    miss an operation kind by chance. With a goal the clients keep going until every kind has
+    succeeded, every code was answered, a hold has expired and enough operations were run; the
+    run's `seconds` is then only its bound.
+    """
+
+    kinds: frozenset[str]
+    refusals: frozenset[str] = frozenset()
+    operations: int = 0
+    writes_settled: int = 0
+    expiry: bool = True
+
+    def missing(self, ops: Sequence[Op], now: datetime) -> list[str]:
+        """What the operations so far lack (empty when the goal is met), for the figures too."""
+        run = [op for op in ops if op.client not in ("s", "f") and op.attempts and op.first.phase == RUN]
+        lacking = [f"a successful {kind}" for kind in sorted(self.kinds - {op.kind for op in run if op.final == OK})]
+        answered = {op.first.code for op in run if op.outcome == FAILED}
+        lacking += [f"a refusal {code}" for code in sorted(self.refusals - answered)]
+        if len(run) < self.operations:
+            lacking.append(f"{self.operations} operations (ran {len(run)})")
+        settled = sum(1 for op in run if op.is_write and op.final in (OK, FAILED))
+        if settled < self.writes_settled:
+            lacking.append(f"{self.writes_settled} settled writes (had {settled})")
+        if self.expiry and not expired_hold(run, now):
+            lacking.append("an expired hold")
+        return lacking
+
+
+def expired_hold(ops: Sequence[Op], now: datetime) -> bool:
+    """Whether a hold placed in these operations has certainly expired by `now`: its expires_at has
+    passed and no capture or release of it succeeded or may have (an answerless one might have)."""
+    touched = {op.expect.get("hold_id") for op in ops if op.kind in ("capture", "release") and op.outcome != FAILED}
+    for op in ops:
+        if op.kind != "hold" or op.final != OK or "expires_at" not in (op.body or {}):
+            continue
+        attempt = op.final_attempt
+        hold_id = attempt.body.get("id") if attempt is not None and isinstance(attempt.body, dict) else None
+        expires_at = datetime.fromisoformat(str(op.body["expires_at"]).replace("Z", "+00:00"))
+        if hold_id is not None and hold_id not in touched and expires_at < now:
+            return True
+    return False
+
+
 @dataclass
 class Options:
     clients: int = 32
+    # How long the clients run; with a goal, the most they may run while it is not met.
     seconds: float = 60.0
     seed: int = 1
     database_url: str | None = None
     history: Path | None = None
     replays: int = 300
     keep: bool = False
+    goal: Goal | None = None
 
 
 @dataclass
@@ -72,6 +122,7 @@ class Harness:
     started: float
     faults: list[Fault] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    goal_missing: list[str] = field(default_factory=list)
 
     def elapsed(self) -> float:
         return self.runner.now() - self.started
@@ -86,6 +137,8 @@ class Result:
     violations: list[Violation]
     figures: Figures
     ledger: Ledger
+    # What the goal still lacked when the run's time was up (empty: met, or no goal).
+    goal_missing: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -192,8 +245,21 @@ async def _snapshot(database_url: str) -> Ledger:
         await conn.close()
 
 
+GOAL_POLL_SECONDS = 0.05
+
+
+async def _until_goal(harness: Harness, goal: Goal) -> list[str]:
+    """Wait until the goal is met or the run's seconds are up; returns what it still lacks."""
+    while True:
+        missing = goal.missing(harness.runner.ops, datetime.now(UTC))
+        if not missing or harness.elapsed() >= harness.options.seconds:
+            return missing
+        await asyncio.sleep(GOAL_POLL_SECONDS)
+
+
 async def _drive(harness: Harness, injector: Injector | None) -> float:
-    """Run the clients for the configured time and every fault; returns the seconds they ran."""
+    """Run the clients for the configured time (or until the goal) and every fault; returns the
+    seconds they ran."""
     options, runner = harness.options, harness.runner
     stop = asyncio.Event()
     clients = [
@@ -201,7 +267,10 @@ async def _drive(harness: Harness, injector: Injector | None) -> float:
     ]
     injection = asyncio.create_task(injector(harness)) if injector else None
     try:
-        await asyncio.sleep(options.seconds)
+        if options.goal is None:
+            await asyncio.sleep(options.seconds)
+        else:
+            harness.goal_missing = await _until_goal(harness, options.goal)
         if injection is not None:
             await injection
             if harness.elapsed() > options.seconds - AFTER_FAULTS_SECONDS:
@@ -257,7 +326,7 @@ async def run(
             ledger=ledger,
             service_errors=service.errors(),
         )
-        return Result(runner.ops, violations, figures, ledger)
+        return Result(runner.ops, violations, figures, ledger, harness.goal_missing)
     finally:
         writer.close()
         await service.stop()

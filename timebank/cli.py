@@ -8,21 +8,54 @@ import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from timebank.config import Settings, SettingsError, load_settings
 from timebank.logging import configure_logging
 
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class CommandError(Exception):
+    """A known condition that stops a command: said in one line on stderr, exit status 2."""
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (in the user part or as a query parameter), fit to print."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        netloc = userinfo.split(":", 1)[0] + "@" + hosts
+    kept = urlencode([(key, value) for key, value in query if "password" not in key.lower()], safe="/")
+    return urlunsplit((parts.scheme, netloc, parts.path, kept, ""))
+
 
 class Database:
-    """The owner URL to use, starting the embedded server when no URL is configured."""
+    """The owner URL to use, starting the embedded server when no URL is configured.
+
+    The first time the URL is asked for, the command says on stderr which database it works on
+    (never the password), so that a terminal with other settings cannot go unnoticed.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.server: Any = None
+        self._url: str | None = None
 
     def url(self) -> str:
+        if self._url is None:
+            self._url = self._locate()
+            print(f"timebank: database {self.description()}", file=sys.stderr, flush=True)
+        return self._url
+
+    def _locate(self) -> str:
         if self.settings.database_url:
             return self.settings.database_url
         from timebank.embedded import embedded_database_url, start_embedded_server
@@ -30,6 +63,73 @@ class Database:
         if self.server is None:
             self.server = start_embedded_server(self.settings.data_dir)
         return embedded_database_url(self.server)
+
+    def name(self) -> str:
+        """The database's URL without its password."""
+        return redacted(self.url())
+
+    def description(self) -> str:
+        """The URL without its password, and where it comes from."""
+        where = (
+            "TIMEBANK_DATABASE_URL"
+            if self.settings.database_url
+            else f"embedded PostgreSQL, data in {self.settings.data_dir}"
+        )
+        return f"{self.name()} ({where})"
+
+    async def require_migrated(self) -> str:
+        """The URL, once it is certain that the database has every migration this code knows."""
+        from timebank.migrate import pending_migrations
+
+        url = self.url()
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            pending, applied = await pending_migrations(conn)
+        finally:
+            await conn.close()
+        if not pending:
+            return url
+        message = f"the database {self.name()} is not migrated: run `timebank migrate`"
+        if applied:
+            message += f" (it lacks {', '.join(pending)}, which this version of timebank needs)"
+        raise CommandError(message)
+
+
+# Failures that are no bug, by exception class (first match): what to tell the user, with the
+# driver's own words as {exc}. TimeoutError comes before OSError, of which it is a kind.
+KNOWN_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((CommandError,), "{exc}"),
+    (
+        (asyncpg.InvalidCatalogNameError,),
+        "{exc}: create it (or correct TIMEBANK_DATABASE_URL), then run `timebank migrate`",
+    ),
+    (
+        (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError),
+        "the database is not migrated: run `timebank migrate`",
+    ),
+    (
+        (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError),
+        "the database server refused the login: {exc}",
+    ),
+    (
+        (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError),
+        "the database server does not accept connections now: {exc}",
+    ),
+    (
+        (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError),
+        "the connection to the database was lost: {exc}",
+    ),
+    ((TimeoutError,), "the database server did not answer in time"),
+    ((OSError,), "cannot reach the database server: {exc}"),
+)
+
+
+def known_failure(exc: BaseException) -> str | None:
+    """What to tell the user for a failure that is no bug (the database is missing, down, ...)."""
+    for kinds, message in KNOWN_FAILURES:
+        if isinstance(exc, kinds):
+            return message.format(exc=exc)
+    return None
 
 
 async def _app_connection(
@@ -43,7 +143,7 @@ async def _app_connection(
     return await asyncpg.connect(**kwargs)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from litestar import Litestar
 
     from timebank.app import create_app
@@ -53,15 +153,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    database = Database(settings)
     url = database.url()
     if settings.migrate_on_start and not args.no_migrate:
         asyncio.run(migrate(settings, url))
+    else:
+        asyncio.run(database.require_migrated())
     if settings.admin_token:
         asyncio.run(ensure_admin_token(url, settings.admin_token))
-    where = f"embedded PostgreSQL in {settings.data_dir}" if database.server else "TIMEBANK_DATABASE_URL"
     print(
-        f"timebank is running at http://{host}:{port}  (database: {where})\n"
+        f"timebank is running at http://{host}:{port}  (database: {database.description()})\n"
         f"  API documentation: http://{host}:{port}/schema\n"
         "  An admin token: run `timebank token create --admin` in another terminal,\n"
         "  or start with TIMEBANK_ADMIN_TOKEN set. Sample data: `timebank demo`.",
@@ -76,23 +176,25 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_migrate(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.migrate import migrate
 
-    applied = asyncio.run(migrate(settings, Database(settings).url()))
+    applied = asyncio.run(migrate(settings, database.url()))
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none, already current'}")
     return 0
 
 
-def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.ledger.verify import CHECKS, verify
 
     async def run() -> int:
+        url = await database.require_migrated()
         # verify reads the whole ledger: the service's per-request statement timeout does not apply.
-        url = Database(settings).url()
         conn = await _app_connection(settings, url, statement_timeout_ms=0)
-        helpers = [await _app_connection(settings, url, statement_timeout_ms=0) for _ in range(args.jobs - 1)]
+        helpers: list[asyncpg.Connection] = []
         try:
+            for _ in range(args.jobs - 1):
+                helpers.append(await _app_connection(settings, url, statement_timeout_ms=0))
             community_id = None
             if args.community:
                 community_id = await conn.fetchval("select id from communities where slug = $1", args.community)
@@ -102,7 +204,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
             report = await verify(conn, community_id, helpers)
         finally:
             for connection in (conn, *helpers):
-                await connection.close()
+                # A connection the server already dropped closes without a word.
+                await connection.close(timeout=CONNECT_TIMEOUT_SECONDS)
         for check in CHECKS:
             status = "ok" if report.checked[check.name] == 0 else f"{report.checked[check.name]} VIOLATION(S)"
             print(f"{check.name:<30} {status:<16} {check.description}")
@@ -111,19 +214,15 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
         print("verified: ledger consistent" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
         return 0 if report.ok else 1
 
-    try:
-        return asyncio.run(run())
-    except (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError, asyncpg.InvalidSchemaNameError):
-        print("timebank verify: this database has no timebank schema; run `timebank migrate` first", file=sys.stderr)
-        return 2
+    return asyncio.run(run())
 
 
-def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_token(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.auth.bootstrap import create_principal
     from timebank.auth.tokens import new_token
 
     async def run() -> str:
-        url = Database(settings).url()
+        url = await database.require_migrated()
         token, digest = new_token()
         if not args.member:
             await create_principal(url, "admin" if args.admin else "auditor", args.community, token)
@@ -138,17 +237,26 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
         return token
 
     try:
-        print(asyncio.run(run()))
+        token = asyncio.run(run())
     except (asyncpg.PostgresError, ValueError) as exc:
-        print(f"timebank token: {getattr(exc, 'args', [exc])[0]}", file=sys.stderr)
+        # A refusal of the SQL operation (an unknown member or community) or a malformed id; any
+        # other database error is left to main(), which names the known ones.
+        if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate != "TB000":
+            raise
+        print(f"timebank token: {exc.args[0]}", file=sys.stderr)
         return 2
+    # stdout is the token alone: scripts do TOKEN=$(timebank token create --admin).
+    print(token)
     return 0
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_demo(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.demo import load_demo
 
-    summary = asyncio.run(load_demo(settings, Database(settings).url()))
+    async def run() -> str:
+        return await load_demo(settings, await database.require_migrated())
+
+    summary = asyncio.run(run())
     print(summary)
     return 0
 
@@ -195,7 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"timebank: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    code: int = args.run(settings, args)
+    try:
+        code: int = args.run(settings, args, Database(settings))
+    except Exception as exc:
+        message = known_failure(exc)
+        if message is None:
+            raise
+        print(f"timebank: {message}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -24,7 +24,6 @@ from timebank.auth.tokens import new_token
 from timebank.config import Settings
 from timebank.db import connect_kwargs
 from timebank.ledger.verify import Report, verify
-from timebank.migrate import migrate
 
 # ---------------------------------------------------------------------------------------------
 # The sample data. Names refer to members by display name, which is unique within the demo.
@@ -371,6 +370,7 @@ async def _load_once(conn: asyncpg.Connection, request_id: str, database_url: st
 class IssuedToken(NamedTuple):
     role: str
     name: str
+    member_id: uuid.UUID
     account_id: uuid.UUID
     token: str
 
@@ -393,7 +393,7 @@ async def _issue_tokens(conn: asyncpg.Connection, request_id: str) -> list[Issue
             raise DemoError(f"the demo community has no member {name}")
         token, digest = new_token()
         await conn.fetchval("select issue_member_token(null, $1, $2, $3)", request_id, row["id"], digest)
-        issued.append(IssuedToken(role, name, row["account_id"], token))
+        issued.append(IssuedToken(role, name, row["id"], row["account_id"], token))
     return issued
 
 
@@ -479,14 +479,27 @@ async def _summary(
     staff = f'  curl -H "Authorization: Bearer {by_role["coordinator"].token}"'
     lines.append(f'{staff} "{base}/v1/communities/{SLUG}/transactions?kind=reversal"')
     lines.append(f"{staff} {base}/v1/communities/{SLUG}/members")
+    # A write that moves hours: the coordinator credits the volunteer. The key makes a retry safe:
+    # sent again, the same request answers the same transaction and moves nothing.
+    volunteer = by_role["volunteer"]
+    credit = {
+        "member_id": str(volunteer.member_id),
+        "minutes": 60,
+        "service_date": CREDITS[-1].service_date.isoformat(),
+        "description": "助餐",
+    }
+    lines.append(f"{staff} -H 'Idempotency-Key: try-credit-1' -H 'Content-Type: application/json' \\")
+    lines.append(f"       -d '{json.dumps(credit, ensure_ascii=False)}' {base}/v1/credits")
     lines.append("")
     lines.append(f"ledger verified: {len(report.checked)} checks, no violations")
     return "\n".join(lines)
 
 
 async def load_demo(settings: Settings, database_url: str) -> str:
-    """Load the sample community (once), issue fresh tokens, verify the ledger; return a summary."""
-    await migrate(settings, database_url)
+    """Load the sample community (once), issue fresh tokens, verify the ledger; return a summary.
+
+    The database must be migrated already (`timebank migrate`, or `timebank serve` at start).
+    """
     request_id = "demo-" + uuid.uuid4().hex
     conn = await asyncpg.connect(**connect_kwargs(settings, database_url))
     try:

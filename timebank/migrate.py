@@ -135,3 +135,12 @@ async def migrate(settings: Settings, dsn: str) -> list[str]:
     if applied:
         log.info("migrations_applied", versions=applied)
     return applied
+
+
+async def pending_migrations(conn: asyncpg.Connection) -> tuple[list[str], list[str]]:
+    """(versions this code knows that the database lacks, versions it has), read as the owner."""
+    table = await conn.fetchval("select to_regclass($1)", f"{SCHEMA}.schema_migrations")
+    rows = await conn.fetch(f"select version from {SCHEMA}.schema_migrations") if table is not None else []
+    applied = sorted(row["version"] for row in rows)
+    known = set(applied)
+    return [m.version for m in migrations() if m.version not in known], applied

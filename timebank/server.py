@@ -5,15 +5,118 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
+import httptools
+import msgspec
 import uvicorn
 from litestar import Litestar
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from timebank.errors import PROBLEM_MEDIA_TYPE, InvalidRequestError
+
+# The longest request line waited for before it is handed to the parser untouched.
+REQUEST_LINE_MAX_BYTES = 65_536
+# method SP request-target SP HTTP-version: the target may hold any byte but space and line ends.
+REQUEST_LINE = re.compile(rb"([!-~]+) ([^ \r\n]+) (HTTP/[0-9]\.[0-9]\r?\n)\Z")
+NOT_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def percent_encode_target(line: bytes) -> bytes:
+    """The request line with every byte outside ASCII in its target percent-encoded.
+
+    `curl "http://host/v1/communities/x/members?q=周"` sends 周 as three raw UTF-8 bytes, which the
+    HTTP parser refuses in a URL; percent-encoded they mean exactly what the person typed.
+    """
+    if line.isascii():
+        return line
+    match = REQUEST_LINE.match(line)
+    if match is None:
+        return line
+    target = NOT_ASCII.sub(lambda byte: b"%%%02X" % byte[0][0], match[2])
+    return match[1] + b" " + target + b" " + match[3]
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with what a person would expect of two refusals.
+
+    - Raw UTF-8 in a request's path or query is taken as if percent-encoded (the parser would
+      refuse it). Each request line is collected whole before it reaches the parser. A pipelined
+      request that arrives in the same read as the end of the one before it is parsed as sent (the
+      parser gives no offset to cut at); clients that send raw UTF-8 (curl, browsers) do not pipeline.
+    - A request the parser refuses is answered with a problem+json `400 invalid_request`, not with
+      uvicorn's text/plain "Invalid HTTP request received.".
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whether the next byte starts a request line, and the part of one received so far.
+        self._line_expected = True
+        self._line = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self._line_expected:
+            data = self._line + data
+            # Empty lines before a request line are allowed (RFC 9112, 2.2): look past them.
+            end = data.find(b"\n", len(data) - len(data.lstrip(b"\r\n")))
+            if end < 0 and len(data) < REQUEST_LINE_MAX_BYTES:
+                self._line = data  # the rest of the request line is still on its way
+                return
+            self._line = b""
+            self._line_expected = False
+            if end >= 0:
+                start = len(data) - len(data.lstrip(b"\r\n"))
+                data = data[:start] + percent_encode_target(data[start : end + 1]) + data[end + 1 :]
+        # uvicorn's data_received, but with a problem+json refusal that says what is wrong.
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.logger.warning("Invalid HTTP request received.")
+            self._refuse(exc)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._line_expected = False
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._line_expected = True
+
+    def _refuse(self, exc: httptools.HttpParserError) -> None:
+        """Answer 400 problem+json and close: after a parse error the connection is out of step."""
+        if isinstance(exc, httptools.HttpParserInvalidURLError):
+            error = InvalidRequestError(
+                "the request's URL has a character that must be percent-encoded, such as a space or a control"
+                " character (write ?q=%E5%91%A8 or ?q=周 for 周)"
+            )
+        else:
+            error = InvalidRequestError("the request is not valid HTTP/1.1")
+        request_id = uuid.uuid4().hex
+        body = msgspec.json.encode(error.to_problem(request_id))
+        head = [
+            STATUS_LINE[400],
+            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+            b"content-type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"x-request-id: " + request_id.encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
 
 
 class GracefulServer(uvicorn.Server):
@@ -59,7 +162,7 @@ def _config(app: Litestar, host: str, port: int, forwarded_allow_ips: str) -> uv
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=forwarded_allow_ips or None,
         loop="uvloop",
-        http="httptools",
+        http=Protocol,
     )
 
 

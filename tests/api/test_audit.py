@@ -9,10 +9,15 @@ from typing import Any
 import asyncpg
 
 from tests.client import Api
+from tests.eventually import eventually
 
 
 async def _events(owner: asyncpg.Connection, request_id: str) -> list[asyncpg.Record]:
-    return await owner.fetch("select * from audit_events where request_id = $1 order by seq", request_id)
+    """The request's audit events, once there are any: a refusal's is written after the answer."""
+    return await eventually(
+        lambda: owner.fetch("select * from audit_events where request_id = $1 order by seq", request_id),
+        what=f"audit events of {request_id}",
+    )
 
 
 async def _post(api: Api, path: str, token: str, body: Any = None, **kwargs: Any) -> tuple[Any, str]:

@@ -29,6 +29,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api, Community, Member
+from tests.eventually import eventually
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 CODE_OF_STATUS = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -119,11 +120,17 @@ class World:
     def request_id() -> str:
         return "perm-" + uuid.uuid4().hex
 
-    async def denials(self, request_id: str) -> int:
-        count: int = await self.db.fetchval(
-            "select count(*) from audit_events where action = 'request.denied' and request_id = $1", request_id
-        )
-        return count
+    async def denials(self, request_id: str, expected: int = 0) -> int:
+        """The request's `request.denied` events; waits (bounded) for `expected` of them, which a
+        background task writes after the answer."""
+
+        async def count() -> int:
+            found: int = await self.db.fetchval(
+                "select count(*) from audit_events where action = 'request.denied' and request_id = $1", request_id
+            )
+            return found
+
+        return await eventually(count, lambda n: n >= expected, what=f"request.denied events of {request_id}")
 
     async def send(self, call: Call, token: str | None, request_id: str) -> Any:
         headers = {"X-Request-ID": request_id}
@@ -485,7 +492,8 @@ async def test_role_matrix(world: World, endpoint_name: str, caller: str, status
     else:
         assert_problem(response, status, CODE_OF_STATUS[status])
         assert after == before, "a refused request changed state"
-    assert await world.denials(request_id) == (1 if status in (401, 403) else 0)
+    denied = 1 if status in (401, 403) else 0
+    assert await world.denials(request_id, denied) == denied
 
 
 # --- Coordinators appoint volunteers and residents; only an admin appoints staff and auditors ------
@@ -523,7 +531,7 @@ async def test_who_may_grant_which_roles(world: World, caller: str, roles: list[
     else:
         assert_problem(response, 403, "forbidden")
         assert after == before
-        assert await world.denials(request_id) == 1
+        assert await world.denials(request_id, 1) == 1
 
 
 # --- A resource of another community answers exactly like one that does not exist -----------------
@@ -696,4 +704,4 @@ async def test_malformed_authorization_is_401(world: World, authorization: str) 
         "/v1/me", headers={"Authorization": authorization, "X-Request-ID": request_id}
     )
     assert_problem(response, 401, "unauthenticated")
-    assert await world.denials(request_id) == 1
+    assert await world.denials(request_id, 1) == 1

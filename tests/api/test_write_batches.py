@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 
 from tests.client import Member
+from tests.eventually import eventually
 from tests.sql.support import ServedApi, concurrent_api
 from timebank.config import Settings
 from timebank.ledger.verify import verify
@@ -82,9 +83,14 @@ async def test_concurrent_credits_share_batches_and_each_answers_as_if_alone(
     assert actions["transaction.created"] == len(created) == 24 + 2 + 1
     # And one write.rejected event for each of the four refusals.
     refused = [r.headers["x-request-id"] for r in responses if r.status_code >= 400]
-    rejected = await owner.fetchval(
-        "select count(*) from timebank.audit_events where action = 'write.rejected' and request_id = any($1::text[])",
-        refused,
+    rejected = await eventually(
+        lambda: owner.fetchval(
+            "select count(*) from timebank.audit_events where action = 'write.rejected'"
+            " and request_id = any($1::text[])",
+            refused,
+        ),
+        lambda n: n >= len(refused),
+        what="write.rejected events of the refusals",
     )
     assert len(refused) == rejected == 4
     report = await verify(owner, uuid.UUID(community.id))
@@ -178,7 +184,13 @@ async def test_cancelled_batches_send_their_waiting_requests_alone(
         async with owner.transaction():
             await owner.execute("select pg_advisory_xact_lock(4242)")
             waiting = [asyncio.create_task(coalescer.submit((i,))) for i in range(3)]
-            await asyncio.sleep(0.3)
+            # The batch is stuck once its statement waits for the lock the test holds.
+            await eventually(
+                lambda: owner.fetchval(
+                    "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and not granted"
+                ),
+                what="a batch waiting for advisory lock 4242",
+            )
             assert not any(task.done() for task in waiting)
             for task in list(coalescer._tasks):
                 task.cancel()

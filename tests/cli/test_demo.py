@@ -12,7 +12,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
+from timebank.app import create_app
 from timebank.config import Settings
 from timebank.demo import load_demo
 from timebank.ledger.verify import verify
@@ -222,3 +224,24 @@ async def test_cli_demo_command(fresh_db: str, demo_db: asyncpg.Connection) -> N
     for token in tokens:
         await _authenticate(demo_db, token)
     assert await demo_db.fetchval("select count(*) from members") == MEMBER_COUNT
+
+
+CREDIT_EXAMPLE = re.compile(
+    r'Bearer (tb_[A-Za-z0-9_-]{43})" -H \'Idempotency-Key: ([^\']+)\'.*?-d \'([^\']+)\' (http://\S+)', re.DOTALL
+)
+
+
+async def test_the_printed_credit_example_posts_once(fresh_db: str, settings: Settings) -> None:
+    summary = await load_demo(settings, fresh_db)
+    match = CREDIT_EXAMPLE.search(summary)
+    assert match is not None, summary
+    token, key, body, url = match.groups()
+    assert url.endswith("/v1/credits")
+    async with AsyncTestClient(app=create_app(settings, fresh_db)) as client:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key, "Content-Type": "application/json"}
+        first = await client.post("/v1/credits", headers=headers, content=body.encode())
+        assert first.status_code == 201, first.text
+        again = await client.post("/v1/credits", headers=headers, content=body.encode())
+        assert again.status_code == 201
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json() == first.json()

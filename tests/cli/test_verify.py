@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.eventually import clock_passes
 from tests.sql.support import Community, Ledger, Member, app_connect, owner_connect
 from timebank.ledger.verify import CHECKS
 
@@ -53,11 +54,17 @@ class Ledgers:
     gift_id: uuid.UUID
 
 
-async def _history(ledger: Ledger, community: Community) -> tuple[Member, Member, uuid.UUID, uuid.UUID]:
-    """Every kind of movement: credit, gift, donation, grant, redemption, reversal, holds of each end."""
+async def _history(ledger: Ledger, community: Community) -> tuple[Member, Member, uuid.UUID, uuid.UUID, dt.datetime]:
+    """Every kind of movement: credit, gift, donation, grant, redemption, reversal, holds of each end.
+
+    Also a hold that expires a second later: placed in the future (as it must be, with a margin for
+    a busy machine); the caller waits for its moment to pass. Returns that moment last.
+    """
     volunteer = await ledger.member(community, "volunteer", "resident")
     elder = await ledger.member(community, "resident")
     credit = await ledger.credit(volunteer, 240)
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    await ledger.hold(volunteer, 15, expires_at=expires_at)
     gift = await ledger.gift(volunteer, elder, 60)
     await ledger.donate(volunteer, 30)
     await ledger.grant(elder, 15)
@@ -69,10 +76,7 @@ async def _history(ledger: Ledger, community: Community) -> tuple[Member, Member
     released = await ledger.hold(elder, 15)
     await ledger.release(released.body["id"])
     await ledger.hold(volunteer, 15)
-    # An expired hold: placed in the future (as it must be), then its moment passes.
-    await ledger.hold(volunteer, 15, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3))
-    await asyncio.sleep(0.35)
-    return volunteer, elder, uuid.UUID(credit.body["id"]), uuid.UUID(gift.body["id"])
+    return volunteer, elder, uuid.UUID(credit.body["id"]), uuid.UUID(gift.body["id"]), expires_at
 
 
 @pytest.fixture
@@ -83,8 +87,9 @@ async def ledgers(fresh_db: str) -> AsyncIterator[Ledgers]:
         ledger = await Ledger.with_new_admin(app, fresh_db)
         community = await ledger.community(slug="tampered")
         other = await ledger.community(slug="untouched")
-        volunteer, elder, credit_id, gift_id = await _history(ledger, community)
-        await _history(ledger, other)
+        volunteer, elder, credit_id, gift_id, _ = await _history(ledger, community)
+        *_, expires_at = await _history(ledger, other)
+        await clock_passes(app, expires_at)  # the later of the two expiring holds has expired
         yield Ledgers(fresh_db, owner, ledger, community, other, volunteer, elder, credit_id, gift_id)
     finally:
         await app.close()

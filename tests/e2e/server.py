@@ -38,6 +38,25 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
 
 
+# Start-up imports the web stack and migrates: seconds on a busy machine, so the bound is generous.
+START_TIMEOUT_SECONDS = 60.0
+
+
+async def _started(server: Server) -> None:
+    """Poll /health until it answers 200 (bounded); fail with the log if the process exits first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_SECONDS
+    async with httpx.AsyncClient() as client:
+        while loop.time() < deadline:
+            if server.process.returncode is not None:
+                raise RuntimeError(f"server exited early:\n{server.log()}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(server.url + "/health", timeout=2)).status_code == 200:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server did not start in {START_TIMEOUT_SECONDS:g} s:\n{server.log()}")
+
+
 @contextlib.asynccontextmanager
 async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]:
     """Run `python -m timebank.cli serve` on a free port until the block ends."""
@@ -53,16 +72,7 @@ async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]
         )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", port, log_path)
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                if process.returncode is not None:
-                    raise RuntimeError(f"server exited early:\n{server.log()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(server.url + "/health", timeout=1)).status_code == 200:
-                        break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError(f"server did not start:\n{server.log()}")
+        await _started(server)
         yield server
     finally:
         if process.returncode is None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import running_server
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +63,8 @@ async def test_one_json_log_line_per_request_without_tokens(fresh_db: str) -> No
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
 
 
-async def _slow_request(port: int, token: str, started: asyncio.Event) -> bytes:
-    """A POST whose body trickles in over about a second: in flight when SIGTERM arrives."""
+async def _slow_request(port: int, token: str, started: asyncio.Event, resume: asyncio.Event) -> bytes:
+    """A POST whose body arrives in two parts: in flight from `started` until `resume`."""
     body = json.dumps({"slug": "slow-" + uuid.uuid4().hex[:8], "name": "慢"}).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
@@ -73,7 +74,7 @@ async def _slow_request(port: int, token: str, started: asyncio.Event) -> bytes:
     writer.write(body[:5])
     await writer.drain()
     started.set()
-    await asyncio.sleep(1.0)
+    await resume.wait()
     writer.write(body[5:])
     await writer.drain()
     response = await asyncio.wait_for(reader.read(), 30)
@@ -81,20 +82,41 @@ async def _slow_request(port: int, token: str, started: asyncio.Event) -> bytes:
     return response
 
 
+async def _ready(client: httpx.AsyncClient, url: str) -> httpx.Response | None:
+    try:
+        return await client.get(url + "/ready")
+    except httpx.TransportError:
+        return None
+
+
+async def _refuses_connections(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return True
+    writer.close()
+    return False
+
+
 async def test_sigterm_drains_then_exits(fresh_db: str) -> None:
     token = "tb_e2e_" + uuid.uuid4().hex
     async with (
-        running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=token, TIMEBANK_SHUTDOWN_GRACE_SECONDS="0.5") as server,
+        running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=token, TIMEBANK_SHUTDOWN_GRACE_SECONDS="2") as server,
         httpx.AsyncClient() as client,
     ):
         assert (await client.get(server.url + "/ready")).status_code == 200
-        started = asyncio.Event()
-        slow = asyncio.create_task(_slow_request(server.port, token, started))
+        started, resume = asyncio.Event(), asyncio.Event()
+        slow = asyncio.create_task(_slow_request(server.port, token, started, resume))
         await started.wait()
         server.terminate()
-        ready = await client.get(server.url + "/ready")
-        assert ready.status_code == 503
+        # During the grace period /ready answers 503 (once the signal has been handled) ...
+        ready = await eventually(lambda: _ready(client, server.url), lambda r: r is not None and r.status_code == 503)
+        assert ready is not None
         assert ready.json()["code"] == "unavailable"
+        # ... then the server stops accepting, while the request already in flight is finished.
+        await eventually(lambda: _refuses_connections(server.port), what="the server to stop accepting")
+        assert not slow.done()
+        resume.set()
         response = await slow
         assert response.startswith(b"HTTP/1.1 201"), response[:200]
         assert await asyncio.wait_for(server.process.wait(), 30) == 0
@@ -135,11 +157,7 @@ async def test_worker_processes_die_with_a_killed_parent(fresh_db: str) -> None:
         workers = _children(server.process.pid)
         server.process.kill()
         await server.process.wait()
-        for _ in range(100):
-            if not any(_alive(worker) for worker in workers):
-                break
-            await asyncio.sleep(0.05)
-        assert not any(_alive(worker) for worker in workers)
+        await eventually(lambda: not any(_alive(worker) for worker in workers), what="the workers to die")
         # The port is free again for a restarted service.
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

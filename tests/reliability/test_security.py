@@ -33,6 +33,7 @@ from tests.api import test_permissions
 from tests.api.test_permissions import ENDPOINTS, PROBED, Call, World, _with_random_ids
 from tests.client import Member
 from tests.e2e.server import Server, running_server
+from tests.eventually import eventually
 from timebank.config import Settings
 
 # The role matrix's module-wide world (two communities, their members and history), as a fixture here too.
@@ -241,9 +242,24 @@ async def test_throttled_requests_write_no_audit_events(throttled: Throttled) ->
             ids.append(request_id)
             headers = {"Authorization": f"Bearer tb_guess_{i}", "X-Request-ID": request_id}
             await http.post("/v1/communities", headers=headers, json={"slug": "g-" + uuid.uuid4().hex[:8], "name": "g"})
-    rows = await throttled.db.fetch(
-        "select request_id, action from audit_events where request_id = any($1::text[])", ids
-    )
+    # A refusal's audit event is written after its answer. Wait (bounded) for the denials within the
+    # budget, then for one more denial sent after the throttled requests: once it is there, any
+    # event a throttled request might have caused would have had its chance to appear too.
+    sentinel = f"sentinel-{uuid.uuid4().hex}"
+    async with client_at(throttled.server, "127.0.0.11") as http:
+        headers = {"Authorization": "Bearer tb_guess_sentinel", "X-Request-ID": sentinel}
+        assert (await http.get("/v1/me", headers=headers)).status_code == 401
+
+    async def events() -> list[asyncpg.Record]:
+        return await throttled.db.fetch(
+            "select request_id, action from audit_events where request_id = any($1::text[])", [*ids, sentinel]
+        )
+
+    def settled(found: list[asyncpg.Record]) -> bool:
+        return len(found) > BUDGET and any(r["request_id"] == sentinel for r in found)
+
+    found = await eventually(events, settled, what="the denials' audit events")
+    rows = [r for r in found if r["request_id"] != sentinel]
     assert sorted(r["request_id"] for r in rows) == sorted(ids[:BUDGET]), rows
     assert {r["action"] for r in rows} == {"request.denied"}
 

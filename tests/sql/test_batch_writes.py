@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.eventually import eventually
 from tests.sql.support import SERVICE_DATE, Ledger, app_connect, request_hash
 from timebank.ledger.batch import BATCHED
 from timebank.ledger.verify import verify
@@ -306,6 +307,16 @@ async def test_the_same_key_twice_in_one_batch_posts_the_first_only(ledger: Ledg
     assert await ledger.balance(anna.account_id) == 15
 
 
+async def waits_for_a_lock(observer: asyncpg.Connection, conn: asyncpg.Connection) -> None:
+    """Wait (bounded) until `conn`'s session waits for a lock another session holds."""
+    await eventually(
+        lambda: observer.fetchval(
+            "select exists (select 1 from pg_locks where pid = $1 and not granted)", conn.get_server_pid()
+        ),
+        what=f"session {conn.get_server_pid()} waiting for a lock",
+    )
+
+
 async def test_a_batch_and_a_single_operation_with_one_key_do_not_deadlock(
     ledger: Ledger, database: str, owner: asyncpg.Connection
 ) -> None:
@@ -322,12 +333,12 @@ async def test_a_batch_and_a_single_operation_with_one_key_do_not_deadlock(
                 [community.issuance, anna.account_id],
             )
             batch = asyncio.create_task(post_credits(batch_conn, [(ledger.actor, anna.id, 15, shared)]))
-            await asyncio.sleep(0.3)  # the batch holds its key and waits for the accounts
+            await waits_for_a_lock(owner, batch_conn)  # the batch holds its key and waits for the accounts
             same = request_hash("post_credit", anna.id, 15)
             single = asyncio.create_task(
                 ledger.acting_as(ledger.actor, single_conn).credit(anna, 15, key=shared, digest=same)
             )
-            await asyncio.sleep(0.3)  # the single operation waits for the key
+            await waits_for_a_lock(owner, single_conn)  # the single operation waits for the key
         answers, replay = await asyncio.gather(batch, single)
     finally:
         await batch_conn.close()

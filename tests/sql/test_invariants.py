@@ -7,7 +7,6 @@ deferred zero-sum check, so history cannot be edited or unbalanced without switc
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.eventually import clock_passes
 from tests.sql.support import APP_ROLE, Community, Ledger, Member, app_connect
 
 APPEND_ONLY_TABLES = ("transactions", "postings", "holds", "hold_resolutions", "audit_events")
@@ -688,9 +688,10 @@ async def _capture_twice(w: World) -> Callable[[], Awaitable[Any]]:
 
 
 async def _capture_expired(w: World) -> Callable[[], Awaitable[Any]]:
-    # Holds must be placed in the future; let this one's moment pass.
-    expired = await w.ledger.hold(w.volunteer, 15, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3))
-    await asyncio.sleep(0.35)
+    # Holds must be placed in the future (with a margin for a busy machine); let this one's moment pass.
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    expired = await w.ledger.hold(w.volunteer, 15, expires_at=expires_at)
+    await clock_passes(w.ledger.conn, expires_at)
     return lambda: w.ledger.capture(expired.body["id"])
 
 

@@ -6,10 +6,13 @@ Each check is one query returning the rows that break it; no rows means the chec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import asyncpg
 
@@ -210,6 +213,28 @@ WORK_MEM = "set local work_mem = '256MB'"
 SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
 
+async def _all_or_none(works: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run the works at once; when one fails (or this is cancelled), cancel the others and wait
+    until every one has ended, then raise a failure (the first work's, in order).
+
+    Each work runs queries on its own connection. Until its task has ended, a connection may still
+    be in the middle of a query, and the rollback that follows a failure would meet asyncpg's
+    "another operation is in progress" instead of the error that caused it (asyncio.gather leaves
+    the other tasks running when one fails). A cancelled query is cancelled on the server too, and
+    asyncpg waits for that before the connection's next statement.
+    """
+    tasks = [asyncio.create_task(work) for work in works]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
+
+
 async def verify(
     conn: asyncpg.Connection,
     community_id: uuid.UUID | None = None,
@@ -231,23 +256,33 @@ async def verify(
             rows = await connection.fetch(check.query, community_id)
             found[check.name] = [row[0] for row in rows]
 
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    snapshot_transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+    await snapshot_transaction.start()
+    joined: list[asyncpg.Connection] = []
+    try:
         await conn.execute(WORK_MEM)
-        joined: list[asyncpg.Connection] = []
-        try:
-            if helpers:
-                snapshot = await conn.fetchval("select pg_export_snapshot()")
-                if not SNAPSHOT_ID.match(snapshot):
-                    raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
-                for helper in helpers:
-                    await helper.execute("begin isolation level repeatable read read only")
-                    joined.append(helper)
-                    await helper.execute(f"set transaction snapshot '{snapshot}'")
-                    await helper.execute(WORK_MEM)
-            await asyncio.gather(*(work(c) for c in (conn, *joined)))
-        finally:
-            for helper in joined:
-                await helper.execute("rollback")
+        if helpers:
+            snapshot = await conn.fetchval("select pg_export_snapshot()")
+            if not SNAPSHOT_ID.match(snapshot):
+                raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+            for helper in helpers:
+                await helper.execute("begin isolation level repeatable read read only")
+                joined.append(helper)
+                await helper.execute(f"set transaction snapshot '{snapshot}'")
+                await helper.execute(WORK_MEM)
+        await _all_or_none(work(c) for c in (conn, *joined))
+    except BaseException:
+        # The failure is what the caller must see: a connection it closed (the server went away)
+        # cannot roll back, and that second error must not take the first one's place.
+        rollbacks: list[Callable[[], Awaitable[object]]] = [snapshot_transaction.rollback]
+        rollbacks += [partial(helper.execute, "rollback") for helper in joined]
+        for rollback in rollbacks:
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresError, OSError):
+                await rollback()
+        raise
+    for helper in joined:
+        await helper.execute("rollback")
+    await snapshot_transaction.commit()
     report = Report()
     for check in CHECKS:
         report.checked[check.name] = len(found[check.name])
