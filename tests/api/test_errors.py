@@ -11,6 +11,7 @@ balance cap, reversals under the same rules, and holds (available minutes, captu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
