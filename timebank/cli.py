@@ -59,7 +59,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.migrate_on_start and not args.no_migrate:
         asyncio.run(migrate(settings, url))
     if settings.admin_token:
-        asyncio.run(ensure_admin_token(url, settings.admin_token))
+        try:
+            asyncio.run(ensure_admin_token(url, settings.admin_token))
+        except asyncpg.PostgresError as exc:  # e.g. the token was revoked, or belongs to a member
+            print(f"timebank serve: {exc.args[0]}", file=sys.stderr)
+            return 2
     where = f"embedded PostgreSQL in {settings.data_dir}" if database.server else "TIMEBANK_DATABASE_URL"
     print(
         f"timebank is running at http://{host}:{port}  (database: {where})\n"

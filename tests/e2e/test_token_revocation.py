@@ -135,3 +135,30 @@ async def test_revoked_tokens_answer_401_on_every_worker(fresh_db: str) -> None:
     finally:
         await owner.close()
     assert "token_revocation_unconfirmed" not in log
+
+
+async def test_a_revoked_admin_token_stops_the_start(fresh_db: str) -> None:
+    """TIMEBANK_ADMIN_TOKEN once revoked cannot be made an admin's token again: `serve` says so and exits."""
+    admin_token = "tb_e2e_admin_" + uuid.uuid4().hex
+    async with running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=admin_token):
+        pass
+    owner = await asyncpg.connect(fresh_db, server_settings={"search_path": "timebank"})
+    try:
+        digest = hashlib.sha256(admin_token.encode()).digest()
+        token_id = await owner.fetchval("select id from tokens where token_hash = $1", digest)
+    finally:
+        await owner.close()
+    code, _, err = await cli(fresh_db, "token", "revoke", str(token_id))
+    assert code == 0, err
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")} | {
+        "TIMEBANK_DATABASE_URL": fresh_db,
+        "TIMEBANK_ADMIN_TOKEN": admin_token,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "timebank.cli", "serve", "--port", "1",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    out, err_bytes = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert "TIMEBANK_ADMIN_TOKEN was revoked" in err_bytes.decode()
+    assert admin_token not in out.decode() + err_bytes.decode()
