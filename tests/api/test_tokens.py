@@ -114,7 +114,7 @@ async def test_list_is_keyset_paged_and_stable_under_new_tokens(api: Api) -> Non
     second = (await api.get(path, api.admin_token, limit=2, cursor=first["next_cursor"])).json()
     assert [item["id"] for item in second["items"]] == everything[2:]
     assert second["next_cursor"] is None
-    assert_problem(await api.get(path, api.admin_token, cursor="not-ours"), 400, "invalid_request")
+    assert_problem(await api.get(path, api.admin_token, cursor="not-ours"), 422, "invalid_cursor")
     assert_problem(await api.get(path, api.admin_token, limit=0), 400, "invalid_request")
 
 

@@ -15,12 +15,16 @@ from timebank.auth.revocations import RevocationListener
 from timebank.http.context import Caller, Db
 from timebank.http.idempotency import execute_write
 from timebank.http.pagination import decode_cursor, next_cursor, page_limit
-from timebank.http.responses import READ, WRITE, write_response
+from timebank.http.responses import problems, write_response
 from timebank.http.types import Cursor, Limit
 from timebank.ledger.routes import IdempotencyKey
 
 
-@get("/v1/members/{member_id:uuid}/tokens", responses=READ, summary="List a member's tokens, newest first")
+@get(
+    "/v1/members/{member_id:uuid}/tokens",
+    responses=problems("invalid_request", "forbidden", "not_found", "invalid_cursor"),
+    summary="A member's tokens, newest first",
+)
 async def list_member_tokens(
     member_id: FromPath[uuid.UUID],
     db: Db,
@@ -35,7 +39,12 @@ async def list_member_tokens(
     return TokenPage(items=items, next_cursor=next_cursor(rows, size, "seq"))
 
 
-@post("/v1/tokens/{token_id:uuid}/revoke", status_code=200, responses=WRITE, summary="Revoke a token")
+@post(
+    "/v1/tokens/{token_id:uuid}/revoke",
+    status_code=200,
+    responses=problems("forbidden", "not_found", body=True, keyed=True),
+    summary="Revoke a token for good",
+)
 async def revoke_token(
     token_id: FromPath[uuid.UUID],
     db: Db,
@@ -44,7 +53,9 @@ async def revoke_token(
     data: JSONBody[TokenRevoke | None] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[Token]:
-    """Revoke the token for good. Answered once every process of the service has forgotten it."""
+    """An admin; a coordinator of the owner's community (members' tokens only); the token's owner.
+    Answered once every process of the service has forgotten the token; revoking a revoked token
+    answers its record unchanged."""
     listener: RevocationListener = request.app.state.revocations
     with listener.confirmations.watching(token_id) as watch:
         result = await execute_write(

@@ -8,6 +8,7 @@ import asyncpg
 
 from timebank.auth.models import Token
 from timebank.db import Database
+from timebank.errors import ForbiddenError
 from timebank.http.context import Principal
 from timebank.members import service as members
 
@@ -21,7 +22,10 @@ def _token(row: asyncpg.Record) -> Token:
 async def list_member_tokens(
     db: Database, actor: Principal, member_id: uuid.UUID, before_seq: int | None, limit: int
 ) -> tuple[list[Token], list[asyncpg.Record]]:
-    """The member's tokens, newest first, for whoever may read the member: itself, its community's staff."""
-    await members.get_visible(db, actor, member_id)
+    """The member's tokens, newest first: for the member itself and its community's staff (admin,
+    coordinators, auditors); 403 for the rest of the community, 404 beyond it."""
+    community_id = await members.visible_community(db, actor, member_id)
+    if not (actor.member_id == member_id or actor.is_staff_of(community_id, "coordinator", "auditor")):
+        raise ForbiddenError("members may list only their own tokens")
     rows = await db.fetch("select * from member_tokens($1, $2, $3)", member_id, before_seq, limit + 1)
     return [_token(r) for r in rows[:limit]], rows
