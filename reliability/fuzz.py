@@ -15,7 +15,8 @@ Each answer must hold:
 - it conforms to the schema: status code documented, content type, body and headers;
 - a negative (schema-violating) request is refused;
 - nothing is written by a request that was refused (4xx), by a read, or by a replay: the ledger,
-  members, communities, principals and tokens are compared before and after each request;
+  members, communities, principals, tokens and their revocations are compared before and after each
+  request (a token's last_used_at is not: authentication notes it);
   audit events other than `write.rejected` / `request.denied` count as writes too;
 - an accepted write records exactly one audit event;
 - a successful write retried with the same key and body replays the first answer
@@ -94,6 +95,8 @@ SANE_VALUES: dict[str, list[Any]] = {
 }
 # One audit event per state change; a capture makes two (the hold resolved, the transaction created).
 AUDIT_EVENTS_PER_WRITE = {"POST /v1/holds/{hold_id}/capture": 2}
+# Revoking a revoked token answers 200 and changes nothing, so it writes no audit event.
+REVOKE = "POST /v1/tokens/{token_id}/revoke"
 REQUEST_TIMEOUT_SECONDS = 30.0
 VIOLATIONS_SHOWN = 40
 
@@ -104,6 +107,7 @@ select (select count(*) from communities) as communities,
        (select md5(coalesce(string_agg(m::text, ',' order by m.id), '')) from members m) as members_digest,
        (select count(*) from principals) as principals,
        (select count(*) from tokens) as tokens,
+       (select count(*) from token_revocations) as revocations,
        (select md5(coalesce(string_agg(a::text, ',' order by a.id), '')) from accounts a) as accounts_digest,
        (select count(*) from transactions) as transactions,
        (select count(*) from postings) as postings,
@@ -128,6 +132,8 @@ class World:
     accounts: list[str] = field(default_factory=list)
     transactions: list[str] = field(default_factory=list)
     holds: list[str] = field(default_factory=list)
+    # Spare tokens of members, for revocation to find (never the tokens the roles use).
+    spare_tokens: list[str] = field(default_factory=list)
 
     def learn(self, label: str, body: Any) -> None:
         """Remember the ids a successful answer names (new members, transactions, holds)."""
@@ -235,6 +241,12 @@ def seed_world(base_url: str, admin_token: str, global_auditor_token: str) -> Wo
         post("/v1/holds", {"member_id": stranger["id"], "minutes": 30})
         mistake = credit(volunteer, 15)
         post(f"/v1/transactions/{mistake['id']}/reversal", {"reason": "记错了"})
+        # Spare tokens of the subject and of the stranger (whose own tokens no role uses), to revoke.
+        for member, spares in ((subject, 3), (stranger, 2)):
+            for _ in range(spares):
+                seeder.call("POST", f"/v1/members/{member['id']}/tokens", admin_token)
+            listed = seeder.call("GET", f"/v1/members/{member['id']}/tokens", admin_token)
+            world.spare_tokens.extend(item["id"] for item in listed["items"])
         return world
     finally:
         seeder.close()
@@ -342,6 +354,7 @@ class Fuzzer:
             "account_id": world.accounts,
             "transaction_id": world.transactions,
             "hold_id": world.holds,
+            "token_id": world.spare_tokens,
             "actor": list(world.principals.values()),
         }.get(name)
 
@@ -476,6 +489,8 @@ class Fuzzer:
             if isinstance(body, dict) and isinstance(body.get("postings"), list) and body["postings"]:
                 self.figures.hours_moved[str(body.get("kind"))] += 1
         changes, expected = after[-1] - before[-1], AUDIT_EVENTS_PER_WRITE.get(label, 1)
+        if label == REVOKE and after[REVOCATIONS] == before[REVOCATIONS]:
+            expected = 0
         if changes != expected:
             self._record(
                 "audit_events_per_write", case, role, status, f"{changes} audit events, expected {expected}", headers
@@ -646,9 +661,12 @@ def _json(response: Any) -> Any:
 
 
 STATE_FIELDS = (
-    "communities", "communities_digest", "members", "members_digest", "principals", "tokens",
+    "communities", "communities_digest", "members", "members_digest", "principals", "tokens", "revocations",
     "accounts_digest", "transactions", "postings", "holds", "hold_resolutions", "changes",
 )  # fmt: skip
+
+
+REVOCATIONS = STATE_FIELDS.index("revocations")
 
 
 def _diff(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:

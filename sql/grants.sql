@@ -1,6 +1,7 @@
 -- What the service's role may do: read the ledger and call the operations. It writes no table
 -- directly, cannot read token hashes or idempotency records, owns nothing, and cannot mint admins
--- or auditors (create_principal_token, ensure_admin_token are for the owner: CLI and start-up).
+-- or auditors (create_principal_token, ensure_admin_token are for the owner: CLI and start-up), nor
+-- revoke a token as the system (revoke_token_as_system is the CLI's).
 -- {app_role} is replaced by the configured role name, quoted, when migrations run.
 -- The grants below are the whole set: start from nothing, so a privilege dropped here is revoked.
 revoke all on all tables in schema timebank from public, {app_role};
@@ -10,6 +11,9 @@ grant select on communities, members, principals, accounts, transactions, postin
     holds, hold_resolutions, audit_events to {app_role};
 grant execute on function
     authenticate(bytea),
+    authenticate_token(bytea),
+    member_tokens(uuid, bigint, integer),
+    revoke_token(uuid, text, text, bytea, uuid),
     create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text),
     set_policy(uuid, text, text, jsonb),
     create_member(uuid, text, text, text, text[], text, date, text, text),

@@ -814,6 +814,53 @@ $$;
 
 
 --
+-- Name: tokens; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.tokens (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    principal_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by text NOT NULL,
+    seq bigint NOT NULL,
+    last_used_at timestamp with time zone,
+    CONSTRAINT tokens_token_hash_length CHECK ((octet_length(token_hash) = 32))
+);
+
+
+--
+-- Name: _revoke_token(text, timebank.tokens, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._revoke_token(p_actor text, p_token timebank.tokens, p_request_id text, OUT listeners integer[], OUT revoked_now boolean) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_owner principal_info := _principal(p_token.principal_id);
+begin
+    -- Listeners subscribe holding this lock shared (LISTEN, then the name, in one transaction). A listener
+    -- named here subscribed before this commits and will hear of it; any other subscribes after this
+    -- commits and starts with an empty cache.
+    perform pg_advisory_xact_lock(hashtext('timebank.token_revocations'));
+    select coalesce(array_agg(a.pid order by a.pid), array[]::integer[]) into listeners
+      from pg_stat_activity a
+     where a.datname = current_database() and a.application_name = 'timebank-token-listener';
+    insert into token_revocations (token_id, revoked_by, request_id) values (p_token.id, p_actor, p_request_id)
+    on conflict do nothing;
+    revoked_now := found;
+    if revoked_now then
+        perform _audit(p_actor, null, 'token.revoked',
+            case when v_owner.member_id is null then 'principal' else 'member' end,
+            coalesce(v_owner.member_id, v_owner.id), v_owner.community_id, p_request_id,
+            jsonb_build_object('token_id', p_token.id, 'principal_id', v_owner.id, 'kind', v_owner.kind));
+    end if;
+    perform pg_notify('timebank_token_revoked', p_token.id::text);
+end;
+$$;
+
+
+--
 -- Name: _system_account(uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -826,6 +873,20 @@ begin
         select id from accounts where community_id = p_community_id and kind = p_kind and kind <> 'member'
     );
 end;
+$$;
+
+
+--
+-- Name: _token_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._token_json(p_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object('id', t.id, 'created_at', t.created_at, 'last_used_at', t.last_used_at,
+                              'revoked_at', r.revoked_at)
+      from tokens t left join token_revocations r on r.token_id = t.id
+     where t.id = p_id;
 $$;
 
 
@@ -898,8 +959,45 @@ begin
            p.member_id
       into v_result
       from tokens t join principals p on p.id = t.principal_id left join members m on m.id = p.member_id
-     where t.token_hash = p_token_hash;
+     where t.token_hash = p_token_hash
+       and not exists (select 1 from token_revocations r where r.token_id = t.id);
     return v_result;
+end;
+$$;
+
+
+--
+-- Name: authenticate_token(bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.authenticate_token(p_token_hash bytea) RETURNS TABLE(token_id uuid, id uuid, kind text, roles text[], community_id uuid, member_id uuid)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+declare
+    v_token tokens;
+begin
+    select t.* into v_token
+      from tokens t
+     where t.token_hash = p_token_hash
+       and not exists (select 1 from token_revocations r where r.token_id = t.id);
+    if not found then
+        return;
+    end if;
+    if v_token.last_used_at is null or v_token.last_used_at < now() - interval '1 minute' then
+        -- Losing this note in a crash costs nothing, so its commit need not wait for the disk.
+        perform set_config('synchronous_commit', 'off', true);
+        update tokens t set last_used_at = now()
+         where t.id = v_token.id and (t.last_used_at is null or t.last_used_at < now() - interval '1 minute');
+    end if;
+    return query
+        select v_token.id, p.id, p.kind,
+               case p.kind when 'member' then m.roles when 'admin' then array['admin'] else array['auditor'] end,
+               coalesce(m.community_id, p.community_id),
+               p.member_id
+          from principals p left join members m on m.id = p.member_id
+         where p.id = v_token.principal_id;
 end;
 $$;
 
@@ -1151,6 +1249,10 @@ begin
       from tokens t join principals p on p.id = t.principal_id
      where t.token_hash = p_token_hash and p.kind = 'admin';
     if found then
+        -- Revocation is permanent: a revoked token cannot be made an admin's token again.
+        if exists (select 1 from tokens t join token_revocations r on r.token_id = t.id where t.token_hash = p_token_hash) then
+            perform _fail('conflict', 'TIMEBANK_ADMIN_TOKEN was revoked; choose a new token');
+        end if;
         return v_principal;
     end if;
     if exists (select 1 from tokens where token_hash = p_token_hash) then
@@ -1223,6 +1325,24 @@ begin
         v_member.community_id, p_request_id, jsonb_build_object('token_id', v_token));
     return v_principal;
 end;
+$$;
+
+
+--
+-- Name: member_tokens(uuid, bigint, integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.member_tokens(p_member_id uuid, p_before_seq bigint, p_limit integer) RETURNS TABLE(seq bigint, id uuid, created_at timestamp with time zone, last_used_at timestamp with time zone, revoked_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select t.seq, t.id, t.created_at, t.last_used_at, r.revoked_at
+      from principals p
+      join tokens t on t.principal_id = p.id
+      left join token_revocations r on r.token_id = t.id
+     where p.member_id = p_member_id and (p_before_seq is null or t.seq < p_before_seq)
+     order by t.seq desc
+     limit least(p_limit, 501);
 $$;
 
 
@@ -1692,6 +1812,27 @@ $$;
 
 
 --
+-- Name: reject_token_change(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_token_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if tg_op = 'UPDATE'
+       and (new.id, new.principal_id, new.token_hash, new.created_at, new.created_by, new.seq)
+           is not distinct from (old.id, old.principal_id, old.token_hash, old.created_at, old.created_by, old.seq) then
+        return new;
+    end if;
+    raise exception using
+        errcode = 'TB900',
+        message = format('tokens: %s is not allowed; only last_used_at may change', lower(tg_op)),
+        detail = 'append_only';
+end;
+$$;
+
+
+--
 -- Name: release_hold(uuid, text, text, bytea, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1765,6 +1906,70 @@ begin
         v_accounts, v_minutes);
     return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_original.community_id, null,
         jsonb_build_object('reverses', v_original.id, 'reason', p_reason)), false;
+end;
+$$;
+
+
+--
+-- Name: revoke_token(uuid, text, text, bytea, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.revoke_token(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_token_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean, listeners integer[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_token tokens;
+    v_owner principal_info;
+    v_listeners integer[];
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true, array[]::integer[];
+        return;
+    end if;
+    select * into v_token from tokens t where t.id = p_token_id;
+    if not found then
+        perform _fail('not_found', 'no such token');
+    end if;
+    v_owner := _principal(v_token.principal_id);
+    if not ('admin' = any(v_actor.roles)
+            or v_actor.id = v_owner.id
+            or (v_owner.kind = 'member' and v_actor.community_id = v_owner.community_id
+                and 'coordinator' = any(v_actor.roles))) then
+        if v_actor.community_id = v_owner.community_id or (v_actor.kind = 'auditor' and v_actor.community_id is null) then
+            perform _fail('forbidden', 'the caller may not do this');
+        end if;
+        perform _fail('not_found', 'no such token');
+    end if;
+    v_listeners := (_revoke_token(p_actor::text, v_token, p_request_id)).listeners;
+    v_body := _token_json(v_token.id);
+    perform _idempotency_store(p_actor, p_key, 200, v_body);
+    return query select 200, v_body, false, v_listeners;
+end;
+$$;
+
+
+--
+-- Name: revoke_token_as_system(text, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.revoke_token_as_system(p_request_id text, p_token_id uuid) RETURNS TABLE(body jsonb, revoked_now boolean, listeners integer[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_token tokens;
+    v_revocation record;
+begin
+    select * into v_token from tokens t where t.id = p_token_id;
+    if not found then
+        perform _fail('not_found', 'no such token');
+    end if;
+    v_revocation := _revoke_token('system', v_token, p_request_id);
+    return query select _token_json(v_token.id), v_revocation.revoked_now, v_revocation.listeners;
 end;
 $$;
 
@@ -1966,16 +2171,28 @@ CREATE TABLE timebank.schema_migrations (
 
 
 --
--- Name: tokens; Type: TABLE; Schema: timebank; Owner: -
+-- Name: token_revocations; Type: TABLE; Schema: timebank; Owner: -
 --
 
-CREATE TABLE timebank.tokens (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    principal_id uuid NOT NULL,
-    token_hash bytea NOT NULL,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    created_by text NOT NULL,
-    CONSTRAINT tokens_token_hash_length CHECK ((octet_length(token_hash) = 32))
+CREATE TABLE timebank.token_revocations (
+    token_id uuid NOT NULL,
+    revoked_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    revoked_by text NOT NULL,
+    request_id text NOT NULL
+);
+
+
+--
+-- Name: tokens_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
+--
+
+ALTER TABLE timebank.tokens ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME timebank.tokens_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 
@@ -2171,11 +2388,27 @@ ALTER TABLE ONLY timebank.schema_migrations
 
 
 --
+-- Name: token_revocations token_revocations_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.token_revocations
+    ADD CONSTRAINT token_revocations_pkey PRIMARY KEY (token_id);
+
+
+--
 -- Name: tokens tokens_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
 ALTER TABLE ONLY timebank.tokens
     ADD CONSTRAINT tokens_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: tokens tokens_seq_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.tokens
+    ADD CONSTRAINT tokens_seq_key UNIQUE (seq);
 
 
 --
@@ -2303,6 +2536,13 @@ CREATE INDEX postings_transaction_id_idx ON timebank.postings USING btree (trans
 
 
 --
+-- Name: tokens_principal_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX tokens_principal_id_seq_idx ON timebank.tokens USING btree (principal_id, seq);
+
+
+--
 -- Name: transactions_community_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -2370,6 +2610,34 @@ CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON timebank.postings DE
 --
 
 CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON timebank.postings FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: token_revocations token_revocations_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER token_revocations_append_only BEFORE DELETE OR UPDATE ON timebank.token_revocations FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: token_revocations token_revocations_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER token_revocations_no_truncate BEFORE TRUNCATE ON timebank.token_revocations FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: tokens tokens_identity_fixed; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER tokens_identity_fixed BEFORE DELETE OR UPDATE ON timebank.tokens FOR EACH ROW EXECUTE FUNCTION timebank.reject_token_change();
+
+
+--
+-- Name: tokens tokens_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER tokens_no_truncate BEFORE TRUNCATE ON timebank.tokens FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
 
 
 --
@@ -2527,6 +2795,14 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: token_revocations token_revocations_token_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.token_revocations
+    ADD CONSTRAINT token_revocations_token_id_fkey FOREIGN KEY (token_id) REFERENCES timebank.tokens(id);
 
 
 --

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, cast
 
+import asyncpg
 import structlog
 from litestar import Litestar, Router
 from litestar.di import Provide
@@ -15,10 +16,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from timebank import __version__
 from timebank.audit.routes import router as audit_router
+from timebank.auth.revocations import RevocationListener
+from timebank.auth.routes import router as tokens_router
 from timebank.auth.throttle import AuthThrottle, TokenCache
 from timebank.communities.routes import router as communities_router
 from timebank.config import Settings
-from timebank.db import Database
+from timebank.db import Database, connect_kwargs
 from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
 from timebank.holds.service import run_expiry_job
@@ -38,6 +41,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+async def _listener_connection(settings: Settings, dsn: str) -> asyncpg.Connection:
+    """A connection of the service role of its own, outside the pool, for the revocation listener."""
+    kwargs = connect_kwargs(settings, dsn)
+    kwargs["server_settings"]["application_name"] = "timebank-token-listener-subscribing"
+    return await asyncpg.connect(**kwargs, timeout=settings.pool_acquire_timeout_seconds)
+
+
 def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litestar:
     """The service, connecting as the service role to the server that `dsn` names.
 
@@ -48,6 +58,10 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await Database.connect(settings, dsn)
         app.state.db = db
+        # Cached tokens are trusted only while this process hears of revocations (auth/revocations.py).
+        revocations = RevocationListener(app.state.token_cache, lambda: _listener_connection(settings, dsn))
+        app.state.revocations = revocations
+        await revocations.start(wait_seconds=settings.pool_acquire_timeout_seconds)
         app.state.write_batches = WriteBatches(db, settings.write_batch_max_size, settings.write_batch_in_flight)
         app.state.draining = False
         jobs = [asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))] if run_jobs else []
@@ -58,6 +72,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+            await revocations.stop()
             await db.close()
 
     app = Litestar(
@@ -66,7 +81,14 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
             # Every /v1 route: authenticate first, then hold the body to the exact schema.
             Router(
                 path="/",
-                route_handlers=[communities_router, members_router, ledger_router, holds_router, audit_router],
+                route_handlers=[
+                    communities_router,
+                    members_router,
+                    tokens_router,
+                    ledger_router,
+                    holds_router,
+                    audit_router,
+                ],
                 guards=[check_request],
                 security=[{"bearer": []}],
             ),
@@ -94,7 +116,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     index_query_parameters(app)
     app.state.settings = settings
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
-    app.state.token_cache = TokenCache(settings.token_cache_seconds, settings.token_cache_size)
+    app.state.token_cache = TokenCache(settings.token_cache_seconds, settings.token_cache_size, trusted=False)
     # Outermost, so that even unmatched routes get a request id and their log line.
     app.asgi_handler = request_context_middleware(options_middleware(app, app.asgi_handler))
     return app

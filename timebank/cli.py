@@ -7,6 +7,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -159,7 +160,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace, database: Database) 
     else:
         asyncio.run(database.require_migrated())
     if settings.admin_token:
-        asyncio.run(ensure_admin_token(url, settings.admin_token))
+        try:
+            asyncio.run(ensure_admin_token(url, settings.admin_token))
+        except asyncpg.PostgresError as exc:  # e.g. the token was revoked, or belongs to a member
+            print(f"timebank serve: {exc.args[0]}", file=sys.stderr)
+            return 2
     print(
         f"timebank is running at http://{host}:{port}  (database: {database.description()})\n"
         f"  API documentation: http://{host}:{port}/schema\n"
@@ -250,6 +255,77 @@ def cmd_token(settings: Settings, args: argparse.Namespace, database: Database) 
     return 0
 
 
+def _moment(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "never"
+
+
+def _token_id(text: str, command: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        print(f"timebank token {command}: {text!r} is not an id (a UUID)", file=sys.stderr)
+        return None
+
+
+def cmd_token_revoke(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from timebank.auth.bootstrap import RevokedToken
+    from timebank.auth.revocations import CONFIRM_SECONDS
+
+    token_id = _token_id(args.id, "revoke")
+    if token_id is None:
+        return 2
+    done: RevokedToken | None = asyncio.run(_revoke(database, token_id))
+    if done is None:
+        print(f"timebank token revoke: no token has the id {token_id}", file=sys.stderr)
+        return 2
+    if done.kind == "member":
+        whose = f"member {done.member_id} ({done.display_name}, community {done.community})"
+    elif done.kind == "auditor":
+        whose = f"auditor {done.principal_id} of " + (
+            f"community {done.community}" if done.community else "every community"
+        )
+    else:
+        whose = f"admin {done.principal_id}"
+    if done.revoked_now:
+        print(f"revoked token {done.token_id} of {whose} at {_moment(done.revoked_at)}")
+    else:
+        print(f"token {done.token_id} of {whose} was already revoked at {_moment(done.revoked_at)}; nothing changed")
+    if done.unconfirmed:
+        print(
+            f"warning: {done.unconfirmed} server process(es) did not confirm within {CONFIRM_SECONDS:g} s;"
+            " each refuses the token as soon as it hears of the revocation",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_token_list(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+
+    member_id = _token_id(args.member, "list")
+    if member_id is None:
+        return 2
+    rows = asyncio.run(_member_tokens(database, member_id))
+    if rows is None:
+        print(f"timebank token list: no member has the id {member_id}", file=sys.stderr)
+        return 2
+    for row in rows:
+        state = f"revoked {_moment(row.revoked_at)}" if row.revoked_at else "active"
+        print(f"{row.id}  created {_moment(row.created_at)}  last used {_moment(row.last_used_at)}  {state}")
+    return 0
+
+
+async def _revoke(database: Database, token_id: uuid.UUID) -> Any:
+    from timebank.auth.bootstrap import revoke_token
+
+    return await revoke_token(await database.require_migrated(), token_id)
+
+
+async def _member_tokens(database: Database, member_id: uuid.UUID) -> Any:
+    from timebank.auth.bootstrap import member_tokens
+
+    return await member_tokens(await database.require_migrated(), member_id)
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.demo import load_demo
 
@@ -290,6 +366,14 @@ def parser() -> argparse.ArgumentParser:
     who.add_argument("--auditor", action="store_true", help="a read-only auditor (of --community, or all)")
     create.add_argument("--community", metavar="SLUG", help="with --auditor: the community audited")
     create.set_defaults(run=cmd_token)
+    revoke = token_sub.add_parser(
+        "revoke", help="revoke a token for good (any: a member's, an admin's or an auditor's); audited as system"
+    )
+    revoke.add_argument("id", metavar="ID", help="the token's id, as `token list` or GET /v1/members/{id}/tokens shows")
+    revoke.set_defaults(run=cmd_token_revoke)
+    listing = token_sub.add_parser("list", help="a member's tokens, newest first (never the secrets)")
+    listing.add_argument("--member", metavar="ID", required=True, help="the member")
+    listing.set_defaults(run=cmd_token_list)
 
     sub.add_parser("demo", help="load a sample community to explore").set_defaults(run=cmd_demo)
     return top

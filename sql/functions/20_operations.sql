@@ -1,6 +1,8 @@
 -- The public operations the service calls. Each is SECURITY DEFINER: the service role may call
 -- these and read, but never write a table directly. Every state change writes its audit event here.
 
+-- Who a token stands for (all nulls for an unknown or revoked token), without noting the use; the
+-- service itself calls authenticate_token (50_tokens.sql).
 create or replace function authenticate(p_token_hash bytea) returns principal_info
 language plpgsql stable security definer set search_path = timebank, pg_temp as $$
 declare
@@ -12,7 +14,8 @@ begin
            p.member_id
       into v_result
       from tokens t join principals p on p.id = t.principal_id left join members m on m.id = p.member_id
-     where t.token_hash = p_token_hash;
+     where t.token_hash = p_token_hash
+       and not exists (select 1 from token_revocations r where r.token_id = t.id);
     return v_result;
 end;
 $$;
@@ -217,6 +220,10 @@ begin
       from tokens t join principals p on p.id = t.principal_id
      where t.token_hash = p_token_hash and p.kind = 'admin';
     if found then
+        -- Revocation is permanent: a revoked token cannot be made an admin's token again.
+        if exists (select 1 from tokens t join token_revocations r on r.token_id = t.id where t.token_hash = p_token_hash) then
+            perform _fail('conflict', 'TIMEBANK_ADMIN_TOKEN was revoked; choose a new token');
+        end if;
         return v_principal;
     end if;
     if exists (select 1 from tokens where token_hash = p_token_hash) then

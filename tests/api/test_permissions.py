@@ -102,6 +102,7 @@ class World:
                              from communities where id = any($1::uuid[])),
               'communities', (select count(*) from communities),
               'tokens', (select count(*) from tokens),
+              'revocations', (select count(*) from token_revocations),
               'members', (select count(*) from members where community_id = any($1::uuid[])),
               'transactions', (select count(*) from transactions where community_id = any($1::uuid[])),
               'holds', (select count(*) from holds where community_id = any($1::uuid[])),
@@ -256,6 +257,21 @@ async def member_list(w: World, t: Member) -> Call:
 @endpoint("member.token")
 async def member_token(w: World, t: Member) -> Call:
     return Call("POST", f"/v1/members/{t.id}/tokens", expect={"member_id": t.id})
+
+
+@endpoint("token.list")
+async def token_list(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/members/{t.id}/tokens")
+
+
+@endpoint("token.revoke")
+async def token_revoke(w: World, t: Member) -> Call:
+    """Revoke a token of the target member issued just for this row (never the one the caller uses)."""
+    issued = await w.api.post(f"/v1/members/{t.id}/tokens", w.api.admin_token, key=None)
+    assert issued.status_code == 201, issued.text
+    digest = hashlib.sha256(issued.json()["token"].encode()).digest()
+    token_id = str(await w.db.fetchval("select id from tokens where token_hash = $1", digest))
+    return Call("POST", f"/v1/tokens/{token_id}/revoke", moves_hours=True, expect={"id": token_id})
 
 
 @endpoint("me")
@@ -419,6 +435,8 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "member.get":             (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "member.list":            (200,  200,   404,   200,   200,   403,  None,  403, None),
     "member.token":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
+    "token.list":             (200,  200,   404,   200,   200,   200,  403,   200,  403),
+    "token.revoke":           (200,  200,   404,   403,   403,   200,  403,   200,  403),
     "me":                     (200,  200,   200,   200,   200,   200,  None,  200, None),
     "account.get":            (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "account.get.pool":       (200,  200,   404,   200,   200,   403,  None,  403, None),
@@ -538,7 +556,8 @@ async def test_who_may_grant_which_roles(world: World, caller: str, roles: list[
 
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PROBED = (
-    "member.get", "member.token", "account.get", "account.get.pool", "account.entries", "account.balance",
+    "member.get", "member.token", "token.list", "token.revoke", "account.get", "account.get.pool",
+    "account.entries", "account.balance",
     "transaction.get", "hold.get", "credit", "redemption", "transfer.gift", "transfer.to_pool", "pool_grant",
     "reversal", "hold.place", "hold.capture", "hold.release",
 )  # fmt: skip

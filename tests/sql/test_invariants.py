@@ -28,6 +28,7 @@ TABLE_COLUMNS = {
     "members": "display_name",
     "principals": "kind",
     "tokens": "created_by",
+    "token_revocations": "revoked_by",
     "accounts": "balance_minutes",
     "holds": "minutes",
     "transactions": "description",
@@ -237,6 +238,8 @@ async def test_executable_functions_are_the_operations(app_conn: asyncpg.Connect
     assert {"post_credit", "reverse_transaction", "place_hold", "capture_hold", "expire_holds"} <= names
     # Minting admins and auditors is the owner's (CLI, start-up), never the running service's.
     assert not {"create_principal_token", "ensure_admin_token"} & names
+    # So is revoking any token as the system (`timebank token revoke`).
+    assert "revoke_token_as_system" not in names
     for row in rows:
         if row["proname"].startswith("_"):
             assert row["proname"] in READ_HELPERS, f"internal helper {row['proname']} is executable"

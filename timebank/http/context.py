@@ -14,7 +14,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
-from timebank.auth.throttle import AuthThrottle
+from timebank.auth.throttle import AuthThrottle, TokenCache
 from timebank.db import Database
 from timebank.errors import TooManyRequestsError, UnauthenticatedError
 
@@ -90,7 +90,8 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
         raise UnauthenticatedError("a valid bearer token is required")
     digest = hash_token(token)
     state = request.app.state
-    principal = state.token_cache.get(digest)
+    cache: TokenCache = state.token_cache
+    principal = cache.get(digest)
     if not isinstance(principal, Principal):
         address = request.client.host if request.client else "unknown"
         throttle: AuthThrottle = state.auth_throttle
@@ -99,8 +100,10 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
                 "too many failed authentications from this address", throttle.retry_after_seconds(address)
             )
         db: Database = state.db
-        row = await db.fetchrow("select * from authenticate($1)", digest)
-        if row is None or row["id"] is None:
+        # Read before the lookup: a revocation heard while it runs keeps its answer out of the cache.
+        generation = cache.generation
+        row = await db.fetchrow("select * from authenticate_token($1)", digest)
+        if row is None:
             throttle.record_failure(address)
             raise UnauthenticatedError("a valid bearer token is required")
         principal = Principal(
@@ -110,7 +113,7 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
             community_id=row["community_id"],
             member_id=row["member_id"],
         )
-        state.token_cache.put(digest, principal)
+        cache.put(digest, principal, row["token_id"], generation)
     scope_state = request.scope.setdefault("state", {})
     scope_state["principal"] = principal
     scope_state["principal_id"] = str(principal.id)

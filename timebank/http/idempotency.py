@@ -8,7 +8,7 @@ a retry with the same key then gets the same answer.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -58,6 +58,8 @@ class WriteResult:
     status: int
     body: bytes
     replayed: bool
+    # Further columns the operation returned beside its answer (`returning` of execute_write).
+    returned: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_problem(self) -> bool:
@@ -81,8 +83,12 @@ async def execute_write(
     target: object,
     body: msgspec.Struct | None,
     *args: Any,
+    returning: tuple[str, ...] = (),
 ) -> WriteResult:
-    """Call `function(actor, request_id, key, hash, *args)` and apply the idempotency contract."""
+    """Call `function(actor, request_id, key, hash, *args)` and apply the idempotency contract.
+
+    `returning` names further columns of the function's result to hand back (never stored with the key).
+    """
     key = idempotency_key(request)
     for value in args:
         # Minutes beyond PostgreSQL's bigint are out of every community's range.
@@ -94,7 +100,8 @@ async def execute_write(
     if batched is not None:
         return WriteResult(batched.status_code, batched.body.encode(), False)
     placeholders = ", ".join(f"${i}" for i in range(1, len(args) + 5))
-    query = f"select status_code, body::text as body, replayed from {function}({placeholders})"
+    extra = "".join(f", {column}" for column in returning)
+    query = f"select status_code, body::text as body, replayed{extra} from {function}({placeholders})"
     try:
         row = await db.fetchrow(query, principal.id, request_id, key, digest, *args)
     except DomainError as err:
@@ -128,7 +135,9 @@ async def execute_write(
         err.extra["audited"] = True
         raise
     assert row is not None
-    result = WriteResult(row["status_code"], row["body"].encode(), row["replayed"])
+    result = WriteResult(
+        row["status_code"], row["body"].encode(), row["replayed"], {column: row[column] for column in returning}
+    )
     if result.replayed:
         log.info("idempotent_replay", operation=operation, status=result.status)
     if result.is_problem:
