@@ -1,0 +1,5 @@
+"""Problems in the caller's language: Accept-Language negotiation and the Chinese message catalog."""
+
+from timebank.i18n.language import CONTENT_LANGUAGE, Language, negotiate
+
+__all__ = ["CONTENT_LANGUAGE", "Language", "negotiate"]
