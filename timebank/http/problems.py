@@ -57,8 +57,9 @@ def to_domain_error(exc: Exception) -> DomainError:
         return exc
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid"
-        return InvalidRequestError(detail, errors=errors)
+        return InvalidRequestError(
+            "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid", errors=errors
+        )
     if isinstance(exc, HTTPException):
         code = HTTP_STATUS_CODES.get(exc.status_code)
         if code is not None:
