@@ -1,8 +1,8 @@
 """The English problem messages written in the sources, found by reading them (not by running them).
 
 Python (timebank/**/*.py): the first argument of every DomainError (or subclass) constructed, the
-detail of `problem_from_code`, and the `message` of every `{"field": ..., "message": ...}` and
-`FieldError(message=...)`. SQL (sql/functions, sql/migrations): the message of every `_fail(...)`,
+detail of `problem_from_code`, and the `message` of every `errors=[{"field": ..., "message": ...}]`
+and `FieldError(message=...)`. SQL (sql/functions, sql/migrations): the message of every `_fail(...)`,
 the not-found message passed to `_authorize(...)`, `'message', '...'` pairs of `errors` members,
 and `raise exception using errcode = 'TB000'/'TB901', message = ...`.
 
@@ -102,6 +102,25 @@ def _alternatives(expr: ast.expr, what: str) -> Iterator[tuple[ast.expr, str]]:
         yield expr, what
 
 
+def _call_candidates(node: ast.Call, errors: set[str]) -> Iterator[tuple[ast.expr, str]]:
+    callee = _name(node.func)
+    keywords = {k.arg: k.value for k in node.keywords if k.arg}
+    if callee in errors:
+        detail = node.args[0] if node.args else keywords.get("detail")
+        if detail is not None:
+            yield detail, f"{callee}(...)"
+    elif callee == "problem_from_code" and len(node.args) > 1:
+        yield node.args[1], "problem_from_code(...)"
+    elif callee == "FieldError" and "message" in keywords:
+        yield keywords["message"], "FieldError(message=...)"
+    # errors=[{"field": ..., "message": ...}] of a raise.
+    for item in ast.walk(keywords["errors"]) if "errors" in keywords else ():
+        if isinstance(item, ast.Dict):
+            for key, value in zip(item.keys, item.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "message":
+                    yield value, 'errors=[{"message": ...}]'
+
+
 def python_messages() -> list[Message]:
     trees = _trees()
     errors = domain_error_names(trees)
@@ -109,23 +128,9 @@ def python_messages() -> list[Message]:
     for path, tree in trees:
         rel = path.relative_to(ROOT)
         for node in ast.walk(tree):
-            candidates: list[tuple[ast.expr, str]] = []
-            if isinstance(node, ast.Call):
-                callee = _name(node.func)
-                keywords = {k.arg: k.value for k in node.keywords if k.arg}
-                if callee in errors:
-                    detail = node.args[0] if node.args else keywords.get("detail")
-                    if detail is not None:
-                        candidates.append((detail, f"{callee}(...)"))
-                elif callee == "problem_from_code" and len(node.args) > 1:
-                    candidates.append((node.args[1], "problem_from_code(...)"))
-                elif callee == "FieldError" and "message" in keywords:
-                    candidates.append((keywords["message"], "FieldError(message=...)"))
-            elif isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "message":
-                        candidates.append((value, '{"message": ...}'))
-            for expr, what in (c for candidate in candidates for c in _alternatives(*candidate)):
+            if not isinstance(node, ast.Call):
+                continue
+            for expr, what in (c for candidate in _call_candidates(node, errors) for c in _alternatives(*candidate)):
                 skeleton = python_skeleton(expr)
                 if skeleton is not None and _has_words(skeleton):
                     found.append(Message(skeleton, f"{rel}:{expr.lineno} {what}"))
@@ -287,29 +292,51 @@ def messages() -> list[Message]:
     return python_messages() + sql_messages()
 
 
+def _assigned(node: ast.AST) -> tuple[list[str], ast.expr | None]:
+    """The names an assignment binds, and the value it binds them to."""
+    if isinstance(node, ast.Assign):
+        return [_name(t) or "" for t in node.targets], node.value
+    if isinstance(node, ast.AnnAssign):
+        return [_name(node.target) or ""], node.value
+    return [], None
+
+
+def _python_codes(tree: ast.Module) -> Iterator[ast.expr]:
+    """Where Python code raises a code: `code="..."`, problem_from_code's first argument, a `code = "..."`
+    class attribute, the values of a `..._CODES` mapping."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield from (k.value for k in node.keywords if k.arg == "code")
+            if _name(node.func) == "problem_from_code" and node.args:
+                yield node.args[0]
+        elif isinstance(node, ast.ClassDef):
+            for statement in node.body:
+                names, value = _assigned(statement)
+                if "code" in names and value is not None:
+                    yield value
+        else:
+            names, value = _assigned(node)
+            if isinstance(value, ast.Dict) and any(n.endswith("_CODES") for n in names):
+                yield from (v for v in value.values if v is not None)
+
+
 def used_codes() -> dict[str, str]:
     """Each error code the sources raise, with one place that raises it.
 
-    A code counts when a string literal equal to it appears in timebank/ (other than as a key of the
-    CODES registry itself) or as the first argument of a SQL `_fail`.
+    Python: see _python_codes. SQL: the first argument of `_fail`, and `detail = '...'` of a raise.
+    Codes merely named (in the registry, in the OpenAPI document's examples) do not count.
     """
     used: dict[str, str] = {}
     for path, tree in _trees():
-        registry_keys: set[int] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
-                targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-                if any(_name(t) == "CODES" for t in targets):
-                    registry_keys.update(id(k) for k in node.value.keys if k is not None)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in registry_keys:
-                used.setdefault(node.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+        for code in _python_codes(tree):
+            if isinstance(code, ast.Constant) and isinstance(code.value, str):
+                used.setdefault(code.value, f"{path.relative_to(ROOT)}:{code.lineno}")
     for path in _sql_files():
         sql = _blank_comments(path.read_text(encoding="utf-8"))
         for offset, args in _calls(sql, "_fail"):
-            code = _sql_literal(args[0]) if args else None
-            if code is not None:
-                used.setdefault(code, f"{path.relative_to(ROOT)}:{sql.count(chr(10), 0, offset) + 1}")
+            literal = _sql_literal(args[0]) if args else None
+            if literal is not None:
+                used.setdefault(literal, f"{path.relative_to(ROOT)}:{sql.count(chr(10), 0, offset) + 1}")
         for found in re.finditer(r"detail\s*=\s*'(\w+)'", sql):
             used.setdefault(found.group(1), f"{path.relative_to(ROOT)}:{sql.count(chr(10), 0, found.start()) + 1}")
     return used
