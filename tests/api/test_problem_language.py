@@ -45,8 +45,6 @@ UNBUILT = frozenset(
         "invalid_transition",
         "not_yet_logged",
         "too_many_attempts",
-        "member_exists",
-        "service_date_in_future",
     }
 )
 
@@ -169,6 +167,31 @@ async def _community_exists(env: Env) -> AsyncIterator[Send]:
     community = await env.api.community()
     body = {"slug": community.slug, "name": "另一个社区"}
     yield lambda h: env.api.post("/v1/communities", env.api.admin_token, body, key=None, **h)
+
+
+@produces("member_exists")
+async def _member_exists(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    path = f"/v1/communities/{community.slug}/members"
+    body = {"display_name": "周彦芳", "roles": ["resident"], "grid": "3", "phone": "138" + str(uuid.uuid4().int)[:8]}
+    assert (await env.api.post(path, env.api.admin_token, body, key=None)).status_code == 201
+    yield lambda h: env.api.post(path, env.api.admin_token, body | {"display_name": "周秀英"}, key=None, **h)
+
+
+@produces("unknown_time_zone")
+async def _unknown_time_zone(env: Env) -> AsyncIterator[Send]:
+    def send(h: dict[str, Any]) -> Awaitable[Any]:
+        body = {"slug": "c-" + uuid.uuid4().hex[:12], "name": "火星社区", "policy": {"time_zone": "Mars/Olympus"}}
+        return env.api.post("/v1/communities", env.api.admin_token, body, key=None, **h)
+
+    yield send
+
+
+@produces("service_date_in_future")
+async def _service_date_in_future(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "volunteer")
+    body = credit_body(member) | {"service_date": "2999-01-01"}
+    yield lambda h: env.api.post("/v1/credits", env.api.admin_token, body, **h)
 
 
 @produces("idempotency_key_reused")

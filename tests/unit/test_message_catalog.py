@@ -23,7 +23,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 import timebank
 from tests.language import english_left, has_chinese, has_no_chinese, reads_as_chinese
 from tests.sources import Message, messages, python_literals, sql_literals
-from timebank.db import CONSTRAINT_CODES
+from timebank.db import CONSTRAINT_CODES, CONSTRAINT_DETAILS
 from timebank.errors import CODES, DomainError, FieldError, Problem
 from timebank.http.body import field_errors
 from timebank.http.problems import HTTP_STATUS_CODES, to_domain_error
@@ -292,11 +292,16 @@ def test_every_pattern_of_the_request_models_is_said_in_words() -> None:
 
 
 def test_every_rule_with_a_code_of_its_own_is_explained() -> None:
-    assert set(CONSTRAINTS) == set(CONSTRAINT_CODES), (
-        f"explain each of db.CONSTRAINT_CODES in CONSTRAINTS in {CATALOG_FILE}"
+    for detail, _field, message in CONSTRAINT_DETAILS.values():
+        for text in (detail, message):
+            translated = CATALOG.translate(text)
+            assert translated is not None, f"add {text!r} (db.CONSTRAINT_DETAILS) to MESSAGES in {CATALOG_FILE}"
+            assert reads_as_chinese(translated)
+    assert set(CONSTRAINTS) == set(CONSTRAINT_CODES) - set(CONSTRAINT_DETAILS), (
+        f"explain each of db.CONSTRAINT_CODES without CONSTRAINT_DETAILS in CONSTRAINTS in {CATALOG_FILE}"
     )
-    assert CATALOG.translate("rejected by rule communities_slug_key") == (
-        "这个社区代码已经被另一个社区用了，请换一个（数据库规则 communities_slug_key）。"
+    assert CATALOG.translate("rejected by rule transactions_hold_id_key") == (
+        "这笔冻结已经扣除过了（数据库规则 transactions_hold_id_key）。"
     )
     assert CATALOG.translate("rejected by rule members_grid_check") == (
         "请求与数据库的规则不符，没有保存（数据库规则 members_grid_check）。"

@@ -39,6 +39,7 @@ MESSAGES: dict[str, str] = {
     "only admins, auditors and coordinators may read the audit trail": "只有管理员、审计员和协调员可以查看审计记录。",
     "only coordinators and auditors may list members": "只有协调员和审计员可以查看成员名单。",
     "only coordinators and auditors may list a community's transactions": "只有协调员和审计员可以查看社区的交易列表。",
+    "only coordinators and auditors may list a community's holds": "只有协调员和审计员可以查看社区的冻结列表。",
     "members may read only their own record": "成员只能查看自己的资料。",
     "members may read only their own account": "成员只能查看自己的账户。",
     "members may read only transactions on their own account": "成员只能查看自己账户上的交易。",
@@ -50,6 +51,13 @@ MESSAGES: dict[str, str] = {
     "no such account": "找不到这个账户。",
     "no such transaction": "找不到这笔交易。",
     "no such hold": "找不到这笔冻结。",
+    # What exists already (409).
+    "a community with slug {slug:value} already exists": "社区代码 {slug} 已经被另一个社区用了，请换一个。",
+    "a community with this slug already exists": "这个社区代码已经被另一个社区用了，请换一个。",
+    "already used by another community": "已被另一个社区使用",
+    "another member of this community already has this phone": "本社区已有另一位成员登记了这个电话号码。",
+    "another member of this community already has this external_ref": "本社区已有另一位成员登记了这个外部编号 external_ref。",
+    "already used by another member of this community": "已被本社区另一位成员使用",
     # Idempotency-Key.
     "this write needs an Idempotency-Key header": "这项操作需要带上 Idempotency-Key 请求头，以免重复记账。",
     "send one Idempotency-Key header, not several": "请只发送一个 Idempotency-Key 请求头，不要发送多个。",
@@ -73,6 +81,8 @@ MESSAGES: dict[str, str] = {
     "the recipient belongs to another community": "接收人属于另一个社区，时间不能跨社区转移。",
     "give exactly one target: to_member_id, or to_pool true": "请只指定一个接收方：填写 to_member_id（转给成员），或者把 to_pool 设为 true（捐给互助池）。",
     "exactly one of to_member_id and to_pool": "to_member_id 和 to_pool 只能选一个",
+    "service_date {date:value} is after today ({today:value} in {time_zone:value})": "服务日期 {date} 晚于今天（{time_zone} 时区的今天是 {today}），不能登记还没到的日子。",
+    "after today in the community's time zone": "晚于社区所在时区的今天",
     # Reversals and holds (409, 422).
     "this transaction was already reversed": "这笔交易已经冲正过了，不能再次冲正。",
     "a reversal cannot itself be reversed": "冲正交易本身不能再冲正。",
@@ -108,9 +118,15 @@ MESSAGES: dict[str, str] = {
     "a moment between years 1900 and 2999": "1900 年到 2999 年之间的时间",
     "{name:field} must be between {first:value} and {last:value}": "{name} 必须在 {first} 到 {last} 之间。",
     "between {first:value} and {last:value}": "在 {first} 到 {last} 之间",
+    "{name:field} must be a date (2026-12-01) or an RFC 3339 timestamp with a zone (2026-12-01T08:30:00+08:00)": "{name} 必须是日期（如 2026-12-01），或带时区的 RFC 3339 时间（如 2026-12-01T08:30:00+08:00）。",
+    "a date YYYY-MM-DD or an RFC 3339 timestamp with a zone": "日期 YYYY-MM-DD，或带时区的 RFC 3339 时间",
     "`to` is before `from`": "结束时间 `to` 早于开始时间 `from`。",
     "before from": "早于 from",
     "not a refusal": "这不是一条拒绝记录。",
+    # Community policy (400, 422).
+    "{field} is not a policy field": "{field} 不是社区规则（policy）里的字段。",
+    "time_zone must be an IANA time zone name such as Asia/Shanghai": "时区 time_zone 必须是 IANA 时区名称，例如 Asia/Shanghai。",
+    "not an IANA time zone name": "不是 IANA 时区名称",
     # The service's side (409, 500, 503).
     "TIMEBANK_ADMIN_TOKEN is already the token of a non-admin principal": "TIMEBANK_ADMIN_TOKEN 已经是一个非管理员身份的令牌，不能再用作管理员令牌。",
     "rejected by rule {rule:field}": "{rule_meaning}（数据库规则 {rule}）。",
@@ -190,12 +206,13 @@ PATTERNS: dict[str, str] = {
     r"^[^\x00]*$": "不能包含空字符（NUL）",
     r"^[a-z0-9][a-z0-9-]{1,62}$": "只能用小写字母、数字和连字符（-），以字母或数字开头，共 2 到 63 个字符",
     r"^[0-9+() -]+$": "只能包含数字、空格和 + - ( ) 这几个符号",
+    r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$": "应为时区名称，例如 Asia/Shanghai",
 }
 
 
-# What the database's rules (constraints) that answer with their own code mean (db.CONSTRAINT_CODES).
+# What the database's rules (constraints) that answer with their own code but no sentence of their
+# own mean (db.CONSTRAINT_CODES less db.CONSTRAINT_DETAILS, whose sentences are in MESSAGES).
 CONSTRAINTS: dict[str, str] = {
-    "communities_slug_key": "这个社区代码已经被另一个社区用了，请换一个",
     "transactions_reverses_key": "这笔交易已经冲正过了，不能再次冲正",
     "hold_resolutions_pkey": "这笔冻结已经处理过了",
     "transactions_hold_id_key": "这笔冻结已经扣除过了",
