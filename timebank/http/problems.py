@@ -22,6 +22,7 @@ from timebank.errors import (
 )
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError
+from timebank.i18n import CONTENT_LANGUAGE, localize_problem, negotiate
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +58,9 @@ def to_domain_error(exc: Exception) -> DomainError:
         return exc
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid"
-        return InvalidRequestError(detail, errors=errors)
+        return InvalidRequestError(
+            "; ".join(f"{e.field}: {e.message}" for e in errors) or "the request is not valid", errors=errors
+        )
     if isinstance(exc, HTTPException):
         code = HTTP_STATUS_CODES.get(exc.status_code)
         if code is not None:
@@ -70,20 +72,26 @@ def to_domain_error(exc: Exception) -> DomainError:
 
 
 def problem_response(request: Request[Any, Any, State], exc: Exception) -> Response[bytes]:
+    """The problem for `exc`, in the language the caller reads (Accept-Language: English or Chinese).
+
+    Problems are made, and remembered under an Idempotency-Key, in English; each answer is then
+    rendered in the caller's language, so a retry reads in the language of the retry.
+    """
     request_id = request_id_of(request)
+    language = negotiate(request.headers.getall("accept-language", []))
+    headers = {"Content-Language": CONTENT_LANGUAGE[language], "Vary": "Accept-Language"}
     if isinstance(exc, ReplayedProblemError):
         # Stored as jsonb, which reorders members: re-encode so the replay is byte for byte the original.
         return Response(
-            msgspec.json.encode(msgspec.json.decode(exc.result.body, type=Problem)),
+            msgspec.json.encode(localize_problem(msgspec.json.decode(exc.result.body, type=Problem), language)),
             status_code=exc.result.status,
             media_type=PROBLEM_MEDIA_TYPE,
-            headers={"Idempotent-Replayed": "true"},
+            headers={**headers, "Idempotent-Replayed": "true"},
         )
     error = to_domain_error(exc)
     if error.code == "internal_error":
         log.error("request_failed", exc_info=exc)
     request.scope.setdefault("state", {})["error_code"] = error.code
-    headers: dict[str, str] = {}
     if isinstance(error, TooManyRequestsError):
         headers["Retry-After"] = str(error.retry_after)
     elif error.status == 503:
@@ -93,10 +101,10 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
         # RFC 9110: a 405 says which methods the resource has.
         headers["Allow"] = next(v for k, v in exc.headers.items() if k.lower() == "allow")
     return Response(
-        msgspec.json.encode(error.to_problem(request_id)),
+        msgspec.json.encode(localize_problem(error.to_problem(request_id), language)),
         status_code=error.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=headers or None,
+        headers=headers,
     )
 
 

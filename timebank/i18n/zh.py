@@ -1,0 +1,260 @@
+"""The Chinese (Simplified) catalog: every English problem text the service can send, translated.
+
+To translate a new message, add one line to MESSAGES: the English text exactly as it is written
+where it is raised, with each value (`%s` in SQL `format`, `{...}` in a Python f-string) as a
+placeholder, and the Chinese with the same placeholders:
+
+    "account {account_id:value} may hold at most {cap:int} minutes": "超过存储上限：账户 {account_id} 最多只能存 {cap} 分钟。",
+
+Placeholder kinds: none (any text; one per message at most), `field` (a parameter name or JSON
+path), `value` (an id or a date: no spaces), `int`, `number`, `code` (a name in backticks), `type`
+(msgspec's type names, translated), `pattern` (a quoted regular expression, described in words).
+Values stay as they are: ids, numbers, field paths and slugs appear unchanged in the Chinese.
+tests/unit/test_message_catalog.py proves that every message in the sources has its line here and
+that every line here is still used.
+
+Write for the people who read these: coordinators and members of a community, many over 60. Plain,
+polite sentences that say what happened and, where there is one, what to do; 分钟 for minutes.
+"""
+
+from __future__ import annotations
+
+import ast
+from http import HTTPStatus
+
+from timebank.i18n.catalog import Catalog, Derived, Kind
+
+# --- the service's own messages (SQL `_fail`, Python raises, `errors[].message`) ------------------
+
+MESSAGES: dict[str, str] = {
+    # Who may do what (401, 403).
+    "a valid bearer token is required": "请提供有效的登录凭证（Bearer 令牌）。",
+    "send one Authorization header, not several": "请只发送一个 Authorization 请求头，不要发送多个。",
+    "unknown principal": "找不到这个登录身份，请使用有效的登录凭证。",
+    "too many failed authentications from this address": "从这个地址登录失败的次数太多，请稍后再试。",
+    "the caller may not do this": "您没有执行这项操作的权限。",
+    "only an admin may do this": "只有系统管理员可以执行这项操作。",
+    "only an admin may create communities": "只有系统管理员可以创建社区。",
+    "only an admin may grant the coordinator or auditor role": "只有系统管理员可以授予协调员或审计员角色。",
+    "only admins, auditors and coordinators may read the audit trail": "只有管理员、审计员和协调员可以查看审计记录。",
+    "only coordinators and auditors may list members": "只有协调员和审计员可以查看成员名单。",
+    "only coordinators and auditors may list a community's transactions": "只有协调员和审计员可以查看社区的交易列表。",
+    "only coordinators and auditors may list a community's holds": "只有协调员和审计员可以查看社区的冻结列表。",
+    "members may read only their own record": "成员只能查看自己的资料。",
+    "members may read only their own account": "成员只能查看自己的账户。",
+    "members may read only transactions on their own account": "成员只能查看自己账户上的交易。",
+    "members may read only their own holds": "成员只能查看自己的冻结记录。",
+    # What does not exist (404).
+    "no such community": "找不到这个社区。",
+    "no community {slug}": "找不到社区 {slug}。",
+    "no such member": "找不到这位成员。",
+    "no such account": "找不到这个账户。",
+    "no such transaction": "找不到这笔交易。",
+    "no such hold": "找不到这笔冻结。",
+    # What exists already (409).
+    "a community with slug {slug:value} already exists": "社区代码 {slug} 已经被另一个社区用了，请换一个。",
+    "a community with this slug already exists": "这个社区代码已经被另一个社区用了，请换一个。",
+    "already used by another community": "已被另一个社区使用",
+    "another member of this community already has this phone": "本社区已有另一位成员登记了这个电话号码。",
+    "another member of this community already has this external_ref": "本社区已有另一位成员登记了这个外部编号 external_ref。",
+    "already used by another member of this community": "已被本社区另一位成员使用",
+    # Idempotency-Key.
+    "this write needs an Idempotency-Key header": "这项操作需要带上 Idempotency-Key 请求头，以免重复记账。",
+    "send one Idempotency-Key header, not several": "请只发送一个 Idempotency-Key 请求头，不要发送多个。",
+    "Idempotency-Key must be 1 to {max_chars:int} printable ASCII characters": "Idempotency-Key 必须是 1 到 {max_chars} 个可打印的 ASCII 字符。",
+    "1 to 200 printable ASCII characters": "1 到 200 个可打印的 ASCII 字符",
+    "repeated header": "请求头重复",
+    "this Idempotency-Key was used with a different request": "这个 Idempotency-Key 已经用在另一个不同的请求上了，请换一个新的。",
+    # Amounts and balances (422).
+    "minutes must be between 1 and {max_minutes:int}": "时长必须在 1 到 {max_minutes} 分钟之间。",
+    "minutes must be a multiple of {unit:int}": "时长必须是 {unit} 分钟的整数倍。",
+    "minutes are out of range": "时长超出了允许的范围。",
+    "account {account_id:value} cannot give {minutes:int} minutes: balance {balance:int}, held {held:int}, lowest allowed {floor:int}": "可用余额不足：账户 {account_id} 可用 {spendable} 分钟，本次需要 {minutes} 分钟（余额 {balance} 分钟，已冻结 {held} 分钟，最低可到 {floor} 分钟）。",
+    "account {account_id:value} cannot hold {minutes:int} minutes: balance {balance:int}, held {held:int}, lowest allowed {floor:int}": "可用余额不足，无法冻结：账户 {account_id} 可用 {spendable} 分钟，本次要冻结 {minutes} 分钟（余额 {balance} 分钟，已冻结 {held} 分钟，最低可到 {floor} 分钟）。",
+    "account {account_id:value} may hold at most {cap:int} minutes": "超过存储上限：账户 {account_id} 最多只能存 {cap} 分钟。",
+    "only members with the volunteer role can be credited": "只有志愿者才能记入服务时间。",
+    "a member cannot redeem hours with itself": "成员不能用自己的时间兑换自己提供的服务。",
+    "a member cannot transfer hours to itself": "成员不能把时间转给自己。",
+    "a member cannot pay itself": "成员不能付给自己。",
+    "hours cannot move between communities": "时间不能在不同社区之间转移。",
+    "the provider belongs to another community": "服务提供者属于另一个社区，时间不能跨社区转移。",
+    "the recipient belongs to another community": "接收人属于另一个社区，时间不能跨社区转移。",
+    "give exactly one target: to_member_id, or to_pool true": "请只指定一个接收方：填写 to_member_id（转给成员），或者把 to_pool 设为 true（捐给互助池）。",
+    "exactly one of to_member_id and to_pool": "to_member_id 和 to_pool 只能选一个",
+    "service_date {date:value} is after today ({today:value} in {time_zone:value})": "服务日期 {date} 晚于今天（{time_zone} 时区的今天是 {today}），不能登记还没到的日子。",
+    "after today in the community's time zone": "晚于社区所在时区的今天",
+    # Reversals and holds (409, 422).
+    "this transaction was already reversed": "这笔交易已经冲正过了，不能再次冲正。",
+    "a reversal cannot itself be reversed": "冲正交易本身不能再冲正。",
+    "this hold was already captured, released or expired": "这笔冻结已经扣除、释放或过期了，不能再处理。",
+    "the hold reserves only {minutes:int} minutes": "这笔冻结只有 {minutes} 分钟，扣除的时长不能超过它。",
+    "expires_at must be in the future and within 366 days": "expires_at（到期时间）必须晚于现在，并且在 366 天以内。",
+    "must be in the future and within 366 days": "必须晚于现在，并且在 366 天以内",
+    # The request's form (400, 415).
+    "the request is not valid": "请求内容有误。",
+    "invalid value": "取值无效",
+    "the field {field} appears more than once": "字段 {field} 出现了不止一次。",
+    "duplicated field": "字段重复",
+    "the body is not valid JSON (UTF-8, one value, no duplicated keys, nesting within limits)": "请求内容不是有效的 JSON（须为 UTF-8 编码、只有一个值、没有重复的字段、嵌套层数不超过限制）。",
+    "not valid JSON": "不是有效的 JSON",
+    "this request needs a JSON body": "这个请求需要附带 JSON 格式的内容。",
+    "required": "必填",
+    "send the body as application/json": "请以 application/json 格式发送请求内容。",
+    "cursor is not one this service issued": "分页游标 cursor 无效，请使用上一页返回的 next_cursor。",
+    "invalid cursor": "分页游标无效",
+    "cursor must be 1 to {max_chars:int} characters of A-Z, a-z, 0-9, _ and -": "分页游标 cursor 必须是 1 到 {max_chars} 个字符，只能用 A-Z、a-z、0-9、_ 和 -。",
+    "not a cursor": "不是分页游标",
+    "limit must be at least 1": "每页条数 limit 至少是 1。",
+    "must be at least 1": "至少是 1",
+    "give the query parameter {name:field} once": "查询参数 {name} 只能给一次。",
+    "given more than once": "给了不止一次",
+    "{name:field} cannot be null: leave it out instead": "{name} 不能是 null；不需要时请直接不写这个参数。",
+    "not a value": "不是有效的值",
+    "each role may be given once": "每个角色只能写一次。",
+    "roles must be unique": "角色不能重复",
+    "{name:field} needs a time zone, e.g. 2026-11-27T08:30:00Z": "{name} 需要带时区，例如 2026-11-27T08:30:00Z。",
+    "an RFC 3339 timestamp with a zone": "带时区的 RFC 3339 时间",
+    "{name:field} must lie between {first:int} and {last:int}": "{name} 必须在 {first} 年到 {last} 年之间。",
+    "a moment between years 1900 and 2999": "1900 年到 2999 年之间的时间",
+    "{name:field} must be between {first:value} and {last:value}": "{name} 必须在 {first} 到 {last} 之间。",
+    "between {first:value} and {last:value}": "在 {first} 到 {last} 之间",
+    "{name:field} must be a date (2026-12-01) or an RFC 3339 timestamp with a zone (2026-12-01T08:30:00+08:00)": "{name} 必须是日期（如 2026-12-01），或带时区的 RFC 3339 时间（如 2026-12-01T08:30:00+08:00）。",
+    "a date YYYY-MM-DD or an RFC 3339 timestamp with a zone": "日期 YYYY-MM-DD，或带时区的 RFC 3339 时间",
+    "`to` is before `from`": "结束时间 `to` 早于开始时间 `from`。",
+    "before from": "早于 from",
+    "not a refusal": "这不是一条拒绝记录。",
+    # Community policy (400, 422).
+    "{field} is not a policy field": "{field} 不是社区规则（policy）里的字段。",
+    "time_zone must be an IANA time zone name such as Asia/Shanghai": "时区 time_zone 必须是 IANA 时区名称，例如 Asia/Shanghai。",
+    "not an IANA time zone name": "不是 IANA 时区名称",
+    # The service's side (409, 500, 503).
+    "TIMEBANK_ADMIN_TOKEN is already the token of a non-admin principal": "TIMEBANK_ADMIN_TOKEN 已经是一个非管理员身份的令牌，不能再用作管理员令牌。",
+    "rejected by rule {rule:field}": "{rule_meaning}（数据库规则 {rule}）。",
+    "rejected by a database rule": "请求被数据库规则拒绝。",
+    "a value in the request is not acceptable": "请求中有一个值无法接受。",
+    "the service failed to handle this request": "服务出现故障，未能处理这个请求。请稍后再试；如果问题持续，请联系管理员。",
+    "the service is shutting down": "服务正在停止，请稍后再试。",
+    "the database is not available": "数据库暂时无法连接，请稍后再试。",
+    "the database took too long to answer": "数据库响应超时，这次没有完成。请稍后再试。",
+    "the write kept conflicting with concurrent writes; retry with the same key": "同时有其他操作在修改相同的数据，这次没有完成，也没有记账。请用同一个 Idempotency-Key 重试。",
+    # The ledger's own checks at commit (SQLSTATE TB901): only a fault of the service reaches them.
+    "posting to unknown transaction {transaction_id:value}": "记账分录指向不存在的交易 {transaction_id}。",
+    "transaction {transaction_id:value} does not balance: {count:int} postings summing to {total:int}": "交易 {transaction_id} 收支不平衡：{count} 条分录合计 {total} 分钟。",
+    "transaction {transaction_id:value} posts outside its community": "交易 {transaction_id} 记到了本社区以外的账户。",
+    "reversal {reversal_id:value} does not mirror transaction {transaction_id:value}": "冲正交易 {reversal_id} 与原交易 {transaction_id} 不对应。",
+    "transaction {transaction_id:value} has an amount outside the community policy": "交易 {transaction_id} 的时长不符合社区规定。",
+}
+
+# --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------
+
+MSGSPEC_MESSAGES: dict[str, str] = {
+    "Expected `{expected:type}`, got `{got:type}`": "类型不对：应为{expected}，收到的是{got}",
+    "Expected `{type:type}` >= {bound:number}": "应为不小于 {bound} 的{type}",
+    "Expected `{type:type}` > {bound:number}": "应为大于 {bound} 的{type}",
+    "Expected `{type:type}` <= {bound:number}": "应为不大于 {bound} 的{type}",
+    "Expected `{type:type}` < {bound:number}": "应为小于 {bound} 的{type}",
+    "Expected `int` that's a multiple of {factor:number}": "应为 {factor} 的整数倍",
+    "Expected `str` of length >= {length:int}": "内容太短：至少 {length} 个字",
+    "Expected `str` of length <= {length:int}": "内容太长：最多 {length} 个字",
+    "Expected `array` of length >= {length:int}": "项数太少：至少 {length} 项",
+    "Expected `array` of length <= {length:int}": "项数太多：最多 {length} 项",
+    "Expected `str` matching regex {pattern:pattern}": "格式不对：{pattern}",
+    "Expected `datetime` with a timezone component": "时间需要带时区，例如 2026-11-27T08:30:00Z",
+    "Object missing required field `{field:code}`": "缺少必填的字段 `{field}`",
+    "Object contains unknown field `{field:code}`": "不认识的字段 `{field}`，请去掉",
+    "Invalid enum value {value}": "{value} 不是允许的取值",
+    "Invalid UUID": "编号格式不对，应为 UUID，例如 123e4567-e89b-12d3-a456-426614174000",
+    "Invalid RFC3339 encoded datetime": "时间格式不对，应为 RFC 3339 格式，例如 2026-11-27T08:30:00Z",
+    "Invalid RFC3339 encoded date": "日期格式不对，应为“年-月-日”，例如 2026-11-01",
+    "Number out of range": "数字超出了范围",
+}
+
+# Litestar's own errors carry the status phrase as their text (the routing 404 and 405, and 413).
+LITESTAR_MESSAGES: dict[str, str] = {
+    HTTPStatus.BAD_REQUEST.phrase: "请求有误。",
+    HTTPStatus.UNAUTHORIZED.phrase: "需要登录凭证。",
+    HTTPStatus.FORBIDDEN.phrase: "您没有执行这项操作的权限。",
+    HTTPStatus.NOT_FOUND.phrase: "没有这个地址，请检查网址是否正确。",
+    HTTPStatus.METHOD_NOT_ALLOWED.phrase: "这个地址不支持这种请求方法。",
+    HTTPStatus.UNSUPPORTED_MEDIA_TYPE.phrase: "不支持这种内容类型。",
+    HTTPStatus.TOO_MANY_REQUESTS.phrase: "请求太频繁，请稍后再试。",
+    HTTPStatus.SERVICE_UNAVAILABLE.phrase: "服务暂时不可用，请稍后再试。",
+} | {"Request Entity Too Large": "请求内容太大，超过了允许的上限。"}
+
+# --- how values of the kinds `type` and `pattern` are said in Chinese ----------------------------
+
+# msgspec's names of JSON types, as they appear in "Expected `int | null`, got `str`".
+TYPE_NAMES: dict[str, str] = {
+    "int": "整数",
+    "float": "数字",
+    "str": "文字",
+    "bool": "true 或 false",
+    "null": "空值 null",
+    "object": "JSON 对象",
+    "array": "列表",
+    "uuid": "编号（UUID）",
+    "datetime": "时间",
+    "date": "日期",
+    "time": "时刻",
+    "duration": "时长",
+    "decimal": "小数",
+    "bytes": "二进制数据",
+}
+
+# The patterns of the request models' strings, said in words (a test proves every pattern has one).
+PATTERNS: dict[str, str] = {
+    r"^[^\x00]*$": "不能包含空字符（NUL）",
+    r"^[a-z0-9][a-z0-9-]{1,62}$": "只能用小写字母、数字和连字符（-），以字母或数字开头，共 2 到 63 个字符",
+    r"^[0-9+() -]+$": "只能包含数字、空格和 + - ( ) 这几个符号",
+    r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$": "应为时区名称，例如 Asia/Shanghai",
+}
+
+
+# What the database's rules (constraints) that answer with their own code but no sentence of their
+# own mean (db.CONSTRAINT_CODES less db.CONSTRAINT_DETAILS, whose sentences are in MESSAGES).
+CONSTRAINTS: dict[str, str] = {
+    "transactions_reverses_key": "这笔交易已经冲正过了，不能再次冲正",
+    "hold_resolutions_pkey": "这笔冻结已经处理过了",
+    "transactions_hold_id_key": "这笔冻结已经扣除过了",
+}
+
+
+def _rule_meaning(rule: str) -> str:
+    return CONSTRAINTS.get(rule, "请求与数据库的规则不符，没有保存")
+
+
+def _type_name(value: str) -> str:
+    return "或".join(TYPE_NAMES.get(part, f"`{part}`") for part in value.split(" | "))
+
+
+def _pattern(value: str) -> str:
+    try:
+        pattern = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        pattern = None
+    described = PATTERNS.get(pattern) if isinstance(pattern, str) else None
+    return described or f"应符合格式 {value}"
+
+
+def _spendable(balance: str, held: str, floor: str) -> str:
+    """What an account can still give: its balance less its holds, down to its floor."""
+    return str(int(balance) - int(held) - int(floor))
+
+
+KINDS: dict[str, Kind] = {
+    "": Kind(r".+?"),  # any text; at most one such placeholder per template (a test holds to it)
+    "field": Kind(r"[A-Za-z_$][\w$.\[\]-]*"),  # a parameter name or JSON path
+    "value": Kind(r"\S+"),  # an id, a date: no spaces
+    "int": Kind(r"-?[0-9]+"),
+    "number": Kind(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"),
+    "code": Kind(r"[^`]+"),
+    "type": Kind(r"[^`]+", _type_name),
+    "pattern": Kind(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", _pattern),
+}
+
+DERIVED: dict[str, Derived] = {
+    "spendable": Derived(("balance", "held", "floor"), _spendable),
+    "rule_meaning": Derived(("rule",), _rule_meaning),
+}
+
+CATALOG = Catalog(MESSAGES | MSGSPEC_MESSAGES | LITESTAR_MESSAGES, KINDS, DERIVED)
