@@ -101,7 +101,7 @@ class Protocol(HttpToolsProtocol):
         if isinstance(exc, httptools.HttpParserInvalidURLError):
             error = InvalidRequestError(
                 "the request's URL has a character that must be percent-encoded, such as a space or a control"
-                " character (write ?q=%E5%91%A8 or ?q=周 for 周)"
+                " character (for example ?q=%E5%91%A8)"
             )
         else:
             error = InvalidRequestError("the request is not valid HTTP/1.1")

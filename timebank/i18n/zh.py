@@ -41,6 +41,13 @@ MESSAGES: dict[str, str] = {
     "only coordinators and auditors may list a community's transactions": "只有协调员和审计员可以查看社区的交易列表。",
     "only coordinators and auditors may list a community's holds": "只有协调员和审计员可以查看社区的冻结列表。",
     "members may read only their own record": "成员只能查看自己的资料。",
+    "members may list only their own tokens": "成员只能查看自己的登录凭证。",
+    "no such token": "找不到这个登录凭证。",
+    "TIMEBANK_ADMIN_TOKEN was revoked; choose a new token": "TIMEBANK_ADMIN_TOKEN 已被吊销，请换一个新的令牌。",
+    "the request's URL has a character that must be percent-encoded, such as a space or a control character"
+    " (for example ?q=%E5%91%A8)": "请求的网址里有必须经过百分号编码的字符，例如空格或控制字符"
+    "（查“周”可以写 ?q=%E5%91%A8 或 ?q=周）。",
+    "the request is not valid HTTP/1.1": "这个请求不是有效的 HTTP/1.1 请求。",
     "members may read only their own account": "成员只能查看自己的账户。",
     "members may read only transactions on their own account": "成员只能查看自己账户上的交易。",
     "members may read only their own holds": "成员只能查看自己的冻结记录。",
