@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import httptools
 import msgspec
@@ -207,6 +208,59 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# Stop signals: passed on by the supervisor, each worker drains on its own.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_app(
+    make_app: Callable[[int], Litestar],
+    index: int,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    grace_seconds: float,
+    forwarded_allow_ips: str,
+) -> None:
+    _serve_one(make_app(index), host, port, grace_seconds, forwarded_allow_ips, sock)
+
+
+def _run_worker(parent: int, start: Callable[[], None]) -> NoReturn:
+    """The forked worker's whole life: `start()` serves until stopped; the exit code says how it ended.
+
+    It is entered with the stop signals blocked (see _serve_forked): a worker asked to stop before
+    uvicorn has taken the signals over (still building the app, connecting) exits cleanly once its
+    handler is in place, instead of dying of the signal's default action.
+    """
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    code = 0
+    try:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _exit_cleanly)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        start()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:  # reported; the worker then exits without running the parent's hooks
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def _serve_forked(
     make_app: Callable[[int], Litestar],
     host: str,
@@ -219,34 +273,21 @@ def _serve_forked(
 
     SIGTERM/SIGINT are passed on to every worker (each drains as one process would). A worker that
     dies on its own takes the others down and the parent exits 1, so that a supervisor restarts the
-    service whole rather than leaving it at reduced capacity without saying so.
+    service whole rather than leaving it at reduced capacity without saying so. A stop signal may
+    come while the workers are starting: until each process has its handler, the signals are blocked,
+    not lost — they wait and are delivered once it is in place.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    sock = _listening_socket(host, port)
     parent = os.getpid()
     children: list[int] = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for index in range(workers):
         pid = os.fork()
         if pid == 0:
-            _die_with_parent()
-            if os.getppid() != parent:  # the parent died before the line above took effect
-                os._exit(1)
-            code = 0
-            try:
-                _serve_one(make_app(index), host, port, grace_seconds, forwarded_allow_ips, sock)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 0
-            except BaseException:  # reported; the worker then exits without running the parent's hooks
-                sys.excepthook(*sys.exc_info())
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+            _run_worker(
+                parent,
+                functools.partial(_serve_app, make_app, index, sock, host, port, grace_seconds, forwarded_allow_ips),
+            )
         children.append(pid)
     sock.close()
 
@@ -259,8 +300,9 @@ def _serve_forked(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     failed = False
     while children:
         pid, status = os.wait()

@@ -58,8 +58,8 @@ async def _started(server: Server) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]:
-    """Run `python -m timebank.cli serve` on a free port until the block ends."""
+async def starting_server(database_url: str, **env: str) -> AsyncIterator[Server]:
+    """Start `python -m timebank.cli serve` on a free port, enter the block at once, stop it at the end."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
     environment |= {"TIMEBANK_DATABASE_URL": database_url, "TIMEBANK_LOG_FORMAT": "json"} | env
@@ -72,10 +72,17 @@ async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]
         )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", port, log_path)
     try:
-        await _started(server)
         yield server
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
         log_path.unlink(missing_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def running_server(database_url: str, **env: str) -> AsyncIterator[Server]:
+    """Run `python -m timebank.cli serve` on a free port, from when /health answers until the block ends."""
+    async with starting_server(database_url, **env) as server:
+        await _started(server)
+        yield server

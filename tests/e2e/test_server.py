@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.server import running_server
+from tests.e2e.server import Server, running_server, starting_server
 from tests.eventually import eventually
 
 pytestmark = pytest.mark.slow
@@ -148,8 +148,29 @@ async def test_worker_processes_share_the_port_and_stop_together(fresh_db: str) 
         )
         assert [r.status_code for r in responses] == [200] * 20
         server.terminate()
-        assert await asyncio.wait_for(server.process.wait(), 30) == 0
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0, server.log()
         assert not any(_alive(worker) for worker in workers)
+
+
+async def test_workers_stopped_while_starting_exit_cleanly(fresh_db: str) -> None:
+    """SIGTERM as soon as the workers are forked, while they are still building the app: each must
+    exit 0 (the signal waits until its handler is in place), not die of the signal's default action."""
+    async with starting_server(fresh_db, TIMEBANK_WORKERS="2") as server:
+        workers = await eventually(
+            lambda: _forked_workers(server), lambda found: len(found) == 2, what="two workers to be forked"
+        )
+        server.terminate()
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0, server.log()
+        assert not any(_alive(worker) for worker in workers)
+
+
+async def _forked_workers(server: Server) -> list[int]:
+    if server.process.returncode is not None:
+        raise AssertionError(f"server exited early:\n{server.log()}")
+    try:
+        return _children(server.process.pid)
+    except FileNotFoundError:
+        return []
 
 
 async def test_worker_processes_die_with_a_killed_parent(fresh_db: str) -> None:
