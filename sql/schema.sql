@@ -37,6 +37,17 @@ CREATE TYPE timebank.principal_info AS (
 
 
 --
+-- Name: _age_on(date, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._age_on(p_birth_date date, p_on date) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select extract(year from age(p_on::timestamp, p_birth_date::timestamp))::integer;
+$$;
+
+
+--
 -- Name: _audit(text, uuid, text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -126,13 +137,22 @@ CREATE TABLE timebank.communities (
     overdraft_minutes bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     time_zone text DEFAULT 'Asia/Shanghai'::text NOT NULL,
+    volunteer_min_age integer,
+    redeem_min_age integer,
+    gift_scope text DEFAULT 'community'::text NOT NULL,
+    pool_requires_eligibility boolean DEFAULT false NOT NULL,
+    last_member_no integer DEFAULT 0 NOT NULL,
+    CONSTRAINT communities_gift_scope_known CHECK ((gift_scope = ANY (ARRAY['community'::text, 'relatives'::text]))),
+    CONSTRAINT communities_last_member_no_range CHECK ((last_member_no >= 0)),
     CONSTRAINT communities_max_balance_minutes_positive CHECK ((max_balance_minutes > 0)),
     CONSTRAINT communities_max_transaction_minutes_positive CHECK ((max_transaction_minutes > 0)),
     CONSTRAINT communities_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
     CONSTRAINT communities_overdraft_minutes_nonnegative CHECK ((overdraft_minutes >= 0)),
+    CONSTRAINT communities_redeem_min_age_range CHECK (((redeem_min_age >= 0) AND (redeem_min_age <= 150))),
     CONSTRAINT communities_slug_format CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text)),
     CONSTRAINT communities_time_zone_length CHECK (((char_length(time_zone) >= 1) AND (char_length(time_zone) <= 64))),
-    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440)))
+    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440))),
+    CONSTRAINT communities_volunteer_min_age_range CHECK (((volunteer_min_age >= 0) AND (volunteer_min_age <= 150)))
 );
 
 
@@ -462,10 +482,31 @@ CREATE TABLE timebank.members (
     external_ref text,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     created_by uuid NOT NULL,
+    member_no text NOT NULL,
+    pool_eligible boolean DEFAULT false NOT NULL,
     CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
     CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
     CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
 );
+
+
+--
+-- Name: _member_audit_json(timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._member_audit_json(p_member timebank.members) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object(
+        'display_name', p_member.display_name,
+        'roles', to_jsonb(p_member.roles),
+        'grid', p_member.grid,
+        'birth_date', p_member.birth_date,
+        'phone', p_member.phone,
+        'external_ref', p_member.external_ref,
+        'pool_eligible', p_member.pool_eligible);
+$$;
 
 
 --
@@ -526,7 +567,11 @@ CREATE FUNCTION timebank._policy_json(p_community timebank.communities) RETURNS 
         'max_transaction_minutes', p_community.max_transaction_minutes,
         'max_balance_minutes', p_community.max_balance_minutes,
         'overdraft_minutes', p_community.overdraft_minutes,
-        'time_zone', p_community.time_zone);
+        'time_zone', p_community.time_zone,
+        'volunteer_min_age', p_community.volunteer_min_age,
+        'redeem_min_age', p_community.redeem_min_age,
+        'gift_scope', p_community.gift_scope,
+        'pool_requires_eligibility', p_community.pool_requires_eligibility);
 $$;
 
 
@@ -799,6 +844,19 @@ $$;
 
 
 --
+-- Name: _relation_inverse(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relation_inverse(p_relation text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select case p_relation when 'parent' then 'child' when 'child' then 'parent'
+                           when 'grandparent' then 'grandchild' when 'grandchild' then 'grandparent'
+                           else p_relation end;
+$$;
+
+
+--
 -- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -809,6 +867,110 @@ begin
     delete from idempotency_keys k
      using unnest(p_n) n
      where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
+end;
+$$;
+
+
+--
+-- Name: _require_age(uuid, uuid, date, integer, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_age(p_community_id uuid, p_member_id uuid, p_on date, p_min_age integer, p_rule text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_birth_date date;
+    v_age integer;
+begin
+    if p_min_age is null then
+        return;
+    end if;
+    select birth_date into v_birth_date from members where id = p_member_id and community_id = p_community_id;
+    if v_birth_date is null then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+    end if;
+    v_age := _age_on(v_birth_date, p_on);
+    if v_age < p_min_age then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old; member %s is %s on %s',
+                p_min_age, p_member_id, v_age, p_on));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s; member %s is %s on %s',
+            p_min_age, p_member_id, v_age, p_on));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_gift_scope(uuid, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_gift_scope(p_community_id uuid, p_from uuid, p_to uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+begin
+    if coalesce((select gift_scope from communities where id = p_community_id), 'community') <> 'relatives' then
+        return;
+    end if;
+    if not exists (select 1 from relatives where member_id = p_from and relative_member_id = p_to) then
+        perform _fail('not_a_relative',
+            format('this community allows gifts only to relatives; member %s is not a linked relative of member %s',
+                   p_to, p_from),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.to_member_id', 'message', 'not a linked relative of the sender'))));
+    end if;
+end;
+$_$;
+
+
+--
+-- Name: _require_pool_eligible(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_pool_eligible(p_community_id uuid, p_member_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    if not coalesce((select pool_requires_eligibility from communities where id = p_community_id), false) then
+        return;
+    end if;
+    if not coalesce((select pool_eligible from members where id = p_member_id and community_id = p_community_id),
+                    false) then
+        perform _fail('not_eligible',
+            format('hours from the pool go only to members marked pool_eligible; member %s is not', p_member_id));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_redeem_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_redeem_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select redeem_min_age from communities where id = p_community_id), 'redeem_min_age');
+end;
+$$;
+
+
+--
+-- Name: _require_volunteer_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_volunteer_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select volunteer_min_age from communities where id = p_community_id), 'volunteer_min_age');
 end;
 $$;
 
@@ -877,6 +1039,17 @@ $$;
 
 
 --
+-- Name: _today(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._today(p_community_id uuid) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$
+    select (now() at time zone c.time_zone)::date from communities c where c.id = p_community_id;
+$$;
+
+
+--
 -- Name: _token_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -938,6 +1111,24 @@ begin
           from transactions t join communities c on c.id = t.community_id
          where t.id = p_id
     );
+end;
+$$;
+
+
+--
+-- Name: assign_member_no(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.assign_member_no() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_no integer;
+begin
+    update communities set last_member_no = last_member_no + 1 where id = new.community_id
+    returning last_member_no into v_no;
+    new.member_no := lpad(v_no::text, 6, '0');
+    return new;
 end;
 $$;
 
@@ -1128,10 +1319,10 @@ $$;
 
 
 --
--- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text) RETURNS uuid
+CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text, p_volunteer_min_age integer DEFAULT NULL::integer, p_redeem_min_age integer DEFAULT NULL::integer, p_gift_scope text DEFAULT 'community'::text, p_pool_requires_eligibility boolean DEFAULT false) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $_$
@@ -1160,9 +1351,11 @@ begin
         perform _check_time_zone(p_time_zone, '$.policy.time_zone');
     end if;
     insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
-                             overdraft_minutes, time_zone)
+                             overdraft_minutes, time_zone, volunteer_min_age, redeem_min_age, gift_scope,
+                             pool_requires_eligibility)
     values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
-            p_overdraft_minutes, p_time_zone)
+            p_overdraft_minutes, p_time_zone, p_volunteer_min_age, p_redeem_min_age, p_gift_scope,
+            p_pool_requires_eligibility)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -1812,6 +2005,26 @@ $$;
 
 
 --
+-- Name: reject_member_no_change(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_member_no_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if new.member_no is distinct from old.member_no or new.community_id is distinct from old.community_id
+       or new.id is distinct from old.id or new.seq is distinct from old.seq then
+        raise exception using
+            errcode = 'TB900',
+            message = 'members: id, seq, community_id and member_no never change',
+            detail = 'append_only';
+    end if;
+    return new;
+end;
+$$;
+
+
+--
 -- Name: reject_token_change(); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2011,7 +2224,15 @@ begin
                                       then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
            overdraft_minutes = case when p_changes ? 'overdraft_minutes'
                                     then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
-           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end,
+           volunteer_min_age = case when p_changes ? 'volunteer_min_age'
+                                    then (p_changes->>'volunteer_min_age')::integer else volunteer_min_age end,
+           redeem_min_age = case when p_changes ? 'redeem_min_age'
+                                 then (p_changes->>'redeem_min_age')::integer else redeem_min_age end,
+           gift_scope = case when p_changes ? 'gift_scope' then p_changes->>'gift_scope' else gift_scope end,
+           pool_requires_eligibility = case when p_changes ? 'pool_requires_eligibility'
+                                            then (p_changes->>'pool_requires_eligibility')::boolean
+                                            else pool_requires_eligibility end
      where id = v_old.id
     returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,
@@ -2101,6 +2322,22 @@ ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: member_pins; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.member_pins (
+    member_id uuid NOT NULL,
+    pin_hash text NOT NULL,
+    set_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    set_by text NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    locked_until timestamp with time zone,
+    CONSTRAINT member_pins_failed_attempts_range CHECK ((failed_attempts >= 0)),
+    CONSTRAINT member_pins_pin_hash_argon2id CHECK (((pin_hash ~~ '$argon2id$%'::text) AND (char_length(pin_hash) <= 200)))
+);
+
+
+--
 -- Name: members_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
 --
 
@@ -2156,6 +2393,21 @@ CREATE TABLE timebank.principals (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT principals_kind_known CHECK ((kind = ANY (ARRAY['admin'::text, 'member'::text, 'auditor'::text]))),
     CONSTRAINT principals_member_id_matches_kind CHECK (((kind = 'member'::text) = (member_id IS NOT NULL)))
+);
+
+
+--
+-- Name: relatives; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.relatives (
+    member_id uuid NOT NULL,
+    relative_member_id uuid NOT NULL,
+    relation text NOT NULL,
+    since timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT relatives_not_self CHECK ((member_id <> relative_member_id)),
+    CONSTRAINT relatives_relation_known CHECK ((relation = ANY (ARRAY['parent'::text, 'child'::text, 'spouse'::text, 'sibling'::text, 'grandparent'::text, 'grandchild'::text, 'other'::text])))
 );
 
 
@@ -2332,6 +2584,22 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: members members_community_id_member_no_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.members
+    ADD CONSTRAINT members_community_id_member_no_key UNIQUE (community_id, member_no);
+
+
+--
 -- Name: members members_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2377,6 +2645,14 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: relatives relatives_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_pkey PRIMARY KEY (member_id, relative_member_id);
 
 
 --
@@ -2536,6 +2812,13 @@ CREATE INDEX postings_transaction_id_idx ON timebank.postings USING btree (trans
 
 
 --
+-- Name: relatives_relative_member_id_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX relatives_relative_member_id_idx ON timebank.relatives USING btree (relative_member_id);
+
+
+--
 -- Name: tokens_principal_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -2589,6 +2872,20 @@ CREATE TRIGGER holds_append_only BEFORE DELETE OR UPDATE ON timebank.holds FOR E
 --
 
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON timebank.holds FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: members members_assign_member_no; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_assign_member_no BEFORE INSERT ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.assign_member_no();
+
+
+--
+-- Name: members members_member_no_fixed; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_member_no_fixed BEFORE UPDATE ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.reject_member_no_change();
 
 
 --
@@ -2758,6 +3055,14 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
 -- Name: members members_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2795,6 +3100,22 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_relative_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_relative_member_id_fkey FOREIGN KEY (relative_member_id) REFERENCES timebank.members(id);
 
 
 --
