@@ -11,6 +11,7 @@ grant select on communities, members, principals, accounts, transactions, postin
     holds, hold_resolutions, audit_events to {app_role};
 -- people: relatives are read like members; member_pins (PIN hashes) is not granted.
 grant select on relatives to {app_role};
+grant select (member_id) on member_pins to {app_role};
 grant execute on function
     authenticate(bytea),
     authenticate_token(bytea),
@@ -33,7 +34,14 @@ grant execute on function
     place_hold(uuid, text, text, bytea, uuid, bigint, text, timestamptz),
     capture_hold(uuid, text, text, bytea, uuid, bigint, uuid),
     release_hold(uuid, text, text, bytea, uuid),
-    expire_holds(text, integer)
+    expire_holds(text, integer),
+    -- people
+    update_member(uuid, text, text, bytea, uuid, jsonb, text),
+    member_pin_state(uuid, uuid),
+    record_pin_failure(uuid, text, uuid),
+    set_member_pin(uuid, text, text, bytea, uuid, text, boolean),
+    add_relative(uuid, text, text, bytea, uuid, uuid, text),
+    remove_relative(uuid, text, text, bytea, uuid, uuid)
 to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};

@@ -36,6 +36,48 @@ CREATE TYPE timebank.principal_info AS (
 );
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: members; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.members (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    display_name text NOT NULL,
+    roles text[] NOT NULL,
+    grid text,
+    birth_date date,
+    phone text,
+    external_ref text,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    member_no text NOT NULL,
+    pool_eligible boolean DEFAULT false NOT NULL,
+    CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
+    CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
+    CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
+);
+
+
+--
+-- Name: _acts_as_self_only(timebank.principal_info, timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._acts_as_self_only(p_actor timebank.principal_info, p_member timebank.members) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select p_actor.member_id = p_member.id
+       and not ('admin' = any(p_actor.roles))
+       and not (p_actor.community_id = p_member.community_id and 'coordinator' = any(p_actor.roles));
+$$;
+
+
 --
 -- Name: _age_on(date, date); Type: FUNCTION; Schema: timebank; Owner: -
 --
@@ -116,10 +158,6 @@ begin
 end;
 $$;
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: communities; Type: TABLE; Schema: timebank; Owner: -
@@ -467,31 +505,6 @@ $$;
 
 
 --
--- Name: members; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.members (
-    seq bigint NOT NULL,
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    display_name text NOT NULL,
-    roles text[] NOT NULL,
-    grid text,
-    birth_date date,
-    phone text,
-    external_ref text,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    created_by uuid NOT NULL,
-    member_no text NOT NULL,
-    pool_eligible boolean DEFAULT false NOT NULL,
-    CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
-    CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
-    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
-    CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
-);
-
-
---
 -- Name: _member_audit_json(timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -525,6 +538,24 @@ begin
     end if;
     return v_member;
 end;
+$$;
+
+
+--
+-- Name: _member_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._member_json(p_member_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object(
+        'id', m.id, 'community', c.slug, 'display_name', m.display_name, 'roles', to_jsonb(m.roles),
+        'grid', m.grid, 'account_id', a.id, 'created_at', m.created_at, 'member_no', m.member_no,
+        'pool_eligible', m.pool_eligible,
+        'has_pin', exists (select 1 from member_pins p where p.member_id = m.id),
+        'birth_date', m.birth_date, 'phone', m.phone, 'external_ref', m.external_ref)
+      from members m join communities c on c.id = m.community_id join accounts a on a.member_id = m.id
+     where m.id = p_member_id;
 $$;
 
 
@@ -857,6 +888,20 @@ $$;
 
 
 --
+-- Name: _relative_json(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relative_json(p_member_id uuid, p_relative_member_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object('member_id', r.relative_member_id, 'display_name', m.display_name,
+                              'relation', r.relation, 'since', r.since)
+      from relatives r join members m on m.id = r.relative_member_id
+     where r.member_id = p_member_id and r.relative_member_id = p_relative_member_id;
+$$;
+
+
+--
 -- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -957,6 +1002,25 @@ CREATE FUNCTION timebank._require_redeem_age(p_community_id uuid, p_member_id uu
 begin
     perform _require_age(p_community_id, p_member_id, p_on,
         (select redeem_min_age from communities where id = p_community_id), 'redeem_min_age');
+end;
+$$;
+
+
+--
+-- Name: _require_role_change_allowed(timebank.principal_info, text[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_role_change_allowed(p_actor timebank.principal_info, p_old text[], p_new text[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if 'admin' = any(p_actor.roles) then
+        return;
+    end if;
+    if not (coalesce(p_old, array[]::text[]) <@ array['volunteer', 'resident'])
+       or not (coalesce(p_new, array[]::text[]) <@ array['volunteer', 'resident']) then
+        perform _fail('forbidden', 'only an admin may grant the coordinator or auditor role');
+    end if;
 end;
 $$;
 
@@ -1113,6 +1177,65 @@ begin
     );
 end;
 $$;
+
+
+--
+-- Name: add_relative(uuid, text, text, bytea, uuid, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.add_relative(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_relative_member_id uuid, p_relation text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info;
+    v_member members;
+    v_relative members;
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    v_actor := _principal(p_actor);
+    perform _authorize(v_actor, v_member.community_id, null, array[]::text[], array['coordinator'], 'no such member');
+    select * into v_relative from members where id = p_relative_member_id;
+    -- Another community's member is, to its coordinators' eyes, no member at all.
+    if not found or (v_relative.community_id <> v_member.community_id and not ('admin' = any(v_actor.roles))) then
+        perform _fail('not_found', 'no such relative member',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'no such member'))));
+    end if;
+    if v_relative.id = v_member.id then
+        perform _fail('same_account', 'a member cannot be its own relative',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'the member itself'))));
+    end if;
+    if v_relative.community_id <> v_member.community_id then
+        perform _fail('cross_community_not_allowed', 'relatives are linked within one community',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'a member of another community'))));
+    end if;
+    -- Both sides in one order, so two links of one pair made at once wait for each other.
+    perform pg_advisory_xact_lock(hashtextextended(least(v_member.id, v_relative.id)::text, 1));
+    if exists (select 1 from relatives where member_id = v_member.id and relative_member_id = v_relative.id) then
+        perform _fail('relative_exists', 'these members are already linked as relatives; remove the link to change it',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'already linked'))));
+    end if;
+    insert into relatives (member_id, relative_member_id, relation, created_by)
+    values (v_member.id, v_relative.id, p_relation, p_actor::text),
+           (v_relative.id, v_member.id, _relation_inverse(p_relation), p_actor::text);
+    v_body := _relative_json(v_member.id, v_relative.id);
+    perform _audit(p_actor::text, null, 'relative.added', 'member', v_member.id, v_member.community_id, p_request_id,
+        jsonb_build_object('member_id', v_member.id, 'relative_member_id', v_relative.id, 'relation', p_relation,
+                           'inverse_relation', _relation_inverse(p_relation)));
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$_$;
 
 
 --
@@ -1522,6 +1645,23 @@ $$;
 
 
 --
+-- Name: member_pin_state(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.member_pin_state(p_actor uuid, p_member_id uuid) RETURNS TABLE(pin_hash text, locked_until timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+begin
+    return query
+    select p.pin_hash, p.locked_until
+      from member_pins p join principals a on a.member_id = p.member_id
+     where p.member_id = p_member_id and a.id = p_actor;
+end;
+$$;
+
+
+--
 -- Name: member_tokens(uuid, bigint, integer); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1567,6 +1707,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
@@ -1625,6 +1767,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1667,7 +1811,10 @@ begin
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0
        -- As _check_service_date: not after today in the community's time zone.
-       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date
+       -- As _require_volunteer_age: old enough on the service date.
+       and (c.volunteer_min_age is null
+            or (m.birth_date is not null and _age_on(m.birth_date, p_service_date[o.n]) >= c.volunteer_min_age));
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -1713,6 +1860,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1759,6 +1907,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -1803,6 +1952,10 @@ begin
       join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
      where (p_provider_member_id[o.n] is null
             or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       -- As _require_redeem_age: old enough today in the community's time zone.
+       and (c.redeem_min_age is null
+            or (m.birth_date is not null
+                and _age_on(m.birth_date, (now() at time zone c.time_zone)::date) >= c.redeem_min_age))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))
@@ -1871,6 +2024,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -1915,6 +2072,9 @@ begin
       join accounts ta on ta.member_id = t.id
      where not p_to_pool[o.n]
        and t.id <> f.id and t.community_id = f.community_id
+       -- As _require_gift_scope: with gift_scope 'relatives', only to a linked relative.
+       and (c.gift_scope = 'community'
+            or exists (select 1 from relatives r where r.member_id = f.id and r.relative_member_id = t.id))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
@@ -1939,6 +2099,38 @@ begin
                        v_ops.from_account, v_ops.to_account,
                        array(select p_minutes[i] from unnest(v_ops.n) i),
                        v_ops.details) b;
+end;
+$$;
+
+
+--
+-- Name: record_pin_failure(uuid, text, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.record_pin_failure(p_actor uuid, p_request_id text, p_member_id uuid) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_pins member_pins;
+begin
+    if not exists (select 1 from principals where id = p_actor and member_id = p_member_id) then
+        perform _fail('forbidden', 'the caller may not do this');
+    end if;
+    update member_pins
+       set failed_attempts = case when locked_until is not null and locked_until <= now() then 1
+                                  else failed_attempts + 1 end,
+           locked_until = case when locked_until is not null and locked_until <= now() then null else locked_until end
+     where member_id = p_member_id
+    returning * into v_pins;
+    if v_pins.failed_attempts >= 5 and v_pins.locked_until is null then
+        update member_pins set locked_until = now() + interval '15 minutes' where member_id = p_member_id
+        returning * into v_pins;
+    end if;
+    perform _audit(p_actor::text, null, 'member.pin_failed', 'member', p_member_id,
+        (select community_id from members where id = p_member_id), p_request_id,
+        jsonb_build_object('failed_attempts', v_pins.failed_attempts, 'locked_until', v_pins.locked_until));
+    return v_pins.locked_until;
 end;
 $$;
 
@@ -2076,6 +2268,42 @@ $$;
 
 
 --
+-- Name: remove_relative(uuid, text, text, bytea, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.remove_relative(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_relative_member_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_member members;
+    v_relation text;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
+    perform pg_advisory_xact_lock(hashtextextended(least(p_member_id, p_relative_member_id)::text, 1));
+    delete from relatives where member_id = p_member_id and relative_member_id = p_relative_member_id
+    returning relation into v_relation;
+    if not found then
+        perform _fail('not_found', 'these members are not linked as relatives');
+    end if;
+    delete from relatives where member_id = p_relative_member_id and relative_member_id = p_member_id;
+    perform _audit(p_actor::text, null, 'relative.removed', 'member', v_member.id, v_member.community_id, p_request_id,
+        jsonb_build_object('member_id', v_member.id, 'relative_member_id', p_relative_member_id,
+                           'relation', v_relation));
+    perform _idempotency_store(p_actor, p_key, 204, 'null'::jsonb);
+    return query select 204, 'null'::jsonb, false;
+end;
+$$;
+
+
+--
 -- Name: reverse_transaction(uuid, text, text, bytea, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2188,6 +2416,51 @@ $$;
 
 
 --
+-- Name: set_member_pin(uuid, text, text, bytea, uuid, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.set_member_pin(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_pin_hash text, p_current_pin_ok boolean) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_member members;
+    v_self boolean;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    perform _authorize(v_actor, v_member.community_id, v_member.id,
+        array['volunteer', 'resident', 'coordinator', 'auditor'], array['coordinator'], 'no such member');
+    v_self := _acts_as_self_only(v_actor, v_member);
+    if v_self then
+        if not exists (select 1 from member_pins where member_id = v_member.id) then
+            perform _fail('forbidden', 'a member without a PIN gets its first PIN from a coordinator');
+        end if;
+        if not coalesce(p_current_pin_ok, false) then
+            perform _fail('forbidden', 'current_pin does not match');
+        end if;
+    elsif v_actor.member_id is distinct from v_member.id then
+        perform _require_role_change_allowed(v_actor, v_member.roles, v_member.roles);
+    end if;
+    insert into member_pins (member_id, pin_hash, set_by)
+    values (v_member.id, p_pin_hash, p_actor::text)
+    on conflict (member_id) do update
+       set pin_hash = excluded.pin_hash, set_at = clock_timestamp(), set_by = excluded.set_by,
+           failed_attempts = 0, locked_until = null;
+    perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'member.pin_set', 'member', v_member.id,
+        v_member.community_id, p_request_id, jsonb_build_object('by', case when v_self then 'self' else 'staff' end));
+    perform _idempotency_store(p_actor, p_key, 204, 'null'::jsonb);
+    return query select 204, 'null'::jsonb, false;
+end;
+$$;
+
+
+--
 -- Name: set_policy(uuid, text, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2240,6 +2513,65 @@ begin
     return v_old.id;
 end;
 $_$;
+
+
+--
+-- Name: update_member(uuid, text, text, bytea, uuid, jsonb, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.update_member(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_changes jsonb, p_reason text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_old members;
+    v_new members;
+    v_unknown text;
+    v_roles text[];
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    select * into v_old from members where id = p_member_id for update;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    perform _authorize(v_actor, v_old.community_id, null, array[]::text[], array['coordinator'], 'no such member');
+    select k into v_unknown from jsonb_object_keys(p_changes) k
+     where k not in ('display_name', 'grid', 'birth_date', 'phone', 'external_ref', 'roles', 'pool_eligible') limit 1;
+    if v_unknown is not null then
+        perform _fail('invalid_request', format('%s is not a member field that can be changed', v_unknown));
+    end if;
+    if p_changes ? 'roles' then
+        v_roles := array(select jsonb_array_elements_text(p_changes->'roles'));
+    else
+        v_roles := v_old.roles;
+    end if;
+    -- A coordinator changes volunteers and residents only, and never makes one staff.
+    perform _require_role_change_allowed(v_actor, v_old.roles, v_roles);
+    update members
+       set display_name = case when p_changes ? 'display_name' then p_changes->>'display_name' else display_name end,
+           grid = case when p_changes ? 'grid' then p_changes->>'grid' else grid end,
+           birth_date = case when p_changes ? 'birth_date' then (p_changes->>'birth_date')::date else birth_date end,
+           phone = case when p_changes ? 'phone' then p_changes->>'phone' else phone end,
+           external_ref = case when p_changes ? 'external_ref' then p_changes->>'external_ref' else external_ref end,
+           roles = v_roles,
+           pool_eligible = case when p_changes ? 'pool_eligible'
+                                then (p_changes->>'pool_eligible')::boolean else pool_eligible end
+     where id = v_old.id
+    returning * into v_new;
+    perform _audit(p_actor::text, null, 'member.changed', 'member', v_old.id, v_old.community_id, p_request_id,
+        jsonb_build_object('before', _member_audit_json(v_old), 'after', _member_audit_json(v_new),
+                           'reason', p_reason));
+    v_body := _member_json(v_old.id);
+    perform _idempotency_store(p_actor, p_key, 200, v_body);
+    return query select 200, v_body, false;
+end;
+$$;
 
 
 --

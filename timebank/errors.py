@@ -80,6 +80,7 @@ CODES: dict[str, ErrorCode] = {
     # 409: conflicts with the current state.
     "community_exists": ErrorCode(409, "Community exists", "社区已存在", remembered=True),
     "member_exists": ErrorCode(409, "Member exists", "成员已存在", remembered=True),
+    "relative_exists": ErrorCode(409, "Relative exists", "两人已登记为亲属", remembered=True),  # people
     "service_type_exists": ErrorCode(409, "Service type exists", "服务类型已存在", remembered=True),
     "idempotency_key_reused": ErrorCode(409, "Idempotency-Key reused", "Idempotency-Key 已用于另一请求"),
     "already_reversed": ErrorCode(409, "Already reversed", "该笔交易已被冲正", remembered=True),
@@ -197,6 +198,12 @@ class TooManyRequestsError(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class TooManyAttemptsError(TooManyRequestsError):
+    """Too many wrong PINs for this member: PIN changes (and sign-in) are locked for `retry_after` seconds."""
+
+    code = "too_many_attempts"
 
 
 class ConflictRetryError(DomainError):

@@ -42,7 +42,6 @@ UNBUILT = frozenset(
         "service_type_exists",
         "invalid_transition",
         "not_yet_logged",
-        "too_many_attempts",
     }
 )
 
@@ -332,6 +331,25 @@ async def _too_many_requests(env: Env) -> AsyncIterator[Send]:
     async with app_with(env, auth_failures_per_minute=1) as api:
         assert (await api.get("/v1/me", "tb_guess")).status_code == 401
         yield lambda h: get_with(api, "/v1/me", "tb_guess_again", h)
+
+
+@produces("too_many_attempts")
+async def _too_many_attempts(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "resident")
+    path = f"/v1/members/{member.id}/pin"
+    assert (await env.api.post(path, env.api.admin_token, {"pin": "123456"})).status_code == 204
+    for _ in range(5):
+        await env.api.post(path, member.token, {"pin": "654321", "current_pin": "000000"})
+    yield lambda h: env.api.post(path, member.token, {"pin": "654321", "current_pin": "123456"}, **h)
+
+
+@produces("relative_exists")
+async def _relative_exists(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    son, mother = await env.api.member(community, "volunteer"), await env.api.member(community, "resident")
+    body = {"relative_member_id": mother.id, "relation": "parent"}
+    assert (await env.api.post(f"/v1/members/{son.id}/relatives", env.api.admin_token, body)).status_code == 201
+    yield lambda h: env.api.post(f"/v1/members/{son.id}/relatives", env.api.admin_token, body, **h)
 
 
 @produces("unavailable")

@@ -35,6 +35,7 @@ from timebank.http.idempotency import MAX_KEY_CHARS
 from timebank.http.types import MemberRole, PrincipalRole
 from timebank.http.types import Request as RequestBody
 from timebank.ledger.models import AccountKind, TransactionKind
+from timebank.members.models import Relation
 
 # Every enum of the document, by the name generated clients give its class.
 NAMED_ENUMS: dict[str, tuple[str, ...]] = {
@@ -45,6 +46,7 @@ NAMED_ENUMS: dict[str, tuple[str, ...]] = {
     "HoldStatus": get_args(HoldStatus),
     # people (policy additions, relatives)
     "GiftScope": get_args(GiftScope),
+    "Relation": get_args(Relation),
 }
 
 IDEMPOTENCY_KEY_SCHEMA = {

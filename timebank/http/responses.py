@@ -38,6 +38,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detail": "another member of this community already has this phone",
         "errors": [{"field": "$.phone", "message": "already used by another member of this community"}],
     },
+    "relative_exists": {
+        "detail": "these members are already linked as relatives; remove the link to change it",
+        "errors": [{"field": "$.relative_member_id", "message": "already linked"}],
+    },
     "service_type_exists": {"detail": "the service type meals already exists in this community"},
     "idempotency_key_reused": {"detail": "this Idempotency-Key was used with a different request"},
     "already_reversed": {
@@ -104,7 +108,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "errors": [{"field": "cursor", "message": "invalid cursor"}],
     },
     "too_many_requests": {"detail": "too many failed authentications from this address"},
-    "too_many_attempts": {"detail": "too many wrong PINs for this member; try again in 15 minutes"},
+    "too_many_attempts": {
+        "detail": "too many wrong PINs for this member; PIN changes are locked until 2026-12-07T15:20:00+00:00"
+    },
     "internal_error": {"detail": "the service failed to handle this request"},
     "conflict_retry": {"detail": "the write kept conflicting with concurrent writes; retry with the same key"},
     "unavailable": {"detail": "the database is not available"},
