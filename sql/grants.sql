@@ -12,6 +12,8 @@ grant select on communities, members, principals, accounts, transactions, postin
 -- people: relatives are read like members; member_pins (PIN hashes) is not granted.
 grant select on relatives to {app_role};
 grant select (member_id) on member_pins to {app_role};
+grant select on credit_batches, credit_batch_transactions to {app_role};
+grant execute on function _credit_batch_json(uuid) to {app_role};
 grant execute on function
     authenticate(bytea),
     authenticate_token(bytea),
@@ -41,7 +43,8 @@ grant execute on function
     record_pin_failure(uuid, text, uuid),
     set_member_pin(uuid, text, text, bytea, uuid, text, boolean),
     add_relative(uuid, text, text, bytea, uuid, uuid, text),
-    remove_relative(uuid, text, text, bytea, uuid, uuid)
+    remove_relative(uuid, text, text, bytea, uuid, uuid),
+    post_credit_batch(uuid, text, text, bytea, text, date, text, uuid[], bigint[])
 to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};

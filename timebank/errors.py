@@ -11,11 +11,15 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://timebank.example/problems/"
 
 
-class FieldError(msgspec.Struct, frozen=True):
-    """One fault in a request, located by JSON path."""
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One fault in a request, located by JSON path. An item of a batch also says which (`index`,
+    0-based, and `member_id`) and the code of the rule it breaks."""
 
     field: str
     message: str
+    index: int | None = None
+    member_id: str | None = None
+    code: str | None = None
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -97,6 +101,7 @@ CODES: dict[str, ErrorCode] = {
     "insufficient_balance": ErrorCode(422, "Insufficient balance", "可用时间余额不足", remembered=True),
     "balance_cap_exceeded": ErrorCode(422, "Balance cap exceeded", "超过账户存储上限", remembered=True),
     "not_a_volunteer": ErrorCode(422, "Not a volunteer", "该成员不是志愿者", remembered=True),
+    "not_a_member": ErrorCode(422, "Not a member", "不是本社区的成员", remembered=True),  # people
     "same_account": ErrorCode(422, "Same account", "不能转给同一账户", remembered=True),
     "cross_community_not_allowed": ErrorCode(
         422, "Cross-community transfer not allowed", "不允许跨社区转移时间", remembered=True

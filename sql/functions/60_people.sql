@@ -392,3 +392,137 @@ begin
     return query select 204, 'null'::jsonb, false;
 end;
 $$;
+
+-- A credit batch as the API shows it: its credits in item order.
+create or replace function _credit_batch_json(p_id uuid) returns jsonb
+language sql stable as $$
+    select jsonb_build_object(
+        'id', b.id, 'community', c.slug, 'service_date', b.service_date, 'description', b.description,
+        'transactions', coalesce((select jsonb_agg(_transaction_json(t.transaction_id) order by t.position)
+                                    from credit_batch_transactions t where t.credit_batch_id = b.id), '[]'::jsonb),
+        'total_minutes', b.total_minutes, 'created_at', b.created_at, 'created_by', b.created_by)
+      from credit_batches b join communities c on c.id = b.community_id
+     where b.id = p_id;
+$$;
+
+-- POST /v1/credit-batches (admin, coordinator): credit every volunteer of an activity in one
+-- transaction, all or nothing. Each item is checked as post_credit checks a credit (the member
+-- belongs to the community and volunteers, the amount follows the policy, the volunteer is old
+-- enough on the service date, the balance stays under the cap); if any fails, nothing is written
+-- and the problem names every failing item ({index, member_id, code}, index 0-based) with the
+-- first one's code. Each credit is a transaction with its own transaction.created event.
+create or replace function post_credit_batch(
+    p_actor uuid, p_request_id text, p_key text, p_hash bytea,
+    p_slug text, p_service_date date, p_description text, p_member_ids uuid[], p_minutes bigint[]
+) returns table (status_code integer, body jsonb, replayed boolean)
+language plpgsql security definer set search_path = timebank, pg_temp as $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_policy communities;
+    v_batch uuid := gen_random_uuid();
+    v_n integer := coalesce(cardinality(p_member_ids), 0);
+    v_issuance uuid;
+    v_errors jsonb;
+    v_first text;
+    v_accounts uuid[];
+    v_posted integer;
+    v_bodies jsonb[];
+    v_message text;
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    select * into v_policy from communities where slug = p_slug;
+    if not found then
+        perform _fail('not_found', format('no community %s', p_slug));
+    end if;
+    perform _authorize(_principal(p_actor), v_policy.id, null, array[]::text[], array['coordinator'],
+        format('no community %s', p_slug));
+    if v_n not between 1 and 500 or v_n <> coalesce(cardinality(p_minutes), 0) then
+        perform _fail('invalid_request', 'credits must hold 1 to 500 items');
+    end if;
+    if (select count(distinct m) from unnest(p_member_ids) m) <> v_n then
+        perform _fail('invalid_request', 'each member may be credited once in a batch');
+    end if;
+    perform _check_service_date(v_policy, p_service_date);
+    v_issuance := _system_account(v_policy.id, 'issuance');
+    -- Lock every account the batch touches in id order, as every posting does, before the checks.
+    v_accounts := array(select a.id from accounts a where a.member_id = any(p_member_ids)
+                          and a.community_id = v_policy.id
+                        union select v_issuance order by 1);
+    perform 1 from accounts where id = any(v_accounts) order by id for update;
+    select jsonb_agg(jsonb_build_object(
+               'field', format('$.credits[%s]', f.i - 1), 'message', f.message,
+               'index', f.i - 1, 'member_id', f.member_id, 'code', f.code) order by f.i),
+           (array_agg(f.code order by f.i))[1]
+      into v_errors, v_first
+      from (select c.i, c.member_id, c.code,
+                   case c.code
+                       when 'not_a_member' then 'not a member of this community'
+                       when 'not_a_volunteer' then 'the member does not have the volunteer role'
+                       when 'amount_out_of_range' then 'minutes outside the community''s range'
+                       when 'amount_not_multiple_of_unit' then 'minutes not a multiple of the community''s unit'
+                       when 'not_eligible' then 'younger than volunteer_min_age on the service date, or no birth_date'
+                       else 'the credit would take the balance above the community''s cap'
+                   end as message
+              from (select u.i, u.member_id,
+                           case
+                               when m.id is null or m.community_id <> v_policy.id then 'not_a_member'
+                               when not ('volunteer' = any(m.roles)) then 'not_a_volunteer'
+                               when u.minutes <= 0 or u.minutes > v_policy.max_transaction_minutes
+                                   then 'amount_out_of_range'
+                               when u.minutes % v_policy.unit_minutes <> 0 then 'amount_not_multiple_of_unit'
+                               when v_policy.volunteer_min_age is not null
+                                    and (m.birth_date is null
+                                         or _age_on(m.birth_date, p_service_date) < v_policy.volunteer_min_age)
+                                   then 'not_eligible'
+                               when a.balance_minutes + u.minutes > v_policy.max_balance_minutes
+                                   then 'balance_cap_exceeded'
+                           end as code
+                      from unnest(p_member_ids, p_minutes) with ordinality as u(member_id, minutes, i)
+                      left join members m on m.id = u.member_id
+                      left join accounts a on a.member_id = m.id) c
+             where c.code is not null) f;
+    if v_errors is not null then
+        v_message := format('%s of %s credits break a rule (the first: %s); nothing was credited',
+                            jsonb_array_length(v_errors), v_n, v_first);
+        if v_first = 'not_a_member' then
+            perform _fail('not_a_member', v_message, jsonb_build_object('errors', v_errors));
+        end if;
+        perform _fail(v_first, v_message, jsonb_build_object('errors', v_errors));
+    end if;
+    -- Every credit certainly succeeds now: post them set-based, one transaction and one
+    -- transaction.created event each (they carry the batch's id).
+    select count(*), array_agg(b.body order by b.n) into v_posted, v_bodies
+      from _post_batch(
+          array(select i::integer from generate_series(1, v_n) i),
+          array(select v_policy.id from generate_series(1, v_n)),
+          array(select 'credit'::text from generate_series(1, v_n)),
+          array(select p_description from generate_series(1, v_n)),
+          array(select p_service_date from generate_series(1, v_n)),
+          array(select p_actor from generate_series(1, v_n)),
+          array(select null::uuid from generate_series(1, v_n)),
+          array(select p_request_id from generate_series(1, v_n)),
+          array(select null::text from generate_series(1, v_n)),
+          array(select null::bytea from generate_series(1, v_n)),
+          array(select v_issuance from generate_series(1, v_n)),
+          array(select a.id from unnest(p_member_ids) with ordinality u(member_id, i)
+                  join accounts a on a.member_id = u.member_id order by u.i),
+          p_minutes,
+          array(select jsonb_build_object('member_id', u.member_id, 'minutes', u.minutes, 'credit_batch_id', v_batch)
+                  from unnest(p_member_ids, p_minutes) with ordinality u(member_id, minutes, i) order by u.i)) b;
+    if v_posted <> v_n then
+        raise exception 'credit batch %: % of % credits posted', v_batch, v_posted, v_n;
+    end if;
+    insert into credit_batches (id, community_id, service_date, description, total_minutes, created_by, request_id)
+    values (v_batch, v_policy.id, p_service_date, p_description, (select sum(m) from unnest(p_minutes) m), p_actor,
+            p_request_id);
+    insert into credit_batch_transactions (credit_batch_id, position, transaction_id)
+    select v_batch, t.i, (t.body->>'id')::uuid from unnest(v_bodies) with ordinality t(body, i);
+    v_body := _credit_batch_json(v_batch);
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$$;

@@ -437,6 +437,20 @@ async def relative_list(w: World, t: Member) -> Call:
     return Call("GET", f"/v1/members/{t.id}/relatives")
 
 
+@endpoint("credit_batch")
+async def credit_batch(w: World, t: Member) -> Call:
+    body = {"community": w.a.slug, "service_date": "2026-11-02", "credits": [{"member_id": t.id, "minutes": 15}]}
+    return Call("POST", "/v1/credit-batches", body, moves_hours=True, expect={"community": w.a.slug})
+
+
+@endpoint("credit_batch.get")
+async def credit_batch_get(w: World, t: Member) -> Call:
+    subject = w.members["subject"]
+    body = {"community": w.a.slug, "service_date": "2026-11-02", "credits": [{"member_id": subject.id, "minutes": 15}]}
+    batch = await w.admin_write("/v1/credit-batches", body)
+    return Call("GET", f"/v1/credit-batches/{batch['id']}", expect={"id": batch["id"]})
+
+
 @endpoint("relative.remove")
 async def relative_remove(w: World, t: Member) -> Call:
     relative = await _fresh_relative(w)
@@ -508,6 +522,8 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "relative.add":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
     "relative.list":          (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "relative.remove":        (204,  204,   404,   403,   403,   403,  403,   403,  403),
+    "credit_batch":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
+    "credit_batch.get":       (200,  200,   404,   200,   200,   403,  None,  403, None),
 }  # fmt: skip
 
 
@@ -610,7 +626,8 @@ PROBED = (
     "account.entries", "account.balance",
     "transaction.get", "hold.get", "credit", "redemption", "transfer.gift", "transfer.to_pool", "pool_grant",
     "reversal", "hold.place", "hold.capture", "hold.release",
-    "member.patch", "member.pin", "relative.add", "relative.list", "relative.remove",
+    "member.patch", "member.pin", "relative.add", "relative.list", "relative.remove", "credit_batch",
+    "credit_batch.get",
 )  # fmt: skip
 
 

@@ -352,6 +352,15 @@ async def _relative_exists(env: Env) -> AsyncIterator[Send]:
     yield lambda h: env.api.post(f"/v1/members/{son.id}/relatives", env.api.admin_token, body, **h)
 
 
+@produces("not_a_member")
+async def _not_a_member(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    body = {"community": community.slug, "service_date": "2026-11-01", "credits": [
+        {"member_id": str(uuid.uuid4()), "minutes": 15}
+    ]}  # fmt: skip
+    yield lambda h: env.api.post("/v1/credit-batches", env.api.admin_token, body, **h)
+
+
 @produces("unavailable")
 async def _unavailable(env: Env) -> AsyncIterator[Send]:
     async with app_with(env) as api:

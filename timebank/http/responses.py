@@ -74,6 +74,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "cap_minutes": 90000,
     },
     "not_a_volunteer": {"detail": "only members with the volunteer role can be credited"},
+    "not_a_member": {
+        "detail": "2 of 40 credits break a rule (the first: not_a_member); nothing was credited",
+        "errors": [
+            {
+                "field": "$.credits[3]",
+                "message": "not a member of this community",
+                "index": 3,
+                "member_id": "3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33",
+                "code": "not_a_member",
+            },
+            {
+                "field": "$.credits[17]",
+                "message": "younger than volunteer_min_age on the service date, or no birth_date",
+                "index": 17,
+                "member_id": "9a2b7c4d-1e5f-4a6b-8c9d-0e1f2a3b4c5d",
+                "code": "not_eligible",
+            },
+        ],
+    },
     "same_account": {"detail": "a member cannot transfer hours to itself"},
     "cross_community_not_allowed": {"detail": "hours cannot move between communities"},
     "capture_exceeds_hold": {"detail": "the hold reserves only 60 minutes", "held_minutes": 60},

@@ -173,6 +173,18 @@ MESSAGES: dict[str, str] = {
     "the member itself": "就是该成员本人",
     "a member of another community": "是其他社区的成员",
     "already linked": "已经关联",
+    "credits must hold 1 to 500 items": "credits 须包含 1 到 500 项。",
+    "each member may be credited once in a batch": "同一批次中每位成员只能记一次。",
+    "this member is already in the batch": "该成员已在本批次中",
+    "{failing:int} of {total:int} credits break a rule (the first: {code:value}); nothing was credited": "{total} 项中有 {failing} 项不符合规定（第一项原因：{code}），全部未记入。",
+    "not a member of this community": "不是本社区的成员",
+    "the member does not have the volunteer role": "该成员不是志愿者",
+    "minutes outside the community's range": "时长超出本社区允许的范围",
+    "minutes not a multiple of the community's unit": "时长不是本社区计量单位的整数倍",
+    "younger than volunteer_min_age on the service date, or no birth_date": "服务当天未满志愿者最低年龄，或没有登记出生日期",
+    "the credit would take the balance above the community's cap": "记入后余额将超过本社区的存储上限",
+    "only staff and auditors may read credit batches": "只有社区工作人员和审计人员可以查看批量记时。",
+    "no such credit batch": "该批量记时不存在。",
 }
 
 # --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------
