@@ -102,6 +102,7 @@ CODES: dict[str, ErrorCode] = {
     "balance_cap_exceeded": ErrorCode(422, "Balance cap exceeded", "超过账户存储上限", remembered=True),
     "not_a_volunteer": ErrorCode(422, "Not a volunteer", "该成员不是志愿者", remembered=True),
     "not_a_member": ErrorCode(422, "Not a member", "不是本社区的成员", remembered=True),  # people
+    "duplicate_member": ErrorCode(422, "Member repeated", "同一成员在批次中重复出现", remembered=True),  # people
     "same_account": ErrorCode(422, "Same account", "不能转给同一账户", remembered=True),
     "cross_community_not_allowed": ErrorCode(
         422, "Cross-community transfer not allowed", "不允许跨社区转移时间", remembered=True

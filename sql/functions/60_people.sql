@@ -408,7 +408,7 @@ $$;
 -- POST /v1/credit-batches (admin, coordinator): credit every volunteer of an activity in one
 -- transaction, all or nothing. Each item is checked as post_credit checks a credit (the member
 -- belongs to the community and volunteers, the amount follows the policy, the volunteer is old
--- enough on the service date, the balance stays under the cap); if any fails, nothing is written
+-- enough on the service date, the balance stays under the cap, no member twice); if any fails, nothing is written
 -- and the problem names every failing item ({index, member_id, code}, index 0-based) with the
 -- first one's code. Each credit is a transaction with its own transaction.created event.
 create or replace function post_credit_batch(
@@ -443,9 +443,6 @@ begin
     if v_n not between 1 and 500 or v_n <> coalesce(cardinality(p_minutes), 0) then
         perform _fail('invalid_request', 'credits must hold 1 to 500 items');
     end if;
-    if (select count(distinct m) from unnest(p_member_ids) m) <> v_n then
-        perform _fail('invalid_request', 'each member may be credited once in a batch');
-    end if;
     perform _check_service_date(v_policy, p_service_date);
     v_issuance := _system_account(v_policy.id, 'issuance');
     -- Lock every account the batch touches in id order, as every posting does, before the checks.
@@ -460,6 +457,7 @@ begin
       into v_errors, v_first
       from (select c.i, c.member_id, c.code,
                    case c.code
+                       when 'duplicate_member' then 'this member is already in the batch'
                        when 'not_a_member' then 'not a member of this community'
                        when 'not_a_volunteer' then 'the member does not have the volunteer role'
                        when 'amount_out_of_range' then 'minutes outside the community''s range'
@@ -469,6 +467,8 @@ begin
                    end as message
               from (select u.i, u.member_id,
                            case
+                               when u.i > (select min(d.i) from unnest(p_member_ids) with ordinality d(member_id, i)
+                                            where d.member_id = u.member_id) then 'duplicate_member'
                                when m.id is null or m.community_id <> v_policy.id then 'not_a_member'
                                when not ('volunteer' = any(m.roles)) then 'not_a_volunteer'
                                when u.minutes <= 0 or u.minutes > v_policy.max_transaction_minutes
@@ -488,8 +488,11 @@ begin
     if v_errors is not null then
         v_message := format('%s of %s credits break a rule (the first: %s); nothing was credited',
                             jsonb_array_length(v_errors), v_n, v_first);
+        -- (Said literally for the codes no other operation raises.)
         if v_first = 'not_a_member' then
             perform _fail('not_a_member', v_message, jsonb_build_object('errors', v_errors));
+        elsif v_first = 'duplicate_member' then
+            perform _fail('duplicate_member', v_message, jsonb_build_object('errors', v_errors));
         end if;
         perform _fail(v_first, v_message, jsonb_build_object('errors', v_errors));
     end if;

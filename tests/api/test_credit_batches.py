@@ -163,7 +163,7 @@ async def test_one_bad_item_credits_nobody_and_every_bad_item_is_named(api: Api,
 
 @pytest.mark.parametrize(
     "shape",
-    ["empty", "501 items", "repeated member", "missing community", "no credits", "unknown field", "date", "bad slug"],
+    ["empty", "501 items", "missing community", "no credits", "unknown field", "date", "bad slug", "fraction"],
 )
 async def test_malformed_batches_are_refused_and_nothing_is_written(
     api: Api, owner: asyncpg.Connection, shape: str
@@ -175,8 +175,8 @@ async def test_malformed_batches_are_refused_and_nothing_is_written(
         body["credits"] = []
     elif shape == "501 items":
         body["credits"] = [{"member_id": str(uuid.uuid4()), "minutes": 15} for _ in range(501)]
-    elif shape == "repeated member":
-        body["credits"] = body["credits"] * 2
+    elif shape == "fraction":
+        body["credits"][0]["minutes"] = 15.5
     elif shape == "missing community":
         del body["community"]
     elif shape == "no credits":
@@ -226,3 +226,34 @@ async def test_a_batch_and_single_credits_keep_the_ledger_sound(api: Api, owner:
     assert report.ok, report.violations
     issuance = await api.account(community.accounts["issuance"])
     assert issuance["balance_minutes"] == -(2 * 30 + 5 * 45)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "code"),
+    [(2**63, "amount_out_of_range"), (-(2**63) - 1, "amount_out_of_range"), (0, "amount_out_of_range")],
+)
+async def test_amounts_beyond_any_range_are_refused_per_item(
+    api: Api, owner: asyncpg.Connection, minutes: int, code: str
+) -> None:
+    community = await api.community()
+    volunteers = await register(api, community, 2)
+    body = batch(community, [(volunteers[0], 15), (volunteers[1], minutes)])
+    response = await api.post("/v1/credit-batches", api.admin_token, body)
+    assert (response.status_code, response.json()["code"]) == (422, code), response.text
+    assert [(e["index"], e["code"]) for e in response.json()["errors"]] == [(1, code)]
+    assert await counts(owner, community) == (0, 0, 0)
+
+
+async def test_a_member_twice_in_one_batch_is_named_and_nothing_is_credited(
+    api: Api, owner: asyncpg.Connection
+) -> None:
+    community = await api.community()
+    first, second = await register(api, community, 2)
+    body = batch(community, [(first, 15), (second, 15), (first, 30), (first, 45)])
+    response = await api.post("/v1/credit-batches", api.admin_token, body)
+    assert (response.status_code, response.json()["code"]) == (422, "duplicate_member"), response.text
+    assert [(e["index"], e["member_id"], e["code"]) for e in response.json()["errors"]] == [
+        (2, first, "duplicate_member"),
+        (3, first, "duplicate_member"),
+    ]
+    assert await counts(owner, community) == (0, 0, 0)

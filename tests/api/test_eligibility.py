@@ -138,3 +138,43 @@ async def test_pool_grants_need_pool_eligible_when_required(
     await owner.execute("update members set pool_eligible = true where id = $1", uuid.UUID(elder.id))
     granted = await api.post("/v1/pool-grants", coordinator.token, grant)
     assert granted.status_code == 201, granted.text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"volunteer_min_age": -1},
+        {"volunteer_min_age": 151},
+        {"volunteer_min_age": "18"},
+        {"volunteer_min_age": 17.5},
+        {"redeem_min_age": True},
+        {"gift_scope": "family"},
+        {"gift_scope": None},
+        {"gift_scope": "Relatives"},
+        {"pool_requires_eligibility": "true"},
+        {"pool_requires_eligibility": None},
+    ],
+)
+async def test_hostile_policy_values_are_refused_and_change_nothing(
+    api: Api, owner: asyncpg.Connection, change: dict[str, Any]
+) -> None:
+    community = await api.community()
+    path = f"/v1/communities/{community.slug}/policy"
+    before = (await api.get(f"/v1/communities/{community.slug}", api.admin_token)).json()["policy"]
+    patched = await api.patch(path, api.admin_token, change)
+    assert (patched.status_code, patched.json()["code"]) == (400, "invalid_request"), patched.text
+    created = await api.post(
+        "/v1/communities",
+        api.admin_token,
+        {"slug": "h-" + uuid.uuid4().hex[:10], "name": "x", "policy": change},
+        key=None,
+    )
+    assert created.status_code == 400, created.text
+    assert (await api.get(f"/v1/communities/{community.slug}", api.admin_token)).json()["policy"] == before
+    assert (
+        await owner.fetchval(
+            "select count(*) from audit_events where subject_id = $1 and action = 'policy.changed'",
+            uuid.UUID(community.id),
+        )
+        == 0
+    )

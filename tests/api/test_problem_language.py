@@ -361,6 +361,15 @@ async def _not_a_member(env: Env) -> AsyncIterator[Send]:
     yield lambda h: env.api.post("/v1/credit-batches", env.api.admin_token, body, **h)
 
 
+@produces("duplicate_member")
+async def _duplicate_member(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    member = await env.api.member(community, "volunteer")
+    item = {"member_id": member.id, "minutes": 15}
+    body = {"community": community.slug, "service_date": "2026-11-01", "credits": [item, item]}
+    yield lambda h: env.api.post("/v1/credit-batches", env.api.admin_token, body, **h)
+
+
 @produces("unavailable")
 async def _unavailable(env: Env) -> AsyncIterator[Send]:
     async with app_with(env) as api:

@@ -16,7 +16,10 @@ MAX_POLICY_MINUTES = 2**31 - 1
 
 UnitMinutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
 PolicyMinutes = Annotated[int, msgspec.Meta(ge=1, le=MAX_POLICY_MINUTES)]
-OverdraftMinutes = Annotated[int, msgspec.Meta(ge=0, le=MAX_POLICY_MINUTES)]
+# ge=0 alone does not reach the OpenAPI document (a falsy bound is dropped): said again as "extra".
+OverdraftMinutes = Annotated[
+    int, msgspec.Meta(ge=0, le=MAX_POLICY_MINUTES, extra_json_schema={"extra": {"minimum": 0}})
+]
 # An IANA time zone name; that PostgreSQL knows it (pg_timezone_names) is checked by the database.
 TimeZone = Annotated[
     str,
@@ -28,7 +31,7 @@ TimeZone = Annotated[
     ),
 ]
 # A minimum age (years) for volunteering or redeeming; null: no rule.
-MinAge = Annotated[int, msgspec.Meta(ge=0, le=150)]
+MinAge = Annotated[int, msgspec.Meta(ge=0, le=150, extra_json_schema={"extra": {"minimum": 0}})]
 # Whom a member may give hours to: anyone in the community, or linked relatives only.
 GiftScope = Literal["community", "relatives"]
 

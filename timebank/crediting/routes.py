@@ -24,6 +24,7 @@ from timebank.ledger.routes import IdempotencyKey
         "forbidden",
         "not_found",
         "service_date_in_future",
+        "duplicate_member",
         "not_a_member",
         "not_a_volunteer",
         "amount_out_of_range",

@@ -120,6 +120,24 @@ LINKS: dict[str, dict[str, Link]] = {
         "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
     },
     "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {})},
+    # people
+    "change_member": {"GetMember": ("get_member", {"member_id": "$response.body#/id"}, {})},
+    "add_relative": {
+        "ListRelatives": ("list_relatives", {"member_id": "$request.path.member_id"}, {}),
+        "RemoveRelative": (
+            "remove_relative",
+            {"member_id": "$request.path.member_id", "relative_member_id": "$response.body#/member_id"},
+            {},
+        ),
+    },
+    "post_credit_batch": {"GetCreditBatch": ("get_credit_batch", {"batch_id": "$response.body#/id"}, {})},
+}
+# people: what a new member's id feeds.
+LINKS["create_member"] |= {
+    "ChangeMember": ("change_member", {"member_id": "$response.body#/id"}, {}),
+    "SetPin": ("set_member_pin", {"member_id": "$response.body#/id"}, {}),
+    "AddRelative": ("add_relative", {"member_id": "$response.body#/id"}, {}),
+    "ListRelatives": ("list_relatives", {"member_id": "$response.body#/id"}, {}),
 }
 
 # Statuses whose answers are remembered under an Idempotency-Key and replayed.
@@ -259,6 +277,9 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
         del responses[status]
     for status, response in responses.items():
         code = int(status)
+        if code == 204:
+            # No Content: no body and so no media type (Litestar documents `null` as JSON).
+            response.pop("content", None)
         headers = response.setdefault("headers", {})
         headers["X-Request-ID"] = _header("X-Request-ID")
         if code == 201:

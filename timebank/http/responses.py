@@ -74,6 +74,18 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "cap_minutes": 90000,
     },
     "not_a_volunteer": {"detail": "only members with the volunteer role can be credited"},
+    "duplicate_member": {
+        "detail": "1 of 3 credits break a rule (the first: duplicate_member); nothing was credited",
+        "errors": [
+            {
+                "field": "$.credits[2]",
+                "message": "this member is already in the batch",
+                "index": 2,
+                "member_id": "3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33",
+                "code": "duplicate_member",
+            }
+        ],
+    },
     "not_a_member": {
         "detail": "2 of 40 credits break a rule (the first: not_a_member); nothing was credited",
         "errors": [

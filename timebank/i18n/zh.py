@@ -174,7 +174,6 @@ MESSAGES: dict[str, str] = {
     "a member of another community": "是其他社区的成员",
     "already linked": "已经关联",
     "credits must hold 1 to 500 items": "credits 须包含 1 到 500 项。",
-    "each member may be credited once in a batch": "同一批次中每位成员只能记一次。",
     "this member is already in the batch": "该成员已在本批次中",
     "{failing:int} of {total:int} credits break a rule (the first: {code:value}); nothing was credited": "{total} 项中有 {failing} 项不符合规定（第一项原因：{code}），全部未记入。",
     "not a member of this community": "不是本社区的成员",
