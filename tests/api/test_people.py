@@ -37,6 +37,9 @@ async def test_members_are_numbered_in_order_and_show_the_new_fields(api: Api) -
     listed = (await api.get(f"/v1/communities/{community.slug}/members", api.admin_token)).json()["items"]
     assert [m["member_no"] for m in listed] == ["000001", "000002"]
     assert all("pin" not in key or key == "has_pin" for m in listed for key in m)
+    # The number on a member's card finds the member.
+    found = await api.get(f"/v1/communities/{community.slug}/members", api.admin_token, q="000002")
+    assert [m["id"] for m in found.json()["items"]] == [second.id]
 
 
 async def test_patch_changes_the_fields_given_and_audits_before_and_after(api: Api, owner: asyncpg.Connection) -> None:

@@ -63,7 +63,13 @@ async def list_members(
     request: Request[Any, Any, State],
     role: FromQuery[MemberRole | None] = None,
     grid: Annotated[str | None, QueryParameter(max_length=100)] = None,
-    q: Annotated[str | None, QueryParameter(max_length=100)] = None,
+    q: Annotated[
+        str | None,
+        QueryParameter(
+            max_length=100,
+            description="part of the display name, or exactly an external_ref, a phone or a member_no",
+        ),
+    ] = None,
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> MemberPage:

@@ -119,7 +119,7 @@ async def list_members(
               and ($3::text is null or $3 = any(m.roles))
               and ($4::text is null or m.grid = $4)
               and ($5::text is null or strpos(lower(m.display_name), lower($5)) > 0
-                   or m.external_ref = $5 or m.phone = $5)
+                   or m.external_ref = $5 or m.phone = $5 or m.member_no = $5)
             order by m.seq limit $6""",
         community_id,
         after or 0,
