@@ -80,7 +80,8 @@ ROLE_WEIGHTS = {"admin": 3, "coordinator": 3, "volunteer": 2, "resident": 2}
 WEIGHTED_ROLES = tuple(role for role in ROLES for _ in range(ROLE_WEIGHTS.get(role, 1)))
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Audit actions a refused request is expected to add; any other audit event is a state change.
-REFUSAL_ACTIONS = ("write.rejected", "request.denied")
+# A wrong current_pin is counted (for the lockout) and recorded as member.pin_failed: a refusal's record too.
+REFUSAL_ACTIONS = ("write.rejected", "request.denied", "member.pin_failed")
 SERVICE_DATE = "2026-11-01"
 # Values a positive case's fields are often set to, so that writes get past the rules the schema cannot say
 # (service dates from 1900 on, whole multiples of the unit, policies that keep the seeded members working).
@@ -92,9 +93,18 @@ SANE_VALUES: dict[str, list[Any]] = {
     "max_transaction_minutes": [1440, 600],
     "max_balance_minutes": [90000],
     "overdraft_minutes": [0, 60],
+    # people: eligibility rules that keep the seeded members working; links and PINs that are valid.
+    "volunteer_min_age": [None],
+    "redeem_min_age": [None],
+    "gift_scope": ["community"],
+    "pool_requires_eligibility": [False],
+    "relation": ["parent", "child", "spouse", "sibling", "other"],
+    "pin": ["135790", "246802"],
 }
 # One audit event per state change; a capture makes two (the hold resolved, the transaction created).
 AUDIT_EVENTS_PER_WRITE = {"POST /v1/holds/{hold_id}/capture": 2}
+# A credit batch writes one transaction.created event per credit.
+CREDIT_BATCHES = "POST /v1/credit-batches"
 # Revoking a revoked token answers 200 and changes nothing, so it writes no audit event.
 REVOKE = "POST /v1/tokens/{token_id}/revoke"
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -113,6 +123,11 @@ select (select count(*) from communities) as communities,
        (select count(*) from postings) as postings,
        (select count(*) from holds) as holds,
        (select count(*) from hold_resolutions) as hold_resolutions,
+       (select md5(coalesce(string_agg(r::text, ',' order by r.member_id, r.relative_member_id), ''))
+          from relatives r) as relatives_digest,
+       (select md5(coalesce(string_agg(p.member_id::text || p.pin_hash, ',' order by p.member_id), ''))
+          from member_pins p) as pins_digest,
+       (select count(*) from credit_batches) as credit_batches,
        (select count(*) from audit_events
          where action not in ({", ".join(f"'{a}'" for a in REFUSAL_ACTIONS)})) as changes
 """
@@ -134,6 +149,7 @@ class World:
     holds: list[str] = field(default_factory=list)
     # Spare tokens of members, for revocation to find (never the tokens the roles use).
     spare_tokens: list[str] = field(default_factory=list)
+    credit_batches: list[str] = field(default_factory=list)
 
     def learn(self, label: str, body: Any) -> None:
         """Remember the ids a successful answer names (new members, transactions, holds)."""
@@ -141,6 +157,11 @@ class World:
             return
         if "/holds" in label and "status" in body and "id" in body:
             _add(self.holds, body["id"])
+        elif "total_minutes" in body and isinstance(body.get("transactions"), list) and "id" in body:
+            _add(self.credit_batches, body["id"])
+            for transaction in body["transactions"]:
+                if isinstance(transaction, dict):
+                    _add(self.transactions, transaction.get("id"))
         elif "postings" in body and "id" in body:
             _add(self.transactions, body["id"])
         elif "account_id" in body and "display_name" in body:
@@ -239,6 +260,12 @@ def seed_world(base_url: str, admin_token: str, global_auditor_token: str) -> Wo
         released = post("/v1/holds", {"member_id": subject["id"], "minutes": 30})
         post(f"/v1/holds/{released['id']}/release", {})
         post("/v1/holds", {"member_id": stranger["id"], "minutes": 30})
+        post(
+            "/v1/credit-batches",
+            {"community": a["slug"], "service_date": SERVICE_DATE, "description": "活动",
+             "credits": [{"member_id": volunteer["id"], "minutes": 60}, {"member_id": subject["id"], "minutes": 30}]},
+        )  # fmt: skip
+        post(f"/v1/members/{subject['id']}/relatives", {"relative_member_id": resident["id"], "relation": "child"})
         mistake = credit(volunteer, 15)
         post(f"/v1/transactions/{mistake['id']}/reversal", {"reason": "记错了"})
         # Spare tokens of the subject and of the stranger (whose own tokens no role uses), to revoke.
@@ -355,6 +382,8 @@ class Fuzzer:
             "transaction_id": world.transactions,
             "hold_id": world.holds,
             "token_id": world.spare_tokens,
+            "relative_member_id": world.members,
+            "batch_id": world.credit_batches,
             "actor": list(world.principals.values()),
         }.get(name)
 
@@ -395,6 +424,11 @@ class Fuzzer:
                 body[name] = self.rng.choice(SANE_VALUES[name])
             elif name == "expires_at" and self.rng.random() < 0.5:
                 del body[name]
+        credits = body.get("credits")
+        if isinstance(credits, list) and self.rng.random() < 0.8:
+            # A credit batch: real members, each once, sane minutes.
+            members = self.rng.sample(self.world.members, min(len(self.world.members), max(1, len(credits))))
+            body["credits"] = [{"member_id": m, "minutes": self.rng.choice(SANE_VALUES["minutes"])} for m in members]
         if "from_member_id" in body and self.rng.random() < 0.8:
             # Exactly one target, which the schema cannot say: the pool, or a member.
             body.pop("to_member_id", None)
@@ -489,6 +523,9 @@ class Fuzzer:
             if isinstance(body, dict) and isinstance(body.get("postings"), list) and body["postings"]:
                 self.figures.hours_moved[str(body.get("kind"))] += 1
         changes, expected = after[-1] - before[-1], AUDIT_EVENTS_PER_WRITE.get(label, 1)
+        if label == CREDIT_BATCHES:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                expected = len(response.json()["transactions"])
         if label == REVOKE and after[REVOCATIONS] == before[REVOCATIONS]:
             expected = 0
         if changes != expected:

@@ -9,12 +9,17 @@ revoke all on all functions in schema timebank from public, {app_role};
 grant usage on schema timebank to {app_role};
 grant select on communities, members, principals, accounts, transactions, postings,
     holds, hold_resolutions, audit_events to {app_role};
+-- people: relatives are read like members; member_pins (PIN hashes) is not granted.
+grant select on relatives to {app_role};
+grant select (member_id) on member_pins to {app_role};
+grant select on credit_batches, credit_batch_transactions to {app_role};
+grant execute on function _credit_batch_json(uuid) to {app_role};
 grant execute on function
     authenticate(bytea),
     authenticate_token(bytea),
     member_tokens(uuid, bigint, integer),
     revoke_token(uuid, text, text, bytea, uuid),
-    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text),
+    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean),
     set_policy(uuid, text, text, jsonb),
     create_member(uuid, text, text, text, text[], text, date, text, text),
     issue_member_token(uuid, text, uuid, bytea),
@@ -31,7 +36,15 @@ grant execute on function
     place_hold(uuid, text, text, bytea, uuid, bigint, text, timestamptz),
     capture_hold(uuid, text, text, bytea, uuid, bigint, uuid),
     release_hold(uuid, text, text, bytea, uuid),
-    expire_holds(text, integer)
+    expire_holds(text, integer),
+    -- people
+    update_member(uuid, text, text, bytea, uuid, jsonb, text),
+    member_pin_state(uuid, uuid),
+    record_pin_failure(uuid, text, uuid),
+    set_member_pin(uuid, text, text, bytea, uuid, text, boolean),
+    add_relative(uuid, text, text, bytea, uuid, uuid, text),
+    remove_relative(uuid, text, text, bytea, uuid, uuid),
+    post_credit_batch(uuid, text, text, bytea, text, date, text, uuid[], bigint[])
 to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};

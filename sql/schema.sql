@@ -36,6 +36,59 @@ CREATE TYPE timebank.principal_info AS (
 );
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: members; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.members (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    display_name text NOT NULL,
+    roles text[] NOT NULL,
+    grid text,
+    birth_date date,
+    phone text,
+    external_ref text,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    member_no text NOT NULL,
+    pool_eligible boolean DEFAULT false NOT NULL,
+    CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
+    CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
+    CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
+);
+
+
+--
+-- Name: _acts_as_self_only(timebank.principal_info, timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._acts_as_self_only(p_actor timebank.principal_info, p_member timebank.members) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select p_actor.member_id = p_member.id
+       and not ('admin' = any(p_actor.roles))
+       and not (p_actor.community_id = p_member.community_id and 'coordinator' = any(p_actor.roles));
+$$;
+
+
+--
+-- Name: _age_on(date, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._age_on(p_birth_date date, p_on date) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select extract(year from age(p_on::timestamp, p_birth_date::timestamp))::integer;
+$$;
+
+
 --
 -- Name: _audit(text, uuid, text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
@@ -106,10 +159,6 @@ end;
 $$;
 
 
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
 --
 -- Name: communities; Type: TABLE; Schema: timebank; Owner: -
 --
@@ -126,13 +175,22 @@ CREATE TABLE timebank.communities (
     overdraft_minutes bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     time_zone text DEFAULT 'Asia/Shanghai'::text NOT NULL,
+    volunteer_min_age integer,
+    redeem_min_age integer,
+    gift_scope text DEFAULT 'community'::text NOT NULL,
+    pool_requires_eligibility boolean DEFAULT false NOT NULL,
+    last_member_no integer DEFAULT 0 NOT NULL,
+    CONSTRAINT communities_gift_scope_known CHECK ((gift_scope = ANY (ARRAY['community'::text, 'relatives'::text]))),
+    CONSTRAINT communities_last_member_no_range CHECK ((last_member_no >= 0)),
     CONSTRAINT communities_max_balance_minutes_positive CHECK ((max_balance_minutes > 0)),
     CONSTRAINT communities_max_transaction_minutes_positive CHECK ((max_transaction_minutes > 0)),
     CONSTRAINT communities_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
     CONSTRAINT communities_overdraft_minutes_nonnegative CHECK ((overdraft_minutes >= 0)),
+    CONSTRAINT communities_redeem_min_age_range CHECK (((redeem_min_age >= 0) AND (redeem_min_age <= 150))),
     CONSTRAINT communities_slug_format CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text)),
     CONSTRAINT communities_time_zone_length CHECK (((char_length(time_zone) >= 1) AND (char_length(time_zone) <= 64))),
-    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440)))
+    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440))),
+    CONSTRAINT communities_volunteer_min_age_range CHECK (((volunteer_min_age >= 0) AND (volunteer_min_age <= 150)))
 );
 
 
@@ -222,6 +280,23 @@ begin
       from firsts f join claimed c on c.principal_id = f.actor and c.key = f.key;
     return v_claimed;
 end;
+$$;
+
+
+--
+-- Name: _credit_batch_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._credit_batch_json(p_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object(
+        'id', b.id, 'community', c.slug, 'service_date', b.service_date, 'description', b.description,
+        'transactions', coalesce((select jsonb_agg(_transaction_json(t.transaction_id) order by t.position)
+                                    from credit_batch_transactions t where t.credit_batch_id = b.id), '[]'::jsonb),
+        'total_minutes', b.total_minutes, 'created_at', b.created_at, 'created_by', b.created_by)
+      from credit_batches b join communities c on c.id = b.community_id
+     where b.id = p_id;
 $$;
 
 
@@ -447,25 +522,21 @@ $$;
 
 
 --
--- Name: members; Type: TABLE; Schema: timebank; Owner: -
+-- Name: _member_audit_json(timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE TABLE timebank.members (
-    seq bigint NOT NULL,
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    display_name text NOT NULL,
-    roles text[] NOT NULL,
-    grid text,
-    birth_date date,
-    phone text,
-    external_ref text,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    created_by uuid NOT NULL,
-    CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
-    CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
-    CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
-);
+CREATE FUNCTION timebank._member_audit_json(p_member timebank.members) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object(
+        'display_name', p_member.display_name,
+        'roles', to_jsonb(p_member.roles),
+        'grid', p_member.grid,
+        'birth_date', p_member.birth_date,
+        'phone', p_member.phone,
+        'external_ref', p_member.external_ref,
+        'pool_eligible', p_member.pool_eligible);
+$$;
 
 
 --
@@ -484,6 +555,24 @@ begin
     end if;
     return v_member;
 end;
+$$;
+
+
+--
+-- Name: _member_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._member_json(p_member_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object(
+        'id', m.id, 'community', c.slug, 'display_name', m.display_name, 'roles', to_jsonb(m.roles),
+        'grid', m.grid, 'account_id', a.id, 'created_at', m.created_at, 'member_no', m.member_no,
+        'pool_eligible', m.pool_eligible,
+        'has_pin', exists (select 1 from member_pins p where p.member_id = m.id),
+        'birth_date', m.birth_date, 'phone', m.phone, 'external_ref', m.external_ref)
+      from members m join communities c on c.id = m.community_id join accounts a on a.member_id = m.id
+     where m.id = p_member_id;
 $$;
 
 
@@ -526,7 +615,11 @@ CREATE FUNCTION timebank._policy_json(p_community timebank.communities) RETURNS 
         'max_transaction_minutes', p_community.max_transaction_minutes,
         'max_balance_minutes', p_community.max_balance_minutes,
         'overdraft_minutes', p_community.overdraft_minutes,
-        'time_zone', p_community.time_zone);
+        'time_zone', p_community.time_zone,
+        'volunteer_min_age', p_community.volunteer_min_age,
+        'redeem_min_age', p_community.redeem_min_age,
+        'gift_scope', p_community.gift_scope,
+        'pool_requires_eligibility', p_community.pool_requires_eligibility);
 $$;
 
 
@@ -799,6 +892,33 @@ $$;
 
 
 --
+-- Name: _relation_inverse(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relation_inverse(p_relation text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select case p_relation when 'parent' then 'child' when 'child' then 'parent'
+                           when 'grandparent' then 'grandchild' when 'grandchild' then 'grandparent'
+                           else p_relation end;
+$$;
+
+
+--
+-- Name: _relative_json(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relative_json(p_member_id uuid, p_relative_member_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select jsonb_build_object('member_id', r.relative_member_id, 'display_name', m.display_name,
+                              'relation', r.relation, 'since', r.since)
+      from relatives r join members m on m.id = r.relative_member_id
+     where r.member_id = p_member_id and r.relative_member_id = p_relative_member_id;
+$$;
+
+
+--
 -- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -809,6 +929,129 @@ begin
     delete from idempotency_keys k
      using unnest(p_n) n
      where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
+end;
+$$;
+
+
+--
+-- Name: _require_age(uuid, uuid, date, integer, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_age(p_community_id uuid, p_member_id uuid, p_on date, p_min_age integer, p_rule text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_birth_date date;
+    v_age integer;
+begin
+    if p_min_age is null then
+        return;
+    end if;
+    select birth_date into v_birth_date from members where id = p_member_id and community_id = p_community_id;
+    if v_birth_date is null then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+    end if;
+    v_age := _age_on(v_birth_date, p_on);
+    if v_age < p_min_age then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old; member %s is %s on %s',
+                p_min_age, p_member_id, v_age, p_on));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s; member %s is %s on %s',
+            p_min_age, p_member_id, v_age, p_on));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_gift_scope(uuid, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_gift_scope(p_community_id uuid, p_from uuid, p_to uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+begin
+    if coalesce((select gift_scope from communities where id = p_community_id), 'community') <> 'relatives' then
+        return;
+    end if;
+    if not exists (select 1 from relatives where member_id = p_from and relative_member_id = p_to) then
+        perform _fail('not_a_relative',
+            format('this community allows gifts only to relatives; member %s is not a linked relative of member %s',
+                   p_to, p_from),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.to_member_id', 'message', 'not a linked relative of the sender'))));
+    end if;
+end;
+$_$;
+
+
+--
+-- Name: _require_pool_eligible(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_pool_eligible(p_community_id uuid, p_member_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    if not coalesce((select pool_requires_eligibility from communities where id = p_community_id), false) then
+        return;
+    end if;
+    if not coalesce((select pool_eligible from members where id = p_member_id and community_id = p_community_id),
+                    false) then
+        perform _fail('not_eligible',
+            format('hours from the pool go only to members marked pool_eligible; member %s is not', p_member_id));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_redeem_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_redeem_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select redeem_min_age from communities where id = p_community_id), 'redeem_min_age');
+end;
+$$;
+
+
+--
+-- Name: _require_role_change_allowed(timebank.principal_info, text[], text[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_role_change_allowed(p_actor timebank.principal_info, p_old text[], p_new text[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if 'admin' = any(p_actor.roles) then
+        return;
+    end if;
+    if not (coalesce(p_old, array[]::text[]) <@ array['volunteer', 'resident'])
+       or not (coalesce(p_new, array[]::text[]) <@ array['volunteer', 'resident']) then
+        perform _fail('forbidden', 'only an admin may grant the coordinator or auditor role');
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_volunteer_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_volunteer_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select volunteer_min_age from communities where id = p_community_id), 'volunteer_min_age');
 end;
 $$;
 
@@ -877,6 +1120,17 @@ $$;
 
 
 --
+-- Name: _today(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._today(p_community_id uuid) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$
+    select (now() at time zone c.time_zone)::date from communities c where c.id = p_community_id;
+$$;
+
+
+--
 -- Name: _token_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -938,6 +1192,83 @@ begin
           from transactions t join communities c on c.id = t.community_id
          where t.id = p_id
     );
+end;
+$$;
+
+
+--
+-- Name: add_relative(uuid, text, text, bytea, uuid, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.add_relative(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_relative_member_id uuid, p_relation text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info;
+    v_member members;
+    v_relative members;
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    v_actor := _principal(p_actor);
+    perform _authorize(v_actor, v_member.community_id, null, array[]::text[], array['coordinator'], 'no such member');
+    select * into v_relative from members where id = p_relative_member_id;
+    -- Another community's member is, to its coordinators' eyes, no member at all.
+    if not found or (v_relative.community_id <> v_member.community_id and not ('admin' = any(v_actor.roles))) then
+        perform _fail('not_found', 'no such relative member',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'no such member'))));
+    end if;
+    if v_relative.id = v_member.id then
+        perform _fail('same_account', 'a member cannot be its own relative',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'the member itself'))));
+    end if;
+    if v_relative.community_id <> v_member.community_id then
+        perform _fail('cross_community_not_allowed', 'relatives are linked within one community',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'a member of another community'))));
+    end if;
+    -- Both sides in one order, so two links of one pair made at once wait for each other.
+    perform pg_advisory_xact_lock(hashtextextended(least(v_member.id, v_relative.id)::text, 1));
+    if exists (select 1 from relatives where member_id = v_member.id and relative_member_id = v_relative.id) then
+        perform _fail('relative_exists', 'these members are already linked as relatives; remove the link to change it',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.relative_member_id', 'message', 'already linked'))));
+    end if;
+    insert into relatives (member_id, relative_member_id, relation, created_by)
+    values (v_member.id, v_relative.id, p_relation, p_actor::text),
+           (v_relative.id, v_member.id, _relation_inverse(p_relation), p_actor::text);
+    v_body := _relative_json(v_member.id, v_relative.id);
+    perform _audit(p_actor::text, null, 'relative.added', 'member', v_member.id, v_member.community_id, p_request_id,
+        jsonb_build_object('member_id', v_member.id, 'relative_member_id', v_relative.id, 'relation', p_relation,
+                           'inverse_relation', _relation_inverse(p_relation)));
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$_$;
+
+
+--
+-- Name: assign_member_no(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.assign_member_no() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_no integer;
+begin
+    update communities set last_member_no = last_member_no + 1 where id = new.community_id
+    returning last_member_no into v_no;
+    new.member_no := lpad(v_no::text, 6, '0');
+    return new;
 end;
 $$;
 
@@ -1128,10 +1459,10 @@ $$;
 
 
 --
--- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text) RETURNS uuid
+CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text, p_volunteer_min_age integer DEFAULT NULL::integer, p_redeem_min_age integer DEFAULT NULL::integer, p_gift_scope text DEFAULT 'community'::text, p_pool_requires_eligibility boolean DEFAULT false) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $_$
@@ -1160,9 +1491,11 @@ begin
         perform _check_time_zone(p_time_zone, '$.policy.time_zone');
     end if;
     insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
-                             overdraft_minutes, time_zone)
+                             overdraft_minutes, time_zone, volunteer_min_age, redeem_min_age, gift_scope,
+                             pool_requires_eligibility)
     values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
-            p_overdraft_minutes, p_time_zone)
+            p_overdraft_minutes, p_time_zone, p_volunteer_min_age, p_redeem_min_age, p_gift_scope,
+            p_pool_requires_eligibility)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -1329,6 +1662,23 @@ $$;
 
 
 --
+-- Name: member_pin_state(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.member_pin_state(p_actor uuid, p_member_id uuid) RETURNS TABLE(pin_hash text, locked_until timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+begin
+    return query
+    select p.pin_hash, p.locked_until
+      from member_pins p join principals a on a.member_id = p.member_id
+     where p.member_id = p_member_id and a.id = p_actor;
+end;
+$$;
+
+
+--
 -- Name: member_tokens(uuid, bigint, integer); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1374,6 +1724,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
@@ -1432,6 +1784,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1439,6 +1793,129 @@ begin
         jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes)), false;
 end;
 $$;
+
+
+--
+-- Name: post_credit_batch(uuid, text, text, bytea, text, date, text, uuid[], bigint[]); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.post_credit_batch(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_slug text, p_service_date date, p_description text, p_member_ids uuid[], p_minutes bigint[]) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_policy communities;
+    v_batch uuid := gen_random_uuid();
+    v_n integer := coalesce(cardinality(p_member_ids), 0);
+    v_issuance uuid;
+    v_errors jsonb;
+    v_first text;
+    v_accounts uuid[];
+    v_posted integer;
+    v_bodies jsonb[];
+    v_message text;
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    select * into v_policy from communities where slug = p_slug;
+    if not found then
+        perform _fail('not_found', format('no community %s', p_slug));
+    end if;
+    perform _authorize(_principal(p_actor), v_policy.id, null, array[]::text[], array['coordinator'],
+        format('no community %s', p_slug));
+    if v_n not between 1 and 500 or v_n <> coalesce(cardinality(p_minutes), 0) then
+        perform _fail('invalid_request', 'credits must hold 1 to 500 items');
+    end if;
+    perform _check_service_date(v_policy, p_service_date);
+    v_issuance := _system_account(v_policy.id, 'issuance');
+    -- Lock every account the batch touches in id order, as every posting does, before the checks.
+    v_accounts := array(select a.id from accounts a where a.member_id = any(p_member_ids)
+                          and a.community_id = v_policy.id
+                        union select v_issuance order by 1);
+    perform 1 from accounts where id = any(v_accounts) order by id for update;
+    select jsonb_agg(jsonb_build_object(
+               'field', format('$.credits[%s]', f.i - 1), 'message', f.message,
+               'index', f.i - 1, 'member_id', f.member_id, 'code', f.code) order by f.i),
+           (array_agg(f.code order by f.i))[1]
+      into v_errors, v_first
+      from (select c.i, c.member_id, c.code,
+                   case c.code
+                       when 'duplicate_member' then 'this member is already in the batch'
+                       when 'not_a_member' then 'not a member of this community'
+                       when 'not_a_volunteer' then 'the member does not have the volunteer role'
+                       when 'amount_out_of_range' then 'minutes outside the community''s range'
+                       when 'amount_not_multiple_of_unit' then 'minutes not a multiple of the community''s unit'
+                       when 'not_eligible' then 'younger than volunteer_min_age on the service date, or no birth_date'
+                       else 'the credit would take the balance above the community''s cap'
+                   end as message
+              from (select u.i, u.member_id,
+                           case
+                               when u.i > (select min(d.i) from unnest(p_member_ids) with ordinality d(member_id, i)
+                                            where d.member_id = u.member_id) then 'duplicate_member'
+                               when m.id is null or m.community_id <> v_policy.id then 'not_a_member'
+                               when not ('volunteer' = any(m.roles)) then 'not_a_volunteer'
+                               when u.minutes <= 0 or u.minutes > v_policy.max_transaction_minutes
+                                   then 'amount_out_of_range'
+                               when u.minutes % v_policy.unit_minutes <> 0 then 'amount_not_multiple_of_unit'
+                               when v_policy.volunteer_min_age is not null
+                                    and (m.birth_date is null
+                                         or _age_on(m.birth_date, p_service_date) < v_policy.volunteer_min_age)
+                                   then 'not_eligible'
+                               when a.balance_minutes + u.minutes > v_policy.max_balance_minutes
+                                   then 'balance_cap_exceeded'
+                           end as code
+                      from unnest(p_member_ids, p_minutes) with ordinality as u(member_id, minutes, i)
+                      left join members m on m.id = u.member_id
+                      left join accounts a on a.member_id = m.id) c
+             where c.code is not null) f;
+    if v_errors is not null then
+        v_message := format('%s of %s credits break a rule (the first: %s); nothing was credited',
+                            jsonb_array_length(v_errors), v_n, v_first);
+        -- (Said literally for the codes no other operation raises.)
+        if v_first = 'not_a_member' then
+            perform _fail('not_a_member', v_message, jsonb_build_object('errors', v_errors));
+        elsif v_first = 'duplicate_member' then
+            perform _fail('duplicate_member', v_message, jsonb_build_object('errors', v_errors));
+        end if;
+        perform _fail(v_first, v_message, jsonb_build_object('errors', v_errors));
+    end if;
+    -- Every credit certainly succeeds now: post them set-based, one transaction and one
+    -- transaction.created event each (they carry the batch's id).
+    select count(*), array_agg(b.body order by b.n) into v_posted, v_bodies
+      from _post_batch(
+          array(select i::integer from generate_series(1, v_n) i),
+          array(select v_policy.id from generate_series(1, v_n)),
+          array(select 'credit'::text from generate_series(1, v_n)),
+          array(select p_description from generate_series(1, v_n)),
+          array(select p_service_date from generate_series(1, v_n)),
+          array(select p_actor from generate_series(1, v_n)),
+          array(select null::uuid from generate_series(1, v_n)),
+          array(select p_request_id from generate_series(1, v_n)),
+          array(select null::text from generate_series(1, v_n)),
+          array(select null::bytea from generate_series(1, v_n)),
+          array(select v_issuance from generate_series(1, v_n)),
+          array(select a.id from unnest(p_member_ids) with ordinality u(member_id, i)
+                  join accounts a on a.member_id = u.member_id order by u.i),
+          p_minutes,
+          array(select jsonb_build_object('member_id', u.member_id, 'minutes', u.minutes, 'credit_batch_id', v_batch)
+                  from unnest(p_member_ids, p_minutes) with ordinality u(member_id, minutes, i) order by u.i)) b;
+    if v_posted <> v_n then
+        raise exception 'credit batch %: % of % credits posted', v_batch, v_posted, v_n;
+    end if;
+    insert into credit_batches (id, community_id, service_date, description, total_minutes, created_by, request_id)
+    values (v_batch, v_policy.id, p_service_date, p_description, (select sum(m) from unnest(p_minutes) m), p_actor,
+            p_request_id);
+    insert into credit_batch_transactions (credit_batch_id, position, transaction_id)
+    select v_batch, t.i, (t.body->>'id')::uuid from unnest(v_bodies) with ordinality t(body, i);
+    v_body := _credit_batch_json(v_batch);
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$_$;
 
 
 --
@@ -1474,7 +1951,10 @@ begin
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0
        -- As _check_service_date: not after today in the community's time zone.
-       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date
+       -- As _require_volunteer_age: old enough on the service date.
+       and (c.volunteer_min_age is null
+            or (m.birth_date is not null and _age_on(m.birth_date, p_service_date[o.n]) >= c.volunteer_min_age));
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -1520,6 +2000,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1566,6 +2047,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -1610,6 +2092,10 @@ begin
       join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
      where (p_provider_member_id[o.n] is null
             or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       -- As _require_redeem_age: old enough today in the community's time zone.
+       and (c.redeem_min_age is null
+            or (m.birth_date is not null
+                and _age_on(m.birth_date, (now() at time zone c.time_zone)::date) >= c.redeem_min_age))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))
@@ -1678,6 +2164,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -1722,6 +2212,9 @@ begin
       join accounts ta on ta.member_id = t.id
      where not p_to_pool[o.n]
        and t.id <> f.id and t.community_id = f.community_id
+       -- As _require_gift_scope: with gift_scope 'relatives', only to a linked relative.
+       and (c.gift_scope = 'community'
+            or exists (select 1 from relatives r where r.member_id = f.id and r.relative_member_id = t.id))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
@@ -1746,6 +2239,38 @@ begin
                        v_ops.from_account, v_ops.to_account,
                        array(select p_minutes[i] from unnest(v_ops.n) i),
                        v_ops.details) b;
+end;
+$$;
+
+
+--
+-- Name: record_pin_failure(uuid, text, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.record_pin_failure(p_actor uuid, p_request_id text, p_member_id uuid) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_pins member_pins;
+begin
+    if not exists (select 1 from principals where id = p_actor and member_id = p_member_id) then
+        perform _fail('forbidden', 'the caller may not do this');
+    end if;
+    update member_pins
+       set failed_attempts = case when locked_until is not null and locked_until <= now() then 1
+                                  else failed_attempts + 1 end,
+           locked_until = case when locked_until is not null and locked_until <= now() then null else locked_until end
+     where member_id = p_member_id
+    returning * into v_pins;
+    if v_pins.failed_attempts >= 5 and v_pins.locked_until is null then
+        update member_pins set locked_until = now() + interval '15 minutes' where member_id = p_member_id
+        returning * into v_pins;
+    end if;
+    perform _audit(p_actor::text, null, 'member.pin_failed', 'member', p_member_id,
+        (select community_id from members where id = p_member_id), p_request_id,
+        jsonb_build_object('failed_attempts', v_pins.failed_attempts, 'locked_until', v_pins.locked_until));
+    return v_pins.locked_until;
 end;
 $$;
 
@@ -1812,6 +2337,26 @@ $$;
 
 
 --
+-- Name: reject_member_no_change(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_member_no_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if new.member_no is distinct from old.member_no or new.community_id is distinct from old.community_id
+       or new.id is distinct from old.id or new.seq is distinct from old.seq then
+        raise exception using
+            errcode = 'TB900',
+            message = 'members: id, seq, community_id and member_no never change',
+            detail = 'append_only';
+    end if;
+    return new;
+end;
+$$;
+
+
+--
 -- Name: reject_token_change(); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1858,6 +2403,42 @@ begin
         p_request_id, jsonb_build_object('minutes', v_hold.minutes));
     perform _idempotency_store(p_actor, p_key, 200, v_body);
     return query select 200, v_body, false;
+end;
+$$;
+
+
+--
+-- Name: remove_relative(uuid, text, text, bytea, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.remove_relative(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_relative_member_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_member members;
+    v_relation text;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
+    perform pg_advisory_xact_lock(hashtextextended(least(p_member_id, p_relative_member_id)::text, 1));
+    delete from relatives where member_id = p_member_id and relative_member_id = p_relative_member_id
+    returning relation into v_relation;
+    if not found then
+        perform _fail('not_found', 'these members are not linked as relatives');
+    end if;
+    delete from relatives where member_id = p_relative_member_id and relative_member_id = p_member_id;
+    perform _audit(p_actor::text, null, 'relative.removed', 'member', v_member.id, v_member.community_id, p_request_id,
+        jsonb_build_object('member_id', v_member.id, 'relative_member_id', p_relative_member_id,
+                           'relation', v_relation));
+    perform _idempotency_store(p_actor, p_key, 204, 'null'::jsonb);
+    return query select 204, 'null'::jsonb, false;
 end;
 $$;
 
@@ -1975,6 +2556,51 @@ $$;
 
 
 --
+-- Name: set_member_pin(uuid, text, text, bytea, uuid, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.set_member_pin(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_pin_hash text, p_current_pin_ok boolean) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_member members;
+    v_self boolean;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    perform _authorize(v_actor, v_member.community_id, v_member.id,
+        array['volunteer', 'resident', 'coordinator', 'auditor'], array['coordinator'], 'no such member');
+    v_self := _acts_as_self_only(v_actor, v_member);
+    if v_self then
+        if not exists (select 1 from member_pins where member_id = v_member.id) then
+            perform _fail('forbidden', 'a member without a PIN gets its first PIN from a coordinator');
+        end if;
+        if not coalesce(p_current_pin_ok, false) then
+            perform _fail('forbidden', 'current_pin does not match');
+        end if;
+    elsif v_actor.member_id is distinct from v_member.id then
+        perform _require_role_change_allowed(v_actor, v_member.roles, v_member.roles);
+    end if;
+    insert into member_pins (member_id, pin_hash, set_by)
+    values (v_member.id, p_pin_hash, p_actor::text)
+    on conflict (member_id) do update
+       set pin_hash = excluded.pin_hash, set_at = clock_timestamp(), set_by = excluded.set_by,
+           failed_attempts = 0, locked_until = null;
+    perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'member.pin_set', 'member', v_member.id,
+        v_member.community_id, p_request_id, jsonb_build_object('by', case when v_self then 'self' else 'staff' end));
+    perform _idempotency_store(p_actor, p_key, 204, 'null'::jsonb);
+    return query select 204, 'null'::jsonb, false;
+end;
+$$;
+
+
+--
 -- Name: set_policy(uuid, text, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2011,7 +2637,15 @@ begin
                                       then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
            overdraft_minutes = case when p_changes ? 'overdraft_minutes'
                                     then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
-           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end,
+           volunteer_min_age = case when p_changes ? 'volunteer_min_age'
+                                    then (p_changes->>'volunteer_min_age')::integer else volunteer_min_age end,
+           redeem_min_age = case when p_changes ? 'redeem_min_age'
+                                 then (p_changes->>'redeem_min_age')::integer else redeem_min_age end,
+           gift_scope = case when p_changes ? 'gift_scope' then p_changes->>'gift_scope' else gift_scope end,
+           pool_requires_eligibility = case when p_changes ? 'pool_requires_eligibility'
+                                            then (p_changes->>'pool_requires_eligibility')::boolean
+                                            else pool_requires_eligibility end
      where id = v_old.id
     returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,
@@ -2019,6 +2653,65 @@ begin
     return v_old.id;
 end;
 $_$;
+
+
+--
+-- Name: update_member(uuid, text, text, bytea, uuid, jsonb, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.update_member(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_changes jsonb, p_reason text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_old members;
+    v_new members;
+    v_unknown text;
+    v_roles text[];
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    select * into v_old from members where id = p_member_id for update;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    perform _authorize(v_actor, v_old.community_id, null, array[]::text[], array['coordinator'], 'no such member');
+    select k into v_unknown from jsonb_object_keys(p_changes) k
+     where k not in ('display_name', 'grid', 'birth_date', 'phone', 'external_ref', 'roles', 'pool_eligible') limit 1;
+    if v_unknown is not null then
+        perform _fail('invalid_request', format('%s is not a member field that can be changed', v_unknown));
+    end if;
+    if p_changes ? 'roles' then
+        v_roles := array(select jsonb_array_elements_text(p_changes->'roles'));
+    else
+        v_roles := v_old.roles;
+    end if;
+    -- A coordinator changes volunteers and residents only, and never makes one staff.
+    perform _require_role_change_allowed(v_actor, v_old.roles, v_roles);
+    update members
+       set display_name = case when p_changes ? 'display_name' then p_changes->>'display_name' else display_name end,
+           grid = case when p_changes ? 'grid' then p_changes->>'grid' else grid end,
+           birth_date = case when p_changes ? 'birth_date' then (p_changes->>'birth_date')::date else birth_date end,
+           phone = case when p_changes ? 'phone' then p_changes->>'phone' else phone end,
+           external_ref = case when p_changes ? 'external_ref' then p_changes->>'external_ref' else external_ref end,
+           roles = v_roles,
+           pool_eligible = case when p_changes ? 'pool_eligible'
+                                then (p_changes->>'pool_eligible')::boolean else pool_eligible end
+     where id = v_old.id
+    returning * into v_new;
+    perform _audit(p_actor::text, null, 'member.changed', 'member', v_old.id, v_old.community_id, p_request_id,
+        jsonb_build_object('before', _member_audit_json(v_old), 'after', _member_audit_json(v_new),
+                           'reason', p_reason));
+    v_body := _member_json(v_old.id);
+    perform _idempotency_store(p_actor, p_key, 200, v_body);
+    return query select 200, v_body, false;
+end;
+$$;
 
 
 --
@@ -2072,6 +2765,51 @@ ALTER TABLE timebank.communities ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTI
 
 
 --
+-- Name: credit_batch_transactions; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.credit_batch_transactions (
+    credit_batch_id uuid NOT NULL,
+    "position" integer NOT NULL,
+    transaction_id uuid NOT NULL,
+    CONSTRAINT credit_batch_transactions_position_range CHECK ((("position" >= 1) AND ("position" <= 500)))
+);
+
+
+--
+-- Name: credit_batches; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.credit_batches (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    service_date date NOT NULL,
+    description text NOT NULL,
+    total_minutes bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    request_id text NOT NULL,
+    CONSTRAINT credit_batches_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT credit_batches_total_minutes_positive CHECK ((total_minutes > 0))
+);
+
+
+--
+-- Name: credit_batches_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
+--
+
+ALTER TABLE timebank.credit_batches ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME timebank.credit_batches_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: hold_resolutions; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -2097,6 +2835,22 @@ ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+
+--
+-- Name: member_pins; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.member_pins (
+    member_id uuid NOT NULL,
+    pin_hash text NOT NULL,
+    set_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    set_by text NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    locked_until timestamp with time zone,
+    CONSTRAINT member_pins_failed_attempts_range CHECK ((failed_attempts >= 0)),
+    CONSTRAINT member_pins_pin_hash_argon2id CHECK (((pin_hash ~~ '$argon2id$%'::text) AND (char_length(pin_hash) <= 200)))
 );
 
 
@@ -2156,6 +2910,21 @@ CREATE TABLE timebank.principals (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT principals_kind_known CHECK ((kind = ANY (ARRAY['admin'::text, 'member'::text, 'auditor'::text]))),
     CONSTRAINT principals_member_id_matches_kind CHECK (((kind = 'member'::text) = (member_id IS NOT NULL)))
+);
+
+
+--
+-- Name: relatives; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.relatives (
+    member_id uuid NOT NULL,
+    relative_member_id uuid NOT NULL,
+    relation text NOT NULL,
+    since timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT relatives_not_self CHECK ((member_id <> relative_member_id)),
+    CONSTRAINT relatives_relation_known CHECK ((relation = ANY (ARRAY['parent'::text, 'child'::text, 'spouse'::text, 'sibling'::text, 'grandparent'::text, 'grandchild'::text, 'other'::text])))
 );
 
 
@@ -2292,6 +3061,38 @@ ALTER TABLE ONLY timebank.communities
 
 
 --
+-- Name: credit_batch_transactions credit_batch_transactions_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batch_transactions
+    ADD CONSTRAINT credit_batch_transactions_pkey PRIMARY KEY (credit_batch_id, "position");
+
+
+--
+-- Name: credit_batch_transactions credit_batch_transactions_transaction_id_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batch_transactions
+    ADD CONSTRAINT credit_batch_transactions_transaction_id_key UNIQUE (transaction_id);
+
+
+--
+-- Name: credit_batches credit_batches_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batches
+    ADD CONSTRAINT credit_batches_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: credit_batches credit_batches_seq_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batches
+    ADD CONSTRAINT credit_batches_seq_key UNIQUE (seq);
+
+
+--
 -- Name: hold_resolutions hold_resolutions_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2329,6 +3130,22 @@ ALTER TABLE ONLY timebank.holds
 
 ALTER TABLE ONLY timebank.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal_id, key);
+
+
+--
+-- Name: member_pins member_pins_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: members members_community_id_member_no_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.members
+    ADD CONSTRAINT members_community_id_member_no_key UNIQUE (community_id, member_no);
 
 
 --
@@ -2377,6 +3194,14 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: relatives relatives_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_pkey PRIMARY KEY (member_id, relative_member_id);
 
 
 --
@@ -2473,6 +3298,13 @@ CREATE INDEX audit_events_subject_id_idx ON timebank.audit_events USING btree (s
 
 
 --
+-- Name: credit_batches_community_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX credit_batches_community_id_seq_idx ON timebank.credit_batches USING btree (community_id, seq);
+
+
+--
 -- Name: holds_account_id_expires_at_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -2536,6 +3368,13 @@ CREATE INDEX postings_transaction_id_idx ON timebank.postings USING btree (trans
 
 
 --
+-- Name: relatives_relative_member_id_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX relatives_relative_member_id_idx ON timebank.relatives USING btree (relative_member_id);
+
+
+--
 -- Name: tokens_principal_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -2564,6 +3403,34 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON timebank.audit_events
 
 
 --
+-- Name: credit_batch_transactions credit_batch_transactions_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER credit_batch_transactions_append_only BEFORE DELETE OR UPDATE ON timebank.credit_batch_transactions FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: credit_batch_transactions credit_batch_transactions_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER credit_batch_transactions_no_truncate BEFORE TRUNCATE ON timebank.credit_batch_transactions FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: credit_batches credit_batches_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER credit_batches_append_only BEFORE DELETE OR UPDATE ON timebank.credit_batches FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: credit_batches credit_batches_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER credit_batches_no_truncate BEFORE TRUNCATE ON timebank.credit_batches FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
 -- Name: hold_resolutions hold_resolutions_append_only; Type: TRIGGER; Schema: timebank; Owner: -
 --
 
@@ -2589,6 +3456,20 @@ CREATE TRIGGER holds_append_only BEFORE DELETE OR UPDATE ON timebank.holds FOR E
 --
 
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON timebank.holds FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: members members_assign_member_no; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_assign_member_no BEFORE INSERT ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.assign_member_no();
+
+
+--
+-- Name: members members_member_no_fixed; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_member_no_fixed BEFORE UPDATE ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.reject_member_no_change();
 
 
 --
@@ -2694,6 +3575,30 @@ ALTER TABLE ONLY timebank.communities
 
 
 --
+-- Name: credit_batch_transactions credit_batch_transactions_credit_batch_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batch_transactions
+    ADD CONSTRAINT credit_batch_transactions_credit_batch_id_fkey FOREIGN KEY (credit_batch_id) REFERENCES timebank.credit_batches(id);
+
+
+--
+-- Name: credit_batch_transactions credit_batch_transactions_transaction_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batch_transactions
+    ADD CONSTRAINT credit_batch_transactions_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES timebank.transactions(id);
+
+
+--
+-- Name: credit_batches credit_batches_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.credit_batches
+    ADD CONSTRAINT credit_batches_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
+
+
+--
 -- Name: hold_resolutions hold_resolutions_hold_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2758,6 +3663,14 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
 -- Name: members members_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2795,6 +3708,22 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_relative_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_relative_member_id_fkey FOREIGN KEY (relative_member_id) REFERENCES timebank.members(id);
 
 
 --

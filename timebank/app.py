@@ -21,6 +21,7 @@ from timebank.auth.routes import router as tokens_router
 from timebank.auth.throttle import AuthThrottle, TokenCache
 from timebank.communities.routes import router as communities_router
 from timebank.config import Settings
+from timebank.crediting.routes import router as crediting_router
 from timebank.db import Database, connect_kwargs
 from timebank.health import router as health_router
 from timebank.holds.routes import router as holds_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     ledger_router,
                     holds_router,
                     audit_router,
+                    crediting_router,
                 ],
                 guards=[check_request],
                 security=[{"bearer": []}],

@@ -11,11 +11,15 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://timebank.example/problems/"
 
 
-class FieldError(msgspec.Struct, frozen=True):
-    """One fault in a request, located by JSON path."""
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One fault in a request, located by JSON path. An item of a batch also says which (`index`,
+    0-based, and `member_id`) and the code of the rule it breaks."""
 
     field: str
     message: str
+    index: int | None = None
+    member_id: str | None = None
+    code: str | None = None
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -80,6 +84,7 @@ CODES: dict[str, ErrorCode] = {
     # 409: conflicts with the current state.
     "community_exists": ErrorCode(409, "Community exists", "社区已存在", remembered=True),
     "member_exists": ErrorCode(409, "Member exists", "成员已存在", remembered=True),
+    "relative_exists": ErrorCode(409, "Relative exists", "两人已登记为亲属", remembered=True),  # people
     "service_type_exists": ErrorCode(409, "Service type exists", "服务类型已存在", remembered=True),
     "idempotency_key_reused": ErrorCode(409, "Idempotency-Key reused", "Idempotency-Key 已用于另一请求"),
     "already_reversed": ErrorCode(409, "Already reversed", "该笔交易已被冲正", remembered=True),
@@ -96,6 +101,8 @@ CODES: dict[str, ErrorCode] = {
     "insufficient_balance": ErrorCode(422, "Insufficient balance", "可用时间余额不足", remembered=True),
     "balance_cap_exceeded": ErrorCode(422, "Balance cap exceeded", "超过账户存储上限", remembered=True),
     "not_a_volunteer": ErrorCode(422, "Not a volunteer", "该成员不是志愿者", remembered=True),
+    "not_a_member": ErrorCode(422, "Not a member", "不是本社区的成员", remembered=True),  # people
+    "duplicate_member": ErrorCode(422, "Member repeated", "同一成员在批次中重复出现", remembered=True),  # people
     "same_account": ErrorCode(422, "Same account", "不能转给同一账户", remembered=True),
     "cross_community_not_allowed": ErrorCode(
         422, "Cross-community transfer not allowed", "不允许跨社区转移时间", remembered=True
@@ -197,6 +204,12 @@ class TooManyRequestsError(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class TooManyAttemptsError(TooManyRequestsError):
+    """Too many wrong PINs for this member: PIN changes (and sign-in) are locked for `retry_after` seconds."""
+
+    code = "too_many_attempts"
 
 
 class ConflictRetryError(DomainError):

@@ -39,6 +39,10 @@ POLICY = {
     "max_balance_minutes": 90000,
     "overdraft_minutes": 0,
     "time_zone": "Asia/Shanghai",
+    "volunteer_min_age": None,
+    "redeem_min_age": None,
+    "gift_scope": "community",
+    "pool_requires_eligibility": False,
 }
 
 
@@ -399,6 +403,61 @@ async def audit_list_unfiltered(w: World, t: Member) -> Call:
     return Call("GET", "/v1/audit-events")
 
 
+# people: member changes, PINs, relatives
+
+
+@endpoint("member.patch")
+async def member_patch(w: World, t: Member) -> Call:
+    body = {"reason": "网格调整", "grid": "7"}
+    return Call("PATCH", f"/v1/members/{t.id}", body, moves_hours=True, expect={"id": t.id, "grid": "7"})
+
+
+@endpoint("member.pin")
+async def member_pin(w: World, t: Member) -> Call:
+    # Members have no PIN in this world: the member itself cannot set its first one.
+    return Call("POST", f"/v1/members/{t.id}/pin", {"pin": "135790"}, moves_hours=True)
+
+
+async def _fresh_relative(w: World) -> Member:
+    return await w.api.member(w.a, "resident", name="亲属")
+
+
+@endpoint("relative.add")
+async def relative_add(w: World, t: Member) -> Call:
+    relative = await _fresh_relative(w)
+    body = {"relative_member_id": relative.id, "relation": "parent"}
+    return Call(
+        "POST", f"/v1/members/{t.id}/relatives", body, moves_hours=True,
+        expect={"member_id": relative.id, "relation": "parent"},
+    )  # fmt: skip
+
+
+@endpoint("relative.list")
+async def relative_list(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/members/{t.id}/relatives")
+
+
+@endpoint("credit_batch")
+async def credit_batch(w: World, t: Member) -> Call:
+    body = {"community": w.a.slug, "service_date": "2026-11-02", "credits": [{"member_id": t.id, "minutes": 15}]}
+    return Call("POST", "/v1/credit-batches", body, moves_hours=True, expect={"community": w.a.slug})
+
+
+@endpoint("credit_batch.get")
+async def credit_batch_get(w: World, t: Member) -> Call:
+    subject = w.members["subject"]
+    body = {"community": w.a.slug, "service_date": "2026-11-02", "credits": [{"member_id": subject.id, "minutes": 15}]}
+    batch = await w.admin_write("/v1/credit-batches", body)
+    return Call("GET", f"/v1/credit-batches/{batch['id']}", expect={"id": batch["id"]})
+
+
+@endpoint("relative.remove")
+async def relative_remove(w: World, t: Member) -> Call:
+    relative = await _fresh_relative(w)
+    await w.admin_write(f"/v1/members/{t.id}/relatives", {"relative_member_id": relative.id, "relation": "sibling"})
+    return Call("DELETE", f"/v1/members/{t.id}/relatives/{relative.id}", moves_hours=True)
+
+
 # --- The matrix ------------------------------------------------------------------------------------
 
 # caller -> (whose token, which member the request is about). "_other" callers ask about someone else.
@@ -458,6 +517,13 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "hold.list.member":       (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "audit.list":             (200,  200,   404,   200,   200,   403,  None,  403, None),
     "audit.list.unfiltered":  (200,  200,   200,   200,   200,   403,  None,  403, None),
+    "member.patch":           (200,  200,   404,   403,   403,   403,  403,   403,  403),
+    "member.pin":             (204,  204,   404,   403,   403,   403,  403,   403,  403),
+    "relative.add":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
+    "relative.list":          (200,  200,   404,   200,   200,   200,  403,   200,  403),
+    "relative.remove":        (204,  204,   404,   403,   403,   403,  403,   403,  403),
+    "credit_batch":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
+    "credit_batch.get":       (200,  200,   404,   200,   200,   403,  None,  403, None),
 }  # fmt: skip
 
 
@@ -501,7 +567,7 @@ async def test_role_matrix(world: World, endpoint_name: str, caller: str, status
 
     if status < 400:
         assert response.status_code == status, response.text
-        body = response.json()
+        body = response.json() if response.content else {}
         assert {k: body.get(k) for k in call.expect} == call.expect
         if call.method == "GET":
             assert after == before, "a read changed state"
@@ -560,6 +626,8 @@ PROBED = (
     "account.entries", "account.balance",
     "transaction.get", "hold.get", "credit", "redemption", "transfer.gift", "transfer.to_pool", "pool_grant",
     "reversal", "hold.place", "hold.capture", "hold.release",
+    "member.patch", "member.pin", "relative.add", "relative.list", "relative.remove", "credit_batch",
+    "credit_batch.get",
 )  # fmt: skip
 
 

@@ -39,12 +39,9 @@ EN = {"Accept-Language": "en"}
 # test_unbuilt_codes_are_not_raised_yet fails: move it from here to PRODUCERS, with its request.
 UNBUILT = frozenset(
     {
-        "not_eligible",
-        "not_a_relative",
         "service_type_exists",
         "invalid_transition",
         "not_yet_logged",
-        "too_many_attempts",
     }
 )
 
@@ -194,6 +191,22 @@ async def _service_date_in_future(env: Env) -> AsyncIterator[Send]:
     yield lambda h: env.api.post("/v1/credits", env.api.admin_token, body, **h)
 
 
+@produces("not_eligible")
+async def _not_eligible(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community(volunteer_min_age=18)
+    member = await env.api.member(community, "volunteer", birth_date="2010-01-01")
+    yield lambda h: env.api.post("/v1/credits", env.api.admin_token, credit_body(member), **h)
+
+
+@produces("not_a_relative")
+async def _not_a_relative(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community(gift_scope="relatives")
+    giver, other = await env.api.member(community, "volunteer"), await env.api.member(community, "resident")
+    assert (await env.api.credit(giver, 60)).status_code == 201
+    body = {"from_member_id": giver.id, "to_member_id": other.id, "minutes": 15}
+    yield lambda h: env.api.post("/v1/transfers", giver.token, body, **h)
+
+
 @produces("idempotency_key_reused")
 async def _idempotency_key_reused(env: Env) -> AsyncIterator[Send]:
     member = await env.api.member(await env.api.community(), "volunteer")
@@ -318,6 +331,43 @@ async def _too_many_requests(env: Env) -> AsyncIterator[Send]:
     async with app_with(env, auth_failures_per_minute=1) as api:
         assert (await api.get("/v1/me", "tb_guess")).status_code == 401
         yield lambda h: get_with(api, "/v1/me", "tb_guess_again", h)
+
+
+@produces("too_many_attempts")
+async def _too_many_attempts(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "resident")
+    path = f"/v1/members/{member.id}/pin"
+    assert (await env.api.post(path, env.api.admin_token, {"pin": "123456"})).status_code == 204
+    for _ in range(5):
+        await env.api.post(path, member.token, {"pin": "654321", "current_pin": "000000"})
+    yield lambda h: env.api.post(path, member.token, {"pin": "654321", "current_pin": "123456"}, **h)
+
+
+@produces("relative_exists")
+async def _relative_exists(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    son, mother = await env.api.member(community, "volunteer"), await env.api.member(community, "resident")
+    body = {"relative_member_id": mother.id, "relation": "parent"}
+    assert (await env.api.post(f"/v1/members/{son.id}/relatives", env.api.admin_token, body)).status_code == 201
+    yield lambda h: env.api.post(f"/v1/members/{son.id}/relatives", env.api.admin_token, body, **h)
+
+
+@produces("not_a_member")
+async def _not_a_member(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    body = {"community": community.slug, "service_date": "2026-11-01", "credits": [
+        {"member_id": str(uuid.uuid4()), "minutes": 15}
+    ]}  # fmt: skip
+    yield lambda h: env.api.post("/v1/credit-batches", env.api.admin_token, body, **h)
+
+
+@produces("duplicate_member")
+async def _duplicate_member(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    member = await env.api.member(community, "volunteer")
+    item = {"member_id": member.id, "minutes": 15}
+    body = {"community": community.slug, "service_date": "2026-11-01", "credits": [item, item]}
+    yield lambda h: env.api.post("/v1/credit-batches", env.api.admin_token, body, **h)
 
 
 @produces("unavailable")

@@ -8,7 +8,8 @@ tests/e2e/test_server.py leave open.
   been right, while other addresses and tokens that authenticated recently keep working; X-Forwarded-For
   cannot buy a new budget; throttled requests write no audit event.
 - No token (nor its stored hash) appears in any log line, even at debug level, whatever the route and
-  outcome. The service has no PIN concept (API.md defines none), so there is no PIN to look for.
+  outcome. PINs and their hashes are looked for in responses, logs and audit events by
+  tests/api/test_people.py.
 - The running service holds database connections only as the service role, never as the owner.
 """
 

@@ -228,7 +228,8 @@ def test_msgspec_values_are_said_in_chinese() -> None:
     assert CATALOG.translate("Expected `str` matching regex '^[^\\\\x00]*$'") == "格式不对：不能包含空字符（NUL）"
     # An unknown type or pattern still reads, with the name as it is.
     assert CATALOG.translate("Expected `frozenset`, got `str`") == "类型不对：应为`frozenset`，收到的是文字"
-    assert CATALOG.translate("Expected `str` matching regex '^[0-9]{6}$'") == "格式不对：应符合格式 '^[0-9]{6}$'"
+    assert CATALOG.translate("Expected `str` matching regex '^[0-9]{7}$'") == "格式不对：应符合格式 '^[0-9]{7}$'"
+    assert CATALOG.translate("Expected `str` matching regex '^[0-9]{6}$'") == "格式不对：应为 6 位数字"
 
 
 def _litestar_details() -> list[str]:

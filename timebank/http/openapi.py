@@ -28,12 +28,14 @@ from litestar.enums import OpenAPIMediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import OpenAPI
 
+from timebank.communities.models import GiftScope
 from timebank.errors import CODES, PROBLEM_MEDIA_TYPE
 from timebank.holds.models import HoldStatus
 from timebank.http.idempotency import MAX_KEY_CHARS
 from timebank.http.types import MemberRole, PrincipalRole
 from timebank.http.types import Request as RequestBody
 from timebank.ledger.models import AccountKind, TransactionKind
+from timebank.members.models import Relation
 
 # Every enum of the document, by the name generated clients give its class.
 NAMED_ENUMS: dict[str, tuple[str, ...]] = {
@@ -42,6 +44,9 @@ NAMED_ENUMS: dict[str, tuple[str, ...]] = {
     "TransactionKind": get_args(TransactionKind),
     "AccountKind": get_args(AccountKind),
     "HoldStatus": get_args(HoldStatus),
+    # people (policy additions, relatives)
+    "GiftScope": get_args(GiftScope),
+    "Relation": get_args(Relation),
 }
 
 IDEMPOTENCY_KEY_SCHEMA = {
@@ -115,6 +120,24 @@ LINKS: dict[str, dict[str, Link]] = {
         "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
     },
     "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {})},
+    # people
+    "change_member": {"GetMember": ("get_member", {"member_id": "$response.body#/id"}, {})},
+    "add_relative": {
+        "ListRelatives": ("list_relatives", {"member_id": "$request.path.member_id"}, {}),
+        "RemoveRelative": (
+            "remove_relative",
+            {"member_id": "$request.path.member_id", "relative_member_id": "$response.body#/member_id"},
+            {},
+        ),
+    },
+    "post_credit_batch": {"GetCreditBatch": ("get_credit_batch", {"batch_id": "$response.body#/id"}, {})},
+}
+# people: what a new member's id feeds.
+LINKS["create_member"] |= {
+    "ChangeMember": ("change_member", {"member_id": "$response.body#/id"}, {}),
+    "SetPin": ("set_member_pin", {"member_id": "$response.body#/id"}, {}),
+    "AddRelative": ("add_relative", {"member_id": "$response.body#/id"}, {}),
+    "ListRelatives": ("list_relatives", {"member_id": "$response.body#/id"}, {}),
 }
 
 # Statuses whose answers are remembered under an Idempotency-Key and replayed.
@@ -254,6 +277,9 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
         del responses[status]
     for status, response in responses.items():
         code = int(status)
+        if code == 204:
+            # No Content: no body and so no media type (Litestar documents `null` as JSON).
+            response.pop("content", None)
         headers = response.setdefault("headers", {})
         headers["X-Request-ID"] = _header("X-Request-ID")
         if code == 201:

@@ -38,6 +38,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detail": "another member of this community already has this phone",
         "errors": [{"field": "$.phone", "message": "already used by another member of this community"}],
     },
+    "relative_exists": {
+        "detail": "these members are already linked as relatives; remove the link to change it",
+        "errors": [{"field": "$.relative_member_id", "message": "already linked"}],
+    },
     "service_type_exists": {"detail": "the service type meals already exists in this community"},
     "idempotency_key_reused": {"detail": "this Idempotency-Key was used with a different request"},
     "already_reversed": {
@@ -70,12 +74,50 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "cap_minutes": 90000,
     },
     "not_a_volunteer": {"detail": "only members with the volunteer role can be credited"},
+    "duplicate_member": {
+        "detail": "1 of 3 credits break a rule (the first: duplicate_member); nothing was credited",
+        "errors": [
+            {
+                "field": "$.credits[2]",
+                "message": "this member is already in the batch",
+                "index": 2,
+                "member_id": "3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33",
+                "code": "duplicate_member",
+            }
+        ],
+    },
+    "not_a_member": {
+        "detail": "2 of 40 credits break a rule (the first: not_a_member); nothing was credited",
+        "errors": [
+            {
+                "field": "$.credits[3]",
+                "message": "not a member of this community",
+                "index": 3,
+                "member_id": "3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33",
+                "code": "not_a_member",
+            },
+            {
+                "field": "$.credits[17]",
+                "message": "younger than volunteer_min_age on the service date, or no birth_date",
+                "index": 17,
+                "member_id": "9a2b7c4d-1e5f-4a6b-8c9d-0e1f2a3b4c5d",
+                "code": "not_eligible",
+            },
+        ],
+    },
     "same_account": {"detail": "a member cannot transfer hours to itself"},
     "cross_community_not_allowed": {"detail": "hours cannot move between communities"},
     "capture_exceeds_hold": {"detail": "the hold reserves only 60 minutes", "held_minutes": 60},
     "service_date_in_future": {"detail": "service_date 2031-01-01 is after today (2026-12-01 in Asia/Shanghai)"},
-    "not_eligible": {"detail": "redemption needs an age of at least 60; the member has no birth date"},
-    "not_a_relative": {"detail": "gifts in this community go only to linked relatives"},
+    "not_eligible": {
+        "detail": "volunteers must be at least 18 years old; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is 17 on 2026-11-01"
+    },
+    "not_a_relative": {
+        "detail": "this community allows gifts only to relatives; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is not a linked relative of member 9a2b7c4d-1e5f-4a6b-8c9d-0e1f2a3b4c5d",
+        "errors": [{"field": "$.to_member_id", "message": "not a linked relative of the sender"}],
+    },
     "invalid_date_range": {
         "detail": "`to` is before `from`",
         "errors": [{"field": "to", "message": "before from"}],
@@ -97,7 +139,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "errors": [{"field": "cursor", "message": "invalid cursor"}],
     },
     "too_many_requests": {"detail": "too many failed authentications from this address"},
-    "too_many_attempts": {"detail": "too many wrong PINs for this member; try again in 15 minutes"},
+    "too_many_attempts": {
+        "detail": "too many wrong PINs for this member; PIN changes are locked until 2026-12-07T15:20:00+00:00"
+    },
     "internal_error": {"detail": "the service failed to handle this request"},
     "conflict_retry": {"detail": "the write kept conflicting with concurrent writes; retry with the same key"},
     "unavailable": {"detail": "the database is not available"},

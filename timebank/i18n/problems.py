@@ -56,7 +56,7 @@ def localize_problem(problem: Problem, language: Language) -> Problem:
     if language == "en":
         return problem
     errors = (
-        [FieldError(field=e.field, message=_translate(e.message, sentence=False)) for e in problem.errors]
+        [msgspec.structs.replace(e, message=_translate(e.message, sentence=False)) for e in problem.errors]
         if problem.errors
         else problem.errors
     )

@@ -150,6 +150,40 @@ MESSAGES: dict[str, str] = {
     "transaction {transaction_id:value} posts outside its community": "交易 {transaction_id} 记到了本社区以外的账户。",
     "reversal {reversal_id:value} does not mirror transaction {transaction_id:value}": "冲正交易 {reversal_id} 与原交易 {transaction_id} 不对应。",
     "transaction {transaction_id:value} has an amount outside the community policy": "交易 {transaction_id} 的时长不符合社区规定。",
+    # people (branch people): eligibility, relatives, member changes, PINs, activity crediting.
+    "volunteers must be at least {age:int} years old, and member {member_id:value} has no birth_date on record to show it": "本社区志愿者须年满 {age} 岁，成员 {member_id} 没有登记出生日期，无法核对年龄。",
+    "redeeming hours needs an age of at least {age:int}, and member {member_id:value} has no birth_date on record to show it": "本社区须年满 {age} 岁才能使用时间，成员 {member_id} 没有登记出生日期，无法核对年龄。",
+    "volunteers must be at least {age:int} years old; member {member_id:value} is {actual:int} on {date:value}": "本社区志愿者须年满 {age} 岁；成员 {member_id} 在 {date} 时为 {actual} 岁。",
+    "redeeming hours needs an age of at least {age:int}; member {member_id:value} is {actual:int} on {date:value}": "本社区须年满 {age} 岁才能使用时间；成员 {member_id} 在 {date} 时为 {actual} 岁。",
+    "hours from the pool go only to members marked pool_eligible; member {member_id:value} is not": "公益时间池的时间只发给标记为可受助（pool_eligible）的成员；成员 {member_id} 未被标记。",
+    "this community allows gifts only to relatives; member {to:value} is not a linked relative of member {sender:value}": "本社区只允许把时间赠与亲属；成员 {to} 不是成员 {sender} 已登记的亲属。",
+    "not a linked relative of the sender": "不是转出人已登记的亲属",
+    "too many wrong PINs for this member; PIN changes are locked until {until:value}": "该成员输错密码次数过多，修改密码已暂时锁定，到 {until} 解锁。",
+    "a member changing its own PIN gives its current_pin": "成员修改自己的密码时，需要提供当前密码（current_pin）。",
+    "required when members change their own PIN": "成员修改自己的密码时必须填写",
+    "current_pin does not match": "当前密码不正确。",
+    "members may read only their own relatives": "成员只能查看自己的亲属。",
+    "{field:field} is not a member field that can be changed": "{field} 不是可以修改的成员字段。",
+    "a member without a PIN gets its first PIN from a coordinator": "成员还没有密码，第一次密码需由社区工作人员设置。",
+    "no such relative member": "要关联的亲属成员不存在。",
+    "a member cannot be its own relative": "成员不能把自己登记为亲属。",
+    "relatives are linked within one community": "只能关联同一社区的成员为亲属。",
+    "these members are already linked as relatives; remove the link to change it": "这两位成员已登记为亲属；如需更改关系，请先解除关联。",
+    "these members are not linked as relatives": "这两位成员没有登记为亲属。",
+    "the member itself": "就是该成员本人",
+    "a member of another community": "是其他社区的成员",
+    "already linked": "已经关联",
+    "credits must hold 1 to 500 items": "credits 须包含 1 到 500 项。",
+    "this member is already in the batch": "该成员已在本批次中",
+    "{failing:int} of {total:int} credits break a rule (the first: {code:value}); nothing was credited": "{total} 项中有 {failing} 项不符合规定（第一项原因：{code}），全部未记入。",
+    "not a member of this community": "不是本社区的成员",
+    "the member does not have the volunteer role": "该成员不是志愿者",
+    "minutes outside the community's range": "时长超出本社区允许的范围",
+    "minutes not a multiple of the community's unit": "时长不是本社区计量单位的整数倍",
+    "younger than volunteer_min_age on the service date, or no birth_date": "服务当天未满志愿者最低年龄，或没有登记出生日期",
+    "the credit would take the balance above the community's cap": "记入后余额将超过本社区的存储上限",
+    "only staff and auditors may read credit batches": "只有社区工作人员和审计人员可以查看批量记时。",
+    "no such credit batch": "该批量记时不存在。",
 }
 
 # --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------
@@ -214,6 +248,7 @@ PATTERNS: dict[str, str] = {
     r"^[a-z0-9][a-z0-9-]{1,62}$": "只能用小写字母、数字和连字符（-），以字母或数字开头，共 2 到 63 个字符",
     r"^[0-9+() -]+$": "只能包含数字、空格和 + - ( ) 这几个符号",
     r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$": "应为时区名称，例如 Asia/Shanghai",
+    r"^[0-9]{6}$": "应为 6 位数字",
 }
 
 

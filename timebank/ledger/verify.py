@@ -203,6 +203,73 @@ CHECKS: tuple[Check, ...] = (
            and e.details->'postings' is distinct from p.postings
         """,
     ),
+    # people: member numbers, relatives, credit batches
+    Check(
+        "member_numbers_in_order",
+        "member numbers are six digits or more, unique in a community, given in registration order",
+        """
+        select format('community %s: member %s (%s) %s', c.slug, m.id, m.member_no, m.problem)
+          from (select id, community_id, member_no,
+                       case when member_no !~ '^[0-9]{6,}$' then 'is not a member number'
+                            when lag(n) over w >= n then 'is not after the member registered before it'
+                       end as problem
+                  from (select *, case when member_no ~ '^[0-9]{6,}$' then member_no::numeric end as n
+                          from members where ($1::uuid is null or community_id = $1)) numbered
+                window w as (partition by community_id order by seq)) m
+          join communities c on c.id = m.community_id
+         where m.problem is not null
+        union all
+        select format('community %s: %s members numbered up to %s, but the counter says %s', c.slug,
+                      count(m.id), max(m.member_no::numeric), c.last_member_no)
+          from communities c join members m on m.community_id = c.id
+         where ($1::uuid is null or c.id = $1) and m.member_no ~ '^[0-9]{6,}$'
+         group by c.id, c.slug, c.last_member_no
+        having max(m.member_no::numeric) > c.last_member_no
+        """,
+    ),
+    Check(
+        "relatives_symmetric",
+        "every relative link is recorded on both sides with the inverse relation, within one community",
+        """
+        select format('member %s -> %s (%s): %s', r.member_id, r.relative_member_id, r.relation,
+                      case when o.member_id is null then 'no link from the other side'
+                           when m.community_id <> rm.community_id then 'members of two communities'
+                           else format('the other side says %s', o.relation) end)
+          from relatives r
+          join members m on m.id = r.member_id
+          join members rm on rm.id = r.relative_member_id
+          left join relatives o on o.member_id = r.relative_member_id and o.relative_member_id = r.member_id
+         where ($1::uuid is null or m.community_id = $1)
+           and (o.member_id is null or m.community_id <> rm.community_id
+                or o.relation <> case r.relation when 'parent' then 'child' when 'child' then 'parent'
+                                                 when 'grandparent' then 'grandchild'
+                                                 when 'grandchild' then 'grandparent' else r.relation end)
+        """,
+    ),
+    Check(
+        "credit_batches_consistent",
+        "each credit batch is its credits: same community and service date, total = their minutes",
+        """
+        select format('credit batch %s: %s', b.id, x.problem)
+          from credit_batches b
+          cross join lateral (
+              select case
+                  when count(t.transaction_id) = 0 then 'has no transactions'
+                  when bool_or(tx.kind <> 'credit' or tx.community_id <> b.community_id
+                               or tx.service_date is distinct from b.service_date)
+                      then 'holds a transaction that is not one of its credits'
+                  when sum(p.minutes) is distinct from b.total_minutes
+                      then format('total %s, but its credits add up to %s', b.total_minutes, sum(p.minutes))
+                  when max(t.position) <> count(t.transaction_id) then 'its items are not numbered 1..n'
+              end as problem
+                from credit_batch_transactions t
+                join transactions tx on tx.id = t.transaction_id
+                join postings p on p.transaction_id = t.transaction_id and p.minutes > 0
+               where t.credit_batch_id = b.id
+          ) x
+         where ($1::uuid is null or b.community_id = $1) and x.problem is not null
+        """,
+    ),
 )
 
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
+import msgspec
+from litestar import Request
+from litestar.datastructures import State
 
 from timebank.auth.tokens import new_token
 from timebank.db import Database
 from timebank.errors import ForbiddenError, NotFoundError
 from timebank.http.context import Principal
-from timebank.members.models import IssuedToken, Member, MemberCreate
+from timebank.http.idempotency import WriteResult, execute_write
+from timebank.members.models import IssuedToken, Member, MemberChange, MemberCreate
 
 _SELECT = """
     select m.id, c.slug as community, m.community_id, m.display_name, m.roles, m.grid, a.id as account_id,
-           m.created_at, m.birth_date, m.phone, m.external_ref, m.seq
+           m.created_at, m.birth_date, m.phone, m.external_ref, m.seq, m.member_no, m.pool_eligible,
+           exists (select 1 from member_pins p where p.member_id = m.id) as has_pin
       from members m join communities c on c.id = m.community_id join accounts a on a.member_id = m.id
 """
 
@@ -28,6 +34,9 @@ def _member(row: asyncpg.Record) -> Member:
         grid=row["grid"],
         account_id=row["account_id"],
         created_at=row["created_at"],
+        member_no=row["member_no"],
+        pool_eligible=row["pool_eligible"],
+        has_pin=row["has_pin"],
         birth_date=row["birth_date"],
         phone=row["phone"],
         external_ref=row["external_ref"],
@@ -51,6 +60,20 @@ async def create_member(db: Database, actor: Principal, request_id: str, slug: s
     row = await db.fetchrow(_SELECT + " where m.id = $1", member_id)
     assert row is not None
     return _member(row)
+
+
+async def change_member(
+    db: Database,
+    request: Request[Any, Any, State],
+    actor: Principal,
+    member_id: uuid.UUID,
+    data: MemberChange,
+) -> WriteResult:
+    """Change the fields given; audited before and after, with the reason."""
+    changes = msgspec.json.encode(data.given()).decode()
+    return await execute_write(
+        db, request, actor, "update_member", "member_change", member_id, data, member_id, changes, data.reason
+    )
 
 
 def may_read_member(actor: Principal, community_id: uuid.UUID, member_id: uuid.UUID) -> bool:
@@ -96,7 +119,7 @@ async def list_members(
               and ($3::text is null or $3 = any(m.roles))
               and ($4::text is null or m.grid = $4)
               and ($5::text is null or strpos(lower(m.display_name), lower($5)) > 0
-                   or m.external_ref = $5 or m.phone = $5)
+                   or m.external_ref = $5 or m.phone = $5 or m.member_no = $5)
             order by m.seq limit $6""",
         community_id,
         after or 0,

@@ -1,0 +1,1 @@
+"""Activity crediting: many volunteers credited by one request, all or nothing."""
