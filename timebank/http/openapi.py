@@ -34,6 +34,7 @@ from timebank.http.idempotency import MAX_KEY_CHARS
 from timebank.http.types import MemberRole, PrincipalRole
 from timebank.http.types import Request as RequestBody
 from timebank.ledger.models import AccountKind, TransactionKind
+from timebank.services.models import Funding, ServiceRequestStatus
 
 # Every enum of the document, by the name generated clients give its class.
 NAMED_ENUMS: dict[str, tuple[str, ...]] = {
@@ -42,6 +43,8 @@ NAMED_ENUMS: dict[str, tuple[str, ...]] = {
     "TransactionKind": get_args(TransactionKind),
     "AccountKind": get_args(AccountKind),
     "HoldStatus": get_args(HoldStatus),
+    "ServiceRequestStatus": get_args(ServiceRequestStatus),
+    "Funding": get_args(Funding),
 }
 
 IDEMPOTENCY_KEY_SCHEMA = {
@@ -83,6 +86,19 @@ _TRANSACTION_LINKS: dict[str, Link] = {
     "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}, {}),
     "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}, {}),
 }
+# Service requests: each answer leads to the request and its next steps.
+_SERVICE_REQUEST_STEPS = ("assign", "check_in", "report", "confirm", "dispute", "cancel")
+_SERVICE_REQUEST_LINKS: dict[str, Link] = {
+    "GetServiceRequest": ("get_service_request", {"request_id": "$response.body#/id"}, {}),
+    **{
+        "".join(word.title() for word in step.split("_")): (
+            f"{step}_service_request",
+            {"request_id": "$response.body#/id"},
+            {},
+        )
+        for step in _SERVICE_REQUEST_STEPS
+    },
+}
 LINKS: dict[str, dict[str, Link]] = {
     "create_community": {
         "GetCommunity": ("get_community", {"slug": "$response.body#/slug"}, {}),
@@ -115,6 +131,7 @@ LINKS: dict[str, dict[str, Link]] = {
         "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
     },
     "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {})},
+    **{f"{step}_service_request": _SERVICE_REQUEST_LINKS for step in ("create", *_SERVICE_REQUEST_STEPS)},
 }
 
 # Statuses whose answers are remembered under an Idempotency-Key and replayed.
