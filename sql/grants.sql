@@ -9,12 +9,14 @@ revoke all on all functions in schema timebank from public, {app_role};
 grant usage on schema timebank to {app_role};
 grant select on communities, members, principals, accounts, transactions, postings,
     holds, hold_resolutions, audit_events to {app_role};
+-- people: relatives are read like members; member_pins (PIN hashes) is not granted.
+grant select on relatives to {app_role};
 grant execute on function
     authenticate(bytea),
     authenticate_token(bytea),
     member_tokens(uuid, bigint, integer),
     revoke_token(uuid, text, text, bytea, uuid),
-    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text),
+    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean),
     set_policy(uuid, text, text, jsonb),
     create_member(uuid, text, text, text, text[], text, date, text, text),
     issue_member_token(uuid, text, uuid, bytea),

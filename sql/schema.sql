@@ -55,6 +55,17 @@ $$;
 
 
 --
+-- Name: _age_on(date, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._age_on(p_birth_date date, p_on date) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select extract(year from age(p_on::timestamp, p_birth_date::timestamp))::integer;
+$$;
+
+
+--
 -- Name: _audit(text, uuid, text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -193,13 +204,22 @@ CREATE TABLE timebank.communities (
     overdraft_minutes bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     time_zone text DEFAULT 'Asia/Shanghai'::text NOT NULL,
+    volunteer_min_age integer,
+    redeem_min_age integer,
+    gift_scope text DEFAULT 'community'::text NOT NULL,
+    pool_requires_eligibility boolean DEFAULT false NOT NULL,
+    last_member_no integer DEFAULT 0 NOT NULL,
+    CONSTRAINT communities_gift_scope_known CHECK ((gift_scope = ANY (ARRAY['community'::text, 'relatives'::text]))),
+    CONSTRAINT communities_last_member_no_range CHECK ((last_member_no >= 0)),
     CONSTRAINT communities_max_balance_minutes_positive CHECK ((max_balance_minutes > 0)),
     CONSTRAINT communities_max_transaction_minutes_positive CHECK ((max_transaction_minutes > 0)),
     CONSTRAINT communities_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
     CONSTRAINT communities_overdraft_minutes_nonnegative CHECK ((overdraft_minutes >= 0)),
+    CONSTRAINT communities_redeem_min_age_range CHECK (((redeem_min_age >= 0) AND (redeem_min_age <= 150))),
     CONSTRAINT communities_slug_format CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text)),
     CONSTRAINT communities_time_zone_length CHECK (((char_length(time_zone) >= 1) AND (char_length(time_zone) <= 64))),
-    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440)))
+    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440))),
+    CONSTRAINT communities_volunteer_min_age_range CHECK (((volunteer_min_age >= 0) AND (volunteer_min_age <= 150)))
 );
 
 
@@ -648,10 +668,31 @@ CREATE TABLE timebank.members (
     external_ref text,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     created_by uuid NOT NULL,
+    member_no text NOT NULL,
+    pool_eligible boolean DEFAULT false NOT NULL,
     CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
     CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
     CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
 );
+
+
+--
+-- Name: _member_audit_json(timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._member_audit_json(p_member timebank.members) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object(
+        'display_name', p_member.display_name,
+        'roles', to_jsonb(p_member.roles),
+        'grid', p_member.grid,
+        'birth_date', p_member.birth_date,
+        'phone', p_member.phone,
+        'external_ref', p_member.external_ref,
+        'pool_eligible', p_member.pool_eligible);
+$$;
 
 
 --
@@ -768,7 +809,11 @@ CREATE FUNCTION timebank._policy_json(p_community timebank.communities) RETURNS 
         'max_transaction_minutes', p_community.max_transaction_minutes,
         'max_balance_minutes', p_community.max_balance_minutes,
         'overdraft_minutes', p_community.overdraft_minutes,
-        'time_zone', p_community.time_zone);
+        'time_zone', p_community.time_zone,
+        'volunteer_min_age', p_community.volunteer_min_age,
+        'redeem_min_age', p_community.redeem_min_age,
+        'gift_scope', p_community.gift_scope,
+        'pool_requires_eligibility', p_community.pool_requires_eligibility);
 $$;
 
 
@@ -1043,6 +1088,19 @@ $$;
 
 
 --
+-- Name: _relation_inverse(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relation_inverse(p_relation text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select case p_relation when 'parent' then 'child' when 'child' then 'parent'
+                           when 'grandparent' then 'grandchild' when 'grandchild' then 'grandparent'
+                           else p_relation end;
+$$;
+
+
+--
 -- Name: _release_hold(text, timebank.holds); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1068,6 +1126,110 @@ begin
     delete from idempotency_keys k
      using unnest(p_n) n
      where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
+end;
+$$;
+
+
+--
+-- Name: _require_age(uuid, uuid, date, integer, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_age(p_community_id uuid, p_member_id uuid, p_on date, p_min_age integer, p_rule text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_birth_date date;
+    v_age integer;
+begin
+    if p_min_age is null then
+        return;
+    end if;
+    select birth_date into v_birth_date from members where id = p_member_id and community_id = p_community_id;
+    if v_birth_date is null then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+    end if;
+    v_age := _age_on(v_birth_date, p_on);
+    if v_age < p_min_age then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old; member %s is %s on %s',
+                p_min_age, p_member_id, v_age, p_on));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s; member %s is %s on %s',
+            p_min_age, p_member_id, v_age, p_on));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_gift_scope(uuid, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_gift_scope(p_community_id uuid, p_from uuid, p_to uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+begin
+    if coalesce((select gift_scope from communities where id = p_community_id), 'community') <> 'relatives' then
+        return;
+    end if;
+    if not exists (select 1 from relatives where member_id = p_from and relative_member_id = p_to) then
+        perform _fail('not_a_relative',
+            format('this community allows gifts only to relatives; member %s is not a linked relative of member %s',
+                   p_to, p_from),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.to_member_id', 'message', 'not a linked relative of the sender'))));
+    end if;
+end;
+$_$;
+
+
+--
+-- Name: _require_pool_eligible(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_pool_eligible(p_community_id uuid, p_member_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    if not coalesce((select pool_requires_eligibility from communities where id = p_community_id), false) then
+        return;
+    end if;
+    if not coalesce((select pool_eligible from members where id = p_member_id and community_id = p_community_id),
+                    false) then
+        perform _fail('not_eligible',
+            format('hours from the pool go only to members marked pool_eligible; member %s is not', p_member_id));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_redeem_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_redeem_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select redeem_min_age from communities where id = p_community_id), 'redeem_min_age');
+end;
+$$;
+
+
+--
+-- Name: _require_volunteer_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_volunteer_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select volunteer_min_age from communities where id = p_community_id), 'volunteer_min_age');
 end;
 $$;
 
@@ -1316,6 +1478,17 @@ $$;
 
 
 --
+-- Name: _today(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._today(p_community_id uuid) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$
+    select (now() at time zone c.time_zone)::date from communities c where c.id = p_community_id;
+$$;
+
+
+--
 -- Name: _token_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1397,6 +1570,24 @@ $$;
 
 
 --
+-- Name: assign_member_no(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.assign_member_no() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_no integer;
+begin
+    update communities set last_member_no = last_member_no + 1 where id = new.community_id
+    returning last_member_no into v_no;
+    new.member_no := lpad(v_no::text, 6, '0');
+    return new;
+end;
+$$;
+
+
+--
 -- Name: assign_service_request(uuid, text, text, bytea, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1446,6 +1637,9 @@ begin
     if v_provider.id = v_request.member_id then
         perform _fail('same_account', 'a member cannot provide a service to itself');
     end if;
+    -- volunteer_min_age (60_people.sql): old enough on the day the service is for.
+    perform _require_volunteer_age(v_request.community_id, v_provider.id,
+        _service_day(v_request.community_id, v_request.scheduled_at));
     perform _pending_request_hold(v_request);
     update service_requests
        set status = 'assigned', provider_member_id = v_provider.id, updated_at = clock_timestamp()
@@ -1813,10 +2007,10 @@ $$;
 
 
 --
--- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text) RETURNS uuid
+CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text, p_volunteer_min_age integer DEFAULT NULL::integer, p_redeem_min_age integer DEFAULT NULL::integer, p_gift_scope text DEFAULT 'community'::text, p_pool_requires_eligibility boolean DEFAULT false) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $_$
@@ -1845,9 +2039,11 @@ begin
         perform _check_time_zone(p_time_zone, '$.policy.time_zone');
     end if;
     insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
-                             overdraft_minutes, time_zone)
+                             overdraft_minutes, time_zone, volunteer_min_age, redeem_min_age, gift_scope,
+                             pool_requires_eligibility)
     values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
-            p_overdraft_minutes, p_time_zone)
+            p_overdraft_minutes, p_time_zone, p_volunteer_min_age, p_redeem_min_age, p_gift_scope,
+            p_pool_requires_eligibility)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -1964,6 +2160,14 @@ begin
         perform _fail('invalid_schedule', 'scheduled_at must lie between 7 days ago and 366 days ahead',
             jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
                 'field', '$.scheduled_at', 'message', 'between 7 days ago and 366 days ahead'))));
+    end if;
+    -- Eligibility (60_people.sql), on the day the service is for: own hours need redeem_min_age,
+    -- the pool's hours a member marked pool_eligible (when the policy asks for it).
+    if p_funding = 'own' then
+        perform _require_redeem_age(v_member.community_id, v_member.id,
+            _service_day(v_member.community_id, p_scheduled_at));
+    elsif p_funding = 'pool' then
+        perform _require_pool_eligible(v_member.community_id, v_member.id);
     end if;
     if p_funding = 'own' then
         v_hold := _place_hold(p_actor, _member_account(v_member.id), v_member.id, v_minutes,
@@ -2239,6 +2443,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
@@ -2286,6 +2492,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -2328,7 +2536,10 @@ begin
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0
        -- As _check_service_date: not after today in the community's time zone.
-       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date
+       -- As _require_volunteer_age: old enough on the service date.
+       and (c.volunteer_min_age is null
+            or (m.birth_date is not null and _age_on(m.birth_date, p_service_date[o.n]) >= c.volunteer_min_age));
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -2374,6 +2585,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -2420,6 +2632,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -2464,6 +2677,10 @@ begin
       join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
      where (p_provider_member_id[o.n] is null
             or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       -- As _require_redeem_age: old enough today in the community's time zone.
+       and (c.redeem_min_age is null
+            or (m.birth_date is not null
+                and _age_on(m.birth_date, (now() at time zone c.time_zone)::date) >= c.redeem_min_age))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))
@@ -2532,6 +2749,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -2576,6 +2797,9 @@ begin
       join accounts ta on ta.member_id = t.id
      where not p_to_pool[o.n]
        and t.id <> f.id and t.community_id = f.community_id
+       -- As _require_gift_scope: with gift_scope 'relatives', only to a linked relative.
+       and (c.gift_scope = 'community'
+            or exists (select 1 from relatives r where r.member_id = f.id and r.relative_member_id = t.id))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
@@ -2661,6 +2885,26 @@ begin
         errcode = 'TB900',
         message = format('%s is append-only: %s is not allowed', tg_table_name, lower(tg_op)),
         detail = 'append_only';
+end;
+$$;
+
+
+--
+-- Name: reject_member_no_change(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_member_no_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if new.member_no is distinct from old.member_no or new.community_id is distinct from old.community_id
+       or new.id is distinct from old.id or new.seq is distinct from old.seq then
+        raise exception using
+            errcode = 'TB900',
+            message = 'members: id, seq, community_id and member_no never change',
+            detail = 'append_only';
+    end if;
+    return new;
 end;
 $$;
 
@@ -2923,7 +3167,15 @@ begin
                                       then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
            overdraft_minutes = case when p_changes ? 'overdraft_minutes'
                                     then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
-           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end,
+           volunteer_min_age = case when p_changes ? 'volunteer_min_age'
+                                    then (p_changes->>'volunteer_min_age')::integer else volunteer_min_age end,
+           redeem_min_age = case when p_changes ? 'redeem_min_age'
+                                 then (p_changes->>'redeem_min_age')::integer else redeem_min_age end,
+           gift_scope = case when p_changes ? 'gift_scope' then p_changes->>'gift_scope' else gift_scope end,
+           pool_requires_eligibility = case when p_changes ? 'pool_requires_eligibility'
+                                            then (p_changes->>'pool_requires_eligibility')::boolean
+                                            else pool_requires_eligibility end
      where id = v_old.id
     returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,
@@ -3047,6 +3299,22 @@ ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: member_pins; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.member_pins (
+    member_id uuid NOT NULL,
+    pin_hash text NOT NULL,
+    set_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    set_by text NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    locked_until timestamp with time zone,
+    CONSTRAINT member_pins_failed_attempts_range CHECK ((failed_attempts >= 0)),
+    CONSTRAINT member_pins_pin_hash_argon2id CHECK (((pin_hash ~~ '$argon2id$%'::text) AND (char_length(pin_hash) <= 200)))
+);
+
+
+--
 -- Name: members_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
 --
 
@@ -3102,6 +3370,21 @@ CREATE TABLE timebank.principals (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT principals_kind_known CHECK ((kind = ANY (ARRAY['admin'::text, 'member'::text, 'auditor'::text, 'system'::text]))),
     CONSTRAINT principals_member_id_matches_kind CHECK (((kind = 'member'::text) = (member_id IS NOT NULL)))
+);
+
+
+--
+-- Name: relatives; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.relatives (
+    member_id uuid NOT NULL,
+    relative_member_id uuid NOT NULL,
+    relation text NOT NULL,
+    since timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT relatives_not_self CHECK ((member_id <> relative_member_id)),
+    CONSTRAINT relatives_relation_known CHECK ((relation = ANY (ARRAY['parent'::text, 'child'::text, 'spouse'::text, 'sibling'::text, 'grandparent'::text, 'grandchild'::text, 'other'::text])))
 );
 
 
@@ -3293,6 +3576,22 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: members members_community_id_member_no_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.members
+    ADD CONSTRAINT members_community_id_member_no_key UNIQUE (community_id, member_no);
+
+
+--
 -- Name: members members_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -3338,6 +3637,14 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: relatives relatives_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_pkey PRIMARY KEY (member_id, relative_member_id);
 
 
 --
@@ -3544,6 +3851,13 @@ CREATE UNIQUE INDEX principals_system_key ON timebank.principals USING btree (ki
 
 
 --
+-- Name: relatives_relative_member_id_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX relatives_relative_member_id_idx ON timebank.relatives USING btree (relative_member_id);
+
+
+--
 -- Name: service_requests_community_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -3639,6 +3953,20 @@ CREATE TRIGGER holds_append_only BEFORE DELETE OR UPDATE ON timebank.holds FOR E
 --
 
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON timebank.holds FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: members members_assign_member_no; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_assign_member_no BEFORE INSERT ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.assign_member_no();
+
+
+--
+-- Name: members members_member_no_fixed; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_member_no_fixed BEFORE UPDATE ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.reject_member_no_change();
 
 
 --
@@ -3836,6 +4164,14 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
 -- Name: members members_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -3873,6 +4209,22 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_relative_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_relative_member_id_fkey FOREIGN KEY (relative_member_id) REFERENCES timebank.members(id);
 
 
 --

@@ -65,6 +65,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -129,6 +131,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -175,6 +178,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -204,6 +211,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -311,6 +319,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then

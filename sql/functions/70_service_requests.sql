@@ -190,6 +190,14 @@ begin
             jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
                 'field', '$.scheduled_at', 'message', 'between 7 days ago and 366 days ahead'))));
     end if;
+    -- Eligibility (60_people.sql), on the day the service is for: own hours need redeem_min_age,
+    -- the pool's hours a member marked pool_eligible (when the policy asks for it).
+    if p_funding = 'own' then
+        perform _require_redeem_age(v_member.community_id, v_member.id,
+            _service_day(v_member.community_id, p_scheduled_at));
+    elsif p_funding = 'pool' then
+        perform _require_pool_eligible(v_member.community_id, v_member.id);
+    end if;
     if p_funding = 'own' then
         v_hold := _place_hold(p_actor, _member_account(v_member.id), v_member.id, v_minutes,
             _service_request_hold_description(v_type, p_description), p_scheduled_at + interval '14 days',
@@ -370,6 +378,9 @@ begin
     if v_provider.id = v_request.member_id then
         perform _fail('same_account', 'a member cannot provide a service to itself');
     end if;
+    -- volunteer_min_age (60_people.sql): old enough on the day the service is for.
+    perform _require_volunteer_age(v_request.community_id, v_provider.id,
+        _service_day(v_request.community_id, v_request.scheduled_at));
     perform _pending_request_hold(v_request);
     update service_requests
        set status = 'assigned', provider_member_id = v_provider.id, updated_at = clock_timestamp()

@@ -43,8 +43,10 @@ async def ask(
     return await api.post("/v1/service-requests", token, body | extra)
 
 
-async def asked(api: Api, token: str, member: Member, minutes: int = 60, funding: str = "own") -> dict[str, Any]:
-    response = await ask(api, token, member, minutes, funding)
+async def asked(
+    api: Api, token: str, member: Member, minutes: int = 60, funding: str = "own", **extra: Any
+) -> dict[str, Any]:
+    response = await ask(api, token, member, minutes, funding, **extra)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data

@@ -33,6 +33,7 @@ from timebank.members import service as members
         "amount_not_multiple_of_unit",
         "insufficient_balance",
         "invalid_expiry",
+        "not_eligible",
         body=True,
         keyed=True,
     ),

@@ -28,6 +28,7 @@ from litestar.enums import OpenAPIMediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import OpenAPI
 
+from timebank.communities.models import GiftScope
 from timebank.errors import CODES, PROBLEM_MEDIA_TYPE
 from timebank.holds.models import HoldStatus
 from timebank.http.idempotency import MAX_KEY_CHARS
@@ -45,6 +46,8 @@ NAMED_ENUMS: dict[str, tuple[str, ...]] = {
     "HoldStatus": get_args(HoldStatus),
     "ServiceRequestStatus": get_args(ServiceRequestStatus),
     "Funding": get_args(Funding),
+    # people (policy additions, relatives)
+    "GiftScope": get_args(GiftScope),
 }
 
 IDEMPOTENCY_KEY_SCHEMA = {

@@ -91,8 +91,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "cross_community_not_allowed": {"detail": "hours cannot move between communities"},
     "capture_exceeds_hold": {"detail": "the hold reserves only 60 minutes", "held_minutes": 60},
     "service_date_in_future": {"detail": "service_date 2031-01-01 is after today (2026-12-01 in Asia/Shanghai)"},
-    "not_eligible": {"detail": "redemption needs an age of at least 60; the member has no birth date"},
-    "not_a_relative": {"detail": "gifts in this community go only to linked relatives"},
+    "not_eligible": {
+        "detail": "volunteers must be at least 18 years old; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is 17 on 2026-11-01"
+    },
+    "not_a_relative": {
+        "detail": "this community allows gifts only to relatives; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is not a linked relative of member 9a2b7c4d-1e5f-4a6b-8c9d-0e1f2a3b4c5d",
+        "errors": [{"field": "$.to_member_id", "message": "not a linked relative of the sender"}],
+    },
     "invalid_date_range": {
         "detail": "`to` is before `from`",
         "errors": [{"field": "to", "message": "before from"}],

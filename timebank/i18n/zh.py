@@ -185,6 +185,14 @@ MESSAGES: dict[str, str] = {
     "a request that is {status:value} cannot be cancelled": "状态为 {status} 的服务请求不能取消。",
     "a request that is {status:value} cannot be withdrawn from": "状态为 {status} 的服务请求不能退出。",
     "the hold of this request expired at {expires_at}; the request is being cancelled": "这项服务请求的冻结已于 {expires_at} 过期，请求即将被取消。",
+    # people (branch people): eligibility, relatives, member changes, PINs, activity crediting.
+    "volunteers must be at least {age:int} years old, and member {member_id:value} has no birth_date on record to show it": "本社区志愿者须年满 {age} 岁，成员 {member_id} 没有登记出生日期，无法核对年龄。",
+    "redeeming hours needs an age of at least {age:int}, and member {member_id:value} has no birth_date on record to show it": "本社区须年满 {age} 岁才能使用时间，成员 {member_id} 没有登记出生日期，无法核对年龄。",
+    "volunteers must be at least {age:int} years old; member {member_id:value} is {actual:int} on {date:value}": "本社区志愿者须年满 {age} 岁；成员 {member_id} 在 {date} 时为 {actual} 岁。",
+    "redeeming hours needs an age of at least {age:int}; member {member_id:value} is {actual:int} on {date:value}": "本社区须年满 {age} 岁才能使用时间；成员 {member_id} 在 {date} 时为 {actual} 岁。",
+    "hours from the pool go only to members marked pool_eligible; member {member_id:value} is not": "公益时间池的时间只发给标记为可受助（pool_eligible）的成员；成员 {member_id} 未被标记。",
+    "this community allows gifts only to relatives; member {to:value} is not a linked relative of member {sender:value}": "本社区只允许把时间赠与亲属；成员 {to} 不是成员 {sender} 已登记的亲属。",
+    "not a linked relative of the sender": "不是转出人已登记的亲属",
 }
 
 # --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------
