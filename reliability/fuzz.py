@@ -44,6 +44,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +101,20 @@ SANE_VALUES: dict[str, list[Any]] = {
     "pool_requires_eligibility": [False],
     "relation": ["parent", "child", "spouse", "sibling", "other"],
     "pin": ["135790", "246802"],
+    # Service types and requests.
+    "default_minutes": [60, 120],
+    "funding": ["own", "community", "pool"],
+    "rating": [5, 3],
 }
+SERVICE_TYPES = ["meals", "cleaning", "bathing", "medical_escort", "companionship", "errands"]
 # One audit event per state change; a capture makes two (the hold resolved, the transaction created).
-AUDIT_EVENTS_PER_WRITE = {"POST /v1/holds/{hold_id}/capture": 2}
 # A credit batch writes one transaction.created event per credit.
 CREDIT_BATCHES = "POST /v1/credit-batches"
+AUDIT_EVENTS_PER_WRITE = {
+    "POST /v1/holds/{hold_id}/capture": 2,
+    # A confirmation completes the request and creates the transaction that pays for it.
+    "POST /v1/service-requests/{request_id}/confirm": 2,
+}
 # Revoking a revoked token answers 200 and changes nothing, so it writes no audit event.
 REVOKE = "POST /v1/tokens/{token_id}/revoke"
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -128,6 +138,9 @@ select (select count(*) from communities) as communities,
        (select md5(coalesce(string_agg(p.member_id::text || p.pin_hash, ',' order by p.member_id), ''))
           from member_pins p) as pins_digest,
        (select count(*) from credit_batches) as credit_batches,
+       (select md5(coalesce(string_agg(r::text, ',' order by r.id), '')) from service_requests r) as requests_digest,
+       (select md5(coalesce(string_agg(t::text, ',' order by t.community_id, t.code), ''))
+          from service_types t) as service_types_digest,
        (select count(*) from audit_events
          where action not in ({", ".join(f"'{a}'" for a in REFUSAL_ACTIONS)})) as changes
 """
@@ -150,12 +163,15 @@ class World:
     # Spare tokens of members, for revocation to find (never the tokens the roles use).
     spare_tokens: list[str] = field(default_factory=list)
     credit_batches: list[str] = field(default_factory=list)
+    service_requests: list[str] = field(default_factory=list)
 
     def learn(self, label: str, body: Any) -> None:
         """Remember the ids a successful answer names (new members, transactions, holds)."""
         if not isinstance(body, dict):
             return
-        if "/holds" in label and "status" in body and "id" in body:
+        if "/service-requests" in label and "funding" in body and "id" in body:
+            _add(self.service_requests, body["id"])
+        elif "/holds" in label and "status" in body and "id" in body:
             _add(self.holds, body["id"])
         elif "total_minutes" in body and isinstance(body.get("transactions"), list) and "id" in body:
             _add(self.credit_batches, body["id"])
@@ -268,6 +284,23 @@ def seed_world(base_url: str, admin_token: str, global_auditor_token: str) -> Wo
         post(f"/v1/members/{subject['id']}/relatives", {"relative_member_id": resident["id"], "relation": "child"})
         mistake = credit(volunteer, 15)
         post(f"/v1/transactions/{mistake['id']}/reversal", {"reason": "记错了"})
+        # Service requests in every state a step can start from (open, assigned, in progress, reported, disputed).
+        soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        for funding, served, steps in (
+            ("own", subject, []),
+            ("community", resident, []),
+            ("pool", resident, [("assign", {"provider_member_id": volunteer["id"]})]),
+            ("own", subject, [("assign", {"provider_member_id": volunteer["id"]}), ("check-in", {})]),
+            ("community", resident, [("assign", {"provider_member_id": subject["id"]}), ("check-in", {}),
+                                     ("report", {"minutes": 30})]),
+            ("community", subject, [("assign", {"provider_member_id": volunteer["id"]}), ("check-in", {}),
+                                    ("report", {"minutes": 30}), ("dispute", {"reason": "时间不对"})]),
+        ):  # fmt: skip
+            body = {"member_id": served["id"], "service_type": "meals", "minutes": 30, "scheduled_at": soon,
+                    "funding": funding}  # fmt: skip
+            request = post("/v1/service-requests", body)
+            for step, step_body in steps:
+                post(f"/v1/service-requests/{request['id']}/{step}", step_body)
         # Spare tokens of the subject and of the stranger (whose own tokens no role uses), to revoke.
         for member, spares in ((subject, 3), (stranger, 2)):
             for _ in range(spares):
@@ -384,6 +417,8 @@ class Fuzzer:
             "token_id": world.spare_tokens,
             "relative_member_id": world.members,
             "batch_id": world.credit_batches,
+            "request_id": world.service_requests,
+            "service_type": SERVICE_TYPES,
             "actor": list(world.principals.values()),
         }.get(name)
 
@@ -404,6 +439,8 @@ class Fuzzer:
                     ids = self._ids_for(name)
                     if ids and self.rng.random() < 0.8:
                         container[name] = self.rng.choice(ids)
+                    elif name == "code" and self.rng.random() < 0.8:
+                        container[name] = self.rng.choice(SERVICE_TYPES)
         if positive(ParameterLocation.BODY):
             known = _body_properties(self.schema, case.operation)
             if case.body is None and known is not None and self.rng.random() < 0.8:
@@ -424,11 +461,12 @@ class Fuzzer:
                 body[name] = self.rng.choice(SANE_VALUES[name])
             elif name == "expires_at" and self.rng.random() < 0.5:
                 del body[name]
-        credits = body.get("credits")
-        if isinstance(credits, list) and self.rng.random() < 0.8:
-            # A credit batch: real members, each once, sane minutes.
-            members = self.rng.sample(self.world.members, min(len(self.world.members), max(1, len(credits))))
-            body["credits"] = [{"member_id": m, "minutes": self.rng.choice(SANE_VALUES["minutes"])} for m in members]
+            elif name == "scheduled_at" and self.rng.random() < 0.8:
+                body[name] = (datetime.now(UTC) + timedelta(hours=self.rng.choice([1, 30, 24 * 20]))).isoformat()
+            elif name == "code" and self.rng.random() < 0.75:
+                # A service type: one that exists (a change, or a duplicate), or a new one.
+                body[name] = self.rng.choice([*SERVICE_TYPES, "t_" + secrets.token_hex(6)])
+        self._ground_credit_batch(body)
         if "from_member_id" in body and self.rng.random() < 0.8:
             # Exactly one target, which the schema cannot say: the pool, or a member.
             body.pop("to_member_id", None)
@@ -440,6 +478,13 @@ class Fuzzer:
         policy = body.get("policy")
         if isinstance(policy, dict) and self.rng.random() < 0.5:
             body["policy"] = {k: v for k, v in policy.items() if k in SANE_VALUES}
+
+    def _ground_credit_batch(self, body: dict[str, Any]) -> None:
+        credits = body.get("credits")
+        if isinstance(credits, list) and self.rng.random() < 0.8:
+            # A credit batch: real members, each once, sane minutes.
+            members = self.rng.sample(self.world.members, min(len(self.world.members), max(1, len(credits))))
+            body["credits"] = [{"member_id": m, "minutes": self.rng.choice(SANE_VALUES["minutes"])} for m in members]
 
     def _record(
         self, kind: str, case: Any, role: str, status: int | None, detail: str, headers: dict[str, str]
@@ -699,7 +744,8 @@ def _json(response: Any) -> Any:
 
 STATE_FIELDS = (
     "communities", "communities_digest", "members", "members_digest", "principals", "tokens", "revocations",
-    "accounts_digest", "transactions", "postings", "holds", "hold_resolutions", "changes",
+    "accounts_digest", "transactions", "postings", "holds", "hold_resolutions", "requests_digest",
+    "service_types_digest", "changes",
 )  # fmt: skip
 
 

@@ -46,6 +46,22 @@ grant execute on function
     remove_relative(uuid, text, text, bytea, uuid, uuid),
     post_credit_batch(uuid, text, text, bytea, text, date, text, uuid[], bigint[])
 to {app_role};
+-- Service types and service requests (70_service_requests.sql).
+grant select on service_types, service_requests to {app_role};
+grant execute on function
+    create_service_type(uuid, text, text, bytea, text, text, text, integer),
+    update_service_type(uuid, text, text, text, text, integer, boolean),
+    create_service_request(uuid, text, text, bytea, uuid, text, bigint, timestamptz, text, text),
+    assign_service_request(uuid, text, text, bytea, uuid, uuid),
+    check_in_service_request(uuid, text, text, bytea, uuid),
+    report_service_request(uuid, text, text, bytea, uuid, bigint),
+    confirm_service_request(uuid, text, text, bytea, uuid, integer, text, bigint),
+    dispute_service_request(uuid, text, text, bytea, uuid, text),
+    cancel_service_request(uuid, text, text, bytea, uuid, text),
+    auto_confirm_service_requests(text, integer),
+    expire_service_requests(text, integer)
+to {app_role};
+grant execute on function _service_request_json(uuid) to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};
 grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, text, text, uuid, uuid, text, jsonb)

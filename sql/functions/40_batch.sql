@@ -110,7 +110,8 @@ begin
                    'on_behalf_of', o.on_behalf_of,
                    'reverses', null,
                    'reversed_by', null,
-                   'hold_id', null) as body
+                   'hold_id', null,
+                   'service_request_id', null) as body
           from ops o
     ),
     new_transactions as (

@@ -37,6 +37,8 @@ TABLE_COLUMNS = {
     "audit_events": "action",
     "idempotency_keys": "status_code",
     "schema_migrations": "checksum",
+    "service_types": "name",
+    "service_requests": "status",
 }
 READABLE_TABLES = (
     "communities",
@@ -48,10 +50,19 @@ READABLE_TABLES = (
     "holds",
     "hold_resolutions",
     "audit_events",
+    "service_types",
+    "service_requests",
 )
 SECRET_TABLES = ("tokens", "idempotency_keys")
 # Read helpers the service role may call (they run with the caller's rights).
-READ_HELPERS = {"_held_minutes", "_transaction_json", "_hold_json", "_audit_event_digest", "_credit_batch_json"}
+READ_HELPERS = {
+    "_held_minutes",
+    "_transaction_json",
+    "_hold_json",
+    "_audit_event_digest",
+    "_credit_batch_json",
+    "_service_request_json",
+}
 
 
 async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> BaseException | None:
@@ -106,6 +117,9 @@ async def make_world(app_conn: asyncpg.Connection, owner_url: str) -> World:
     hold = await ledger.hold(volunteer, 15)
     released = await ledger.hold(volunteer, 15)
     await ledger.release(released.body["id"])
+    # A service request the community pays for (it holds nothing).
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    await ledger.call("create_service_request", resident.id, "meals", 60, soon, "community", "")
     return World(
         ledger,
         community,

@@ -57,7 +57,24 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detail": "this hold was already captured, released or expired",
         "hold_id": "7d1e3a52-4a0b-4c1e-9d8e-2b6f0a9c3e11",
     },
-    "invalid_transition": {"detail": "a completed request cannot be assigned"},
+    "invalid_transition": {
+        "detail": "a request that is completed cannot be assigned",
+        "current_status": "completed",
+        "service_request_id": "9a4c2e1f-6b3d-4f7a-8e2c-1d5b7f9a3c40",
+    },
+    "hold_belongs_to_request": {
+        "detail": "this hold belongs to a service request; confirm or cancel the request instead",
+        "hold_id": "7d1e3a52-4a0b-4c1e-9d8e-2b6f0a9c3e11",
+        "service_request_id": "9a4c2e1f-6b3d-4f7a-8e2c-1d5b7f9a3c40",
+    },
+    "unknown_service_type": {
+        "detail": "bathing is not an active service type of this community",
+        "errors": [{"field": "$.service_type", "message": "not an active service type of this community"}],
+    },
+    "invalid_schedule": {
+        "detail": "scheduled_at must lie between 7 days ago and 366 days ahead",
+        "errors": [{"field": "$.scheduled_at", "message": "between 7 days ago and 366 days ahead"}],
+    },
     "not_yet_logged": {"detail": "the transaction is not in the public log yet; retry shortly"},
     "conflict": {"detail": "TIMEBANK_ADMIN_TOKEN is already the token of a non-admin principal"},
     "amount_not_multiple_of_unit": {"detail": "minutes must be a multiple of 15", "unit_minutes": 15},
