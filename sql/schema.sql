@@ -1128,6 +1128,23 @@ $$;
 
 
 --
+-- Name: community_subtree(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.community_subtree(p_community_id uuid) RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    with recursive tree(id) as (
+        select p_community_id
+        union
+        select c.id from communities c join tree t on c.parent_id = t.id
+    )
+    select array_agg(id) from tree;
+$$;
+
+
+--
 -- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1863,6 +1880,76 @@ $$;
 
 
 --
+-- Name: report_month(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(community_id uuid, grid text, is_total boolean, earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint, granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
+    SET work_mem TO '64MB'
+    AS $$
+with tx as materialized (
+    select t.id, t.kind,
+           case when t.kind = 'reversal' then (select o.kind from transactions o where o.id = t.reverses) end
+               as original_kind
+      from transactions t
+     where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
+), legs as materialized (
+    -- The month's postings on member accounts, account by account (postings carry created_at, the
+    -- transaction's, so each account's month is one range of postings_account_id_created_at_idx).
+    select a.member_id, p.transaction_id, p.minutes
+      from accounts a
+     cross join lateral (
+            select p.transaction_id, p.minutes
+              from postings p
+             where p.account_id = a.id and p.created_at >= p_from and p.created_at < p_to
+            offset 0  -- keeps the per-account range scan: a hash over every posting would not scale
+           ) p
+     where a.community_id = any(p_communities) and a.kind = 'member'
+), flows as (
+    select l.member_id,
+           coalesce(sum(l.minutes) filter (
+               where l.minutes > 0 and tx.kind in ('credit', 'redemption', 'hold_capture')), 0) as earned,
+           coalesce(sum(-l.minutes) filter (
+               where l.minutes < 0 and tx.kind in ('redemption', 'hold_capture')), 0) as redeemed,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'transfer'), 0) as gifted,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'donation'), 0) as donated,
+           coalesce(sum(l.minutes) filter (where l.minutes > 0 and tx.kind = 'pool_grant'), 0) as granted,
+           -- The member the original was about: credited or granted (its posting is negated in the
+           -- reversal), else the one who paid, gave or donated (its posting is now positive).
+           coalesce(sum(abs(l.minutes)) filter (
+               where tx.kind = 'reversal'
+                 and (l.minutes < 0) = (tx.original_kind in ('credit', 'pool_grant'))), 0) as reversed
+      from legs l join tx on tx.id = l.transaction_id
+     group by l.member_id
+), balances as (
+    select m.id as member_id, m.community_id, m.grid,
+           coalesce((select p.balance_after_minutes from postings p
+                      where p.account_id = a.id and p.created_at < p_to
+                      order by p.created_at desc, p.account_version desc limit 1), 0) as balance
+      from members m join accounts a on a.member_id = m.id
+     where m.community_id = any(p_communities) and m.created_at < p_to
+), issuance as (
+    select coalesce(sum((select p.balance_after_minutes from postings p
+                          where p.account_id = a.id and p.created_at < p_to
+                          order by p.created_at desc, p.account_version desc limit 1)), 0)::bigint as balance
+      from accounts a
+     where a.community_id = any(p_communities) and a.kind = 'issuance'
+)
+select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
+       coalesce(sum(f.earned), 0)::bigint, coalesce(sum(f.redeemed), 0)::bigint,
+       coalesce(sum(f.gifted), 0)::bigint, coalesce(sum(f.donated), 0)::bigint,
+       coalesce(sum(f.granted), 0)::bigint, coalesce(sum(f.reversed), 0)::bigint,
+       count(*) filter (where f.earned > 0),
+       case when grouping(b.community_id, b.grid) <> 0 then -(select balance from issuance)
+            else sum(b.balance)::bigint end
+  from balances b left join flows f on f.member_id = b.member_id
+ group by grouping sets ((b.community_id, b.grid), ())
+$$;
+
+
+--
 -- Name: reverse_transaction(uuid, text, text, bytea, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2540,6 +2627,13 @@ CREATE INDEX postings_transaction_id_idx ON timebank.postings USING btree (trans
 --
 
 CREATE INDEX tokens_principal_id_seq_idx ON timebank.tokens USING btree (principal_id, seq);
+
+
+--
+-- Name: transactions_community_id_created_at_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX transactions_community_id_created_at_idx ON timebank.transactions USING btree (community_id, created_at);
 
 
 --

@@ -34,6 +34,7 @@ from timebank.http.query import index_query_parameters
 from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
+from timebank.reports.routes import router as reports_router
 
 if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
@@ -88,6 +89,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     ledger_router,
                     holds_router,
                     audit_router,
+                    reports_router,
                 ],
                 guards=[check_request],
                 security=[{"bearer": []}],

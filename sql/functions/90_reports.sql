@@ -1,0 +1,103 @@
+-- Monthly reports (API.md "Reports", DOMAIN.md rule 10): figures of a month computed from the
+-- postings, per community and grid, by set-based reads. The service decides who may read them;
+-- like every function the service role may call, these are SECURITY DEFINER with a pinned path.
+--
+-- What each figure counts (minutes of transactions created in [p_from, p_to), gross: a reversal
+-- in the month is counted in reversed_minutes and does not reduce the figure of its original):
+--   earned_minutes    credited to members (credit: issuance -> member), and paid to a provider
+--                     member for a service (redemption or hold_capture to a member);
+--   redeemed_minutes  members spent on services (redemption, hold_capture), to the community's
+--                     services account or to a provider;
+--   gifted_minutes    given by members to members (transfer);
+--   donated_minutes   given by members to the pool (donation);
+--   granted_minutes   given from the pool to members (pool_grant);
+--   reversed_minutes  reversals: the amount of each reversed transaction;
+--   active_volunteers members who earned minutes in the month;
+--   outstanding_minutes per grid: the grid's members' balances at the month's end; in the total:
+--                     minus the issuance balances at the month's end (members + pool + services).
+-- Each figure is counted in the grid of the member it is about: the member credited, granted or
+-- paid; the member who redeemed, gave or donated; for a reversal, that member of the original.
+-- A member's grid is its grid now (members keep no history of their grid).
+
+drop function if exists report_month(uuid[], timestamptz, timestamptz);
+create or replace function report_month(p_communities uuid[], p_from timestamptz, p_to timestamptz)
+returns table (
+    community_id uuid, grid text, is_total boolean,
+    earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint,
+    granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint
+)
+language sql stable security definer set search_path = timebank, pg_temp
+-- A month of a large community is tens of thousands of rows: hashed in memory, never compiled
+-- (JIT costs more than the whole query here).
+set jit = off
+set work_mem = '64MB'
+as $$
+with tx as materialized (
+    select t.id, t.kind,
+           case when t.kind = 'reversal' then (select o.kind from transactions o where o.id = t.reverses) end
+               as original_kind
+      from transactions t
+     where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
+), legs as materialized (
+    -- The month's postings on member accounts, account by account (postings carry created_at, the
+    -- transaction's, so each account's month is one range of postings_account_id_created_at_idx).
+    select a.member_id, p.transaction_id, p.minutes
+      from accounts a
+     cross join lateral (
+            select p.transaction_id, p.minutes
+              from postings p
+             where p.account_id = a.id and p.created_at >= p_from and p.created_at < p_to
+            offset 0  -- keeps the per-account range scan: a hash over every posting would not scale
+           ) p
+     where a.community_id = any(p_communities) and a.kind = 'member'
+), flows as (
+    select l.member_id,
+           coalesce(sum(l.minutes) filter (
+               where l.minutes > 0 and tx.kind in ('credit', 'redemption', 'hold_capture')), 0) as earned,
+           coalesce(sum(-l.minutes) filter (
+               where l.minutes < 0 and tx.kind in ('redemption', 'hold_capture')), 0) as redeemed,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'transfer'), 0) as gifted,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'donation'), 0) as donated,
+           coalesce(sum(l.minutes) filter (where l.minutes > 0 and tx.kind = 'pool_grant'), 0) as granted,
+           -- The member the original was about: credited or granted (its posting is negated in the
+           -- reversal), else the one who paid, gave or donated (its posting is now positive).
+           coalesce(sum(abs(l.minutes)) filter (
+               where tx.kind = 'reversal'
+                 and (l.minutes < 0) = (tx.original_kind in ('credit', 'pool_grant'))), 0) as reversed
+      from legs l join tx on tx.id = l.transaction_id
+     group by l.member_id
+), balances as (
+    select m.id as member_id, m.community_id, m.grid,
+           coalesce((select p.balance_after_minutes from postings p
+                      where p.account_id = a.id and p.created_at < p_to
+                      order by p.created_at desc, p.account_version desc limit 1), 0) as balance
+      from members m join accounts a on a.member_id = m.id
+     where m.community_id = any(p_communities) and m.created_at < p_to
+), issuance as (
+    select coalesce(sum((select p.balance_after_minutes from postings p
+                          where p.account_id = a.id and p.created_at < p_to
+                          order by p.created_at desc, p.account_version desc limit 1)), 0)::bigint as balance
+      from accounts a
+     where a.community_id = any(p_communities) and a.kind = 'issuance'
+)
+select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
+       coalesce(sum(f.earned), 0)::bigint, coalesce(sum(f.redeemed), 0)::bigint,
+       coalesce(sum(f.gifted), 0)::bigint, coalesce(sum(f.donated), 0)::bigint,
+       coalesce(sum(f.granted), 0)::bigint, coalesce(sum(f.reversed), 0)::bigint,
+       count(*) filter (where f.earned > 0),
+       case when grouping(b.community_id, b.grid) <> 0 then -(select balance from issuance)
+            else sum(b.balance)::bigint end
+  from balances b left join flows f on f.member_id = b.member_id
+ group by grouping sets ((b.community_id, b.grid), ())
+$$;
+
+-- The community and every community below it (API.md: communities form a tree through parent_slug).
+create or replace function community_subtree(p_community_id uuid) returns uuid[]
+language sql stable security definer set search_path = timebank, pg_temp as $$
+    with recursive tree(id) as (
+        select p_community_id
+        union
+        select c.id from communities c join tree t on c.parent_id = t.id
+    )
+    select array_agg(id) from tree;
+$$;
