@@ -41,15 +41,18 @@ with tx as materialized (
 ), legs as materialized (
     -- The month's postings on member accounts, account by account (postings carry created_at, the
     -- transaction's, so each account's month is one range of postings_account_id_created_at_idx).
-    select a.member_id, p.transaction_id, p.minutes
-      from accounts a
+    -- Members first: members_community_id_seq_idx finds a community's members (accounts have no
+    -- index on their community for member accounts).
+    select m.id as member_id, p.transaction_id, p.minutes
+      from members m
+      join accounts a on a.member_id = m.id
      cross join lateral (
             select p.transaction_id, p.minutes
               from postings p
              where p.account_id = a.id and p.created_at >= p_from and p.created_at < p_to
             offset 0  -- keeps the per-account range scan: a hash over every posting would not scale
            ) p
-     where a.community_id = any(p_communities) and a.kind = 'member'
+     where m.community_id = any(p_communities)
 ), flows as (
     select l.member_id,
            coalesce(sum(l.minutes) filter (
