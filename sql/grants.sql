@@ -9,12 +9,14 @@ revoke all on all functions in schema timebank from public, {app_role};
 grant usage on schema timebank to {app_role};
 grant select on communities, members, principals, accounts, transactions, postings,
     holds, hold_resolutions, audit_events to {app_role};
+-- people: relatives are read like members; member_pins (PIN hashes) is not granted.
+grant select on relatives to {app_role};
 grant execute on function
     authenticate(bytea),
     authenticate_token(bytea),
     member_tokens(uuid, bigint, integer),
     revoke_token(uuid, text, text, bytea, uuid),
-    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text),
+    create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean),
     set_policy(uuid, text, text, jsonb),
     create_member(uuid, text, text, text, text[], text, date, text, text),
     issue_member_token(uuid, text, uuid, bytea),
@@ -33,6 +35,22 @@ grant execute on function
     release_hold(uuid, text, text, bytea, uuid),
     expire_holds(text, integer)
 to {app_role};
+-- Service types and service requests (70_service_requests.sql).
+grant select on service_types, service_requests to {app_role};
+grant execute on function
+    create_service_type(uuid, text, text, bytea, text, text, text, integer),
+    update_service_type(uuid, text, text, text, text, integer, boolean),
+    create_service_request(uuid, text, text, bytea, uuid, text, bigint, timestamptz, text, text),
+    assign_service_request(uuid, text, text, bytea, uuid, uuid),
+    check_in_service_request(uuid, text, text, bytea, uuid),
+    report_service_request(uuid, text, text, bytea, uuid, bigint),
+    confirm_service_request(uuid, text, text, bytea, uuid, integer, text, bigint),
+    dispute_service_request(uuid, text, text, bytea, uuid, text),
+    cancel_service_request(uuid, text, text, bytea, uuid, text),
+    auto_confirm_service_requests(text, integer),
+    expire_service_requests(text, integer)
+to {app_role};
+grant execute on function _service_request_json(uuid) to {app_role};
 -- Read helpers; they run with the caller's rights, which are read-only.
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};
 grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, text, text, uuid, uuid, text, jsonb)

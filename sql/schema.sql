@@ -37,6 +37,35 @@ CREATE TYPE timebank.principal_info AS (
 
 
 --
+-- Name: _add_default_service_types(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._add_default_service_types(p_community_id uuid) RETURNS void
+    LANGUAGE sql
+    AS $$
+    insert into service_types (community_id, code, name, default_minutes)
+    values (p_community_id, 'meals', '助餐', 60),
+           (p_community_id, 'cleaning', '助洁', 120),
+           (p_community_id, 'bathing', '助浴', 60),
+           (p_community_id, 'medical_escort', '助医', 180),
+           (p_community_id, 'companionship', '陪聊', 60),
+           (p_community_id, 'errands', '代办', 60)
+    on conflict do nothing;
+$$;
+
+
+--
+-- Name: _age_on(date, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._age_on(p_birth_date date, p_on date) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select extract(year from age(p_on::timestamp, p_birth_date::timestamp))::integer;
+$$;
+
+
+--
 -- Name: _audit(text, uuid, text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -111,6 +140,55 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: holds; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.holds (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    member_id uuid NOT NULL,
+    minutes bigint NOT NULL,
+    description text NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    on_behalf_of uuid,
+    seq bigint NOT NULL,
+    CONSTRAINT holds_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT holds_minutes_positive CHECK ((minutes > 0))
+);
+
+
+--
+-- Name: _capture_hold(uuid, text, timebank.holds, bigint, uuid, date, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._capture_hold(p_actor uuid, p_request_id text, p_hold timebank.holds, p_minutes bigint, p_target uuid, p_service_date date, p_service_request_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_body jsonb;
+begin
+    perform _lock_pending_hold(p_hold, array[p_hold.account_id, p_target]);
+    if p_minutes > p_hold.minutes then
+        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', p_hold.minutes),
+            jsonb_build_object('held_minutes', p_hold.minutes));
+    end if;
+    perform _check_amount(_policy(p_hold.community_id), p_minutes);
+    -- The hold is resolved first so the posting's floor check no longer counts it as held.
+    update accounts set held_minutes = held_minutes - p_hold.minutes where id = p_hold.account_id;
+    v_body := _post(p_hold.community_id, 'hold_capture', p_hold.description, p_service_date, p_actor,
+        p_hold.on_behalf_of, null, p_hold.id, p_request_id, array[p_hold.account_id, p_target],
+        array[-p_minutes, p_minutes], p_service_request_id);
+    insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
+    values (p_hold.id, 'captured', p_actor::text, (v_body->>'id')::uuid);
+    return v_body;
+end;
+$$;
+
+
+--
 -- Name: communities; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -126,13 +204,22 @@ CREATE TABLE timebank.communities (
     overdraft_minutes bigint DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     time_zone text DEFAULT 'Asia/Shanghai'::text NOT NULL,
+    volunteer_min_age integer,
+    redeem_min_age integer,
+    gift_scope text DEFAULT 'community'::text NOT NULL,
+    pool_requires_eligibility boolean DEFAULT false NOT NULL,
+    last_member_no integer DEFAULT 0 NOT NULL,
+    CONSTRAINT communities_gift_scope_known CHECK ((gift_scope = ANY (ARRAY['community'::text, 'relatives'::text]))),
+    CONSTRAINT communities_last_member_no_range CHECK ((last_member_no >= 0)),
     CONSTRAINT communities_max_balance_minutes_positive CHECK ((max_balance_minutes > 0)),
     CONSTRAINT communities_max_transaction_minutes_positive CHECK ((max_transaction_minutes > 0)),
     CONSTRAINT communities_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
     CONSTRAINT communities_overdraft_minutes_nonnegative CHECK ((overdraft_minutes >= 0)),
+    CONSTRAINT communities_redeem_min_age_range CHECK (((redeem_min_age >= 0) AND (redeem_min_age <= 150))),
     CONSTRAINT communities_slug_format CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'::text)),
     CONSTRAINT communities_time_zone_length CHECK (((char_length(time_zone) >= 1) AND (char_length(time_zone) <= 64))),
-    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440)))
+    CONSTRAINT communities_unit_minutes_range CHECK (((unit_minutes >= 1) AND (unit_minutes <= 1440))),
+    CONSTRAINT communities_volunteer_min_age_range CHECK (((volunteer_min_age >= 0) AND (volunteer_min_age <= 150)))
 );
 
 
@@ -226,6 +313,95 @@ $$;
 
 
 --
+-- Name: service_requests; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.service_requests (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    member_id uuid NOT NULL,
+    service_type text NOT NULL,
+    minutes bigint NOT NULL,
+    scheduled_at timestamp with time zone NOT NULL,
+    funding text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    hold_id uuid,
+    provider_member_id uuid,
+    checked_in_at timestamp with time zone,
+    checked_out_at timestamp with time zone,
+    reported_minutes bigint,
+    rating smallint,
+    comment text,
+    transaction_id uuid,
+    cancel_reason text,
+    dispute_reason text,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by uuid NOT NULL,
+    on_behalf_of uuid,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT service_requests_cancel_reason_length CHECK ((char_length(cancel_reason) <= 500)),
+    CONSTRAINT service_requests_comment_length CHECK ((char_length(comment) <= 500)),
+    CONSTRAINT service_requests_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT service_requests_dispute_reason_length CHECK ((char_length(dispute_reason) <= 500)),
+    CONSTRAINT service_requests_funding_known CHECK ((funding = ANY (ARRAY['own'::text, 'community'::text, 'pool'::text]))),
+    CONSTRAINT service_requests_hold_matches_funding CHECK (((funding = 'community'::text) = (hold_id IS NULL))),
+    CONSTRAINT service_requests_minutes_positive CHECK ((minutes > 0)),
+    CONSTRAINT service_requests_rating_range CHECK (((rating >= 1) AND (rating <= 5))),
+    CONSTRAINT service_requests_reported_minutes_positive CHECK ((reported_minutes > 0)),
+    CONSTRAINT service_requests_status_known CHECK ((status = ANY (ARRAY['open'::text, 'assigned'::text, 'in_progress'::text, 'reported'::text, 'disputed'::text, 'completed'::text, 'cancelled'::text])))
+);
+
+
+--
+-- Name: _complete_service_request(uuid, text, timebank.service_requests, bigint, integer, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._complete_service_request(p_actor uuid, p_request_id text, p_request timebank.service_requests, p_minutes bigint, p_rating integer, p_comment text) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_provider members := _member_for_write(p_request.provider_member_id);
+    v_type service_types;
+    v_day date := _service_day(p_request.community_id, coalesce(p_request.checked_out_at, now()));
+    v_hold holds;
+    v_body jsonb;
+    v_tx uuid;
+begin
+    perform _check_amount(_policy(p_request.community_id), p_minutes);
+    if p_request.hold_id is not null then
+        select * into v_hold from holds where id = p_request.hold_id;
+        v_body := _capture_hold(p_actor, p_request_id, v_hold, p_minutes, _member_account(v_provider.id), v_day,
+            p_request.id);
+    else
+        if not ('volunteer' = any(v_provider.roles)) then
+            perform _fail('not_a_volunteer', 'only members with the volunteer role can be credited');
+        end if;
+        select * into v_type from service_types
+         where community_id = p_request.community_id and code = p_request.service_type;
+        v_body := _post(p_request.community_id, 'credit',
+            _service_request_hold_description(v_type, p_request.description), v_day, p_actor, null, null, null,
+            p_request_id, array[_system_account(p_request.community_id, 'issuance'), _member_account(v_provider.id)],
+            array[-p_minutes, p_minutes], p_request.id);
+    end if;
+    v_tx := (v_body->>'id')::uuid;
+    perform _audit(
+        case when p_actor = _system_principal() then 'system' else p_actor::text end,
+        (v_body->>'on_behalf_of')::uuid, 'transaction.created', 'transaction', v_tx, p_request.community_id,
+        p_request_id,
+        jsonb_build_object('service_request_id', p_request.id, 'member_id', v_provider.id, 'minutes', p_minutes,
+                           'kind', v_body->'kind', 'postings', v_body->'postings'));
+    update service_requests
+       set status = 'completed', transaction_id = v_tx, rating = p_rating, comment = p_comment,
+           updated_at = clock_timestamp()
+     where id = p_request.id;
+    return v_tx;
+end;
+$$;
+
+
+--
 -- Name: _fail(text, text, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -290,27 +466,6 @@ $$;
 
 
 --
--- Name: holds; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.holds (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    account_id uuid NOT NULL,
-    member_id uuid NOT NULL,
-    minutes bigint NOT NULL,
-    description text NOT NULL,
-    expires_at timestamp with time zone NOT NULL,
-    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    created_by uuid NOT NULL,
-    on_behalf_of uuid,
-    seq bigint NOT NULL,
-    CONSTRAINT holds_description_length CHECK ((char_length(description) <= 500)),
-    CONSTRAINT holds_minutes_positive CHECK ((minutes > 0))
-);
-
-
---
 -- Name: _hold_for_resolution(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -325,6 +480,13 @@ begin
         perform _fail('not_found', 'no such hold');
     end if;
     perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
+    -- A service request's hold moves with its request (confirm, cancel), never on its own.
+    if exists (select 1 from service_requests where hold_id = v_hold.id) then
+        perform _fail('hold_belongs_to_request',
+            'this hold belongs to a service request; confirm or cancel the request instead',
+            jsonb_build_object('hold_id', v_hold.id,
+                'service_request_id', (select id from service_requests where hold_id = v_hold.id)));
+    end if;
     return v_hold;
 end;
 $$;
@@ -415,6 +577,50 @@ $$;
 
 
 --
+-- Name: _invalid_transition(timebank.service_requests, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._invalid_transition(p_request timebank.service_requests, p_step text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_extra jsonb := jsonb_build_object('current_status', p_request.status, 'service_request_id', p_request.id);
+begin
+    -- One sentence per step, so that each has its translation (timebank/i18n/zh.py).
+    case p_step
+        when 'assign' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be assigned', p_request.status), v_extra);
+        when 'check_in' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be checked in', p_request.status), v_extra);
+        when 'report' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be reported', p_request.status), v_extra);
+        when 'confirm' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be confirmed', p_request.status), v_extra);
+        when 'dispute' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be disputed', p_request.status), v_extra);
+        when 'cancel' then
+            perform _fail('invalid_transition', format('a request that is %s cannot be cancelled', p_request.status), v_extra);
+        else
+            perform _fail('invalid_transition', format('a request that is %s cannot be withdrawn from', p_request.status),
+                v_extra);
+    end case;
+end;
+$$;
+
+
+--
+-- Name: _is_staff(timebank.principal_info, timebank.service_requests); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._is_staff(p_actor timebank.principal_info, p_request timebank.service_requests) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select 'admin' = any(p_actor.roles)
+        or (p_actor.community_id = p_request.community_id and 'coordinator' = any(p_actor.roles));
+$$;
+
+
+--
 -- Name: _lock_pending_hold(timebank.holds, uuid[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -462,10 +668,31 @@ CREATE TABLE timebank.members (
     external_ref text,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     created_by uuid NOT NULL,
+    member_no text NOT NULL,
+    pool_eligible boolean DEFAULT false NOT NULL,
     CONSTRAINT members_birth_date_range CHECK (((birth_date >= '1900-01-01'::date) AND (birth_date <= '2999-12-31'::date))),
     CONSTRAINT members_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT members_member_no_format CHECK ((member_no ~ '^[0-9]{6,}$'::text)),
     CONSTRAINT members_roles_known CHECK (((cardinality(roles) >= 1) AND (cardinality(roles) <= 4) AND (roles <@ ARRAY['volunteer'::text, 'resident'::text, 'coordinator'::text, 'auditor'::text])))
 );
+
+
+--
+-- Name: _member_audit_json(timebank.members); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._member_audit_json(p_member timebank.members) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object(
+        'display_name', p_member.display_name,
+        'roles', to_jsonb(p_member.roles),
+        'grid', p_member.grid,
+        'birth_date', p_member.birth_date,
+        'phone', p_member.phone,
+        'external_ref', p_member.external_ref,
+        'pool_eligible', p_member.pool_eligible);
+$$;
 
 
 --
@@ -499,6 +726,62 @@ $$;
 
 
 --
+-- Name: _pending_request_hold(timebank.service_requests); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._pending_request_hold(p_request timebank.service_requests) RETURNS timebank.holds
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_hold holds;
+begin
+    if p_request.hold_id is null then
+        return null;
+    end if;
+    select * into v_hold from holds where id = p_request.hold_id;
+    if v_hold.expires_at <= now() or exists (select 1 from hold_resolutions where hold_id = v_hold.id) then
+        perform _fail('invalid_transition',
+            format('the hold of this request expired at %s; the request is being cancelled', v_hold.expires_at),
+            jsonb_build_object('current_status', p_request.status, 'service_request_id', p_request.id));
+    end if;
+    return v_hold;
+end;
+$$;
+
+
+--
+-- Name: _place_hold(uuid, uuid, uuid, bigint, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._place_hold(p_actor uuid, p_account_id uuid, p_member_id uuid, p_minutes bigint, p_description text, p_expires_at timestamp with time zone, p_on_behalf_of uuid) RETURNS uuid
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_account accounts;
+    v_policy communities;
+    v_held bigint;
+    v_hold uuid;
+begin
+    select * into v_account from accounts where id = p_account_id for update;
+    v_policy := _policy(v_account.community_id);
+    v_held := _held_minutes(v_account.id);
+    if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
+        perform _fail('insufficient_balance',
+            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
+                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
+            jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
+    end if;
+    insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
+    values (v_account.community_id, v_account.id, p_member_id, p_minutes, p_description, p_expires_at, p_actor,
+            p_on_behalf_of)
+    returning id into v_hold;
+    update accounts set held_minutes = held_minutes + p_minutes where id = v_account.id;
+    return v_hold;
+end;
+$$;
+
+
+--
 -- Name: _policy(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -526,15 +809,19 @@ CREATE FUNCTION timebank._policy_json(p_community timebank.communities) RETURNS 
         'max_transaction_minutes', p_community.max_transaction_minutes,
         'max_balance_minutes', p_community.max_balance_minutes,
         'overdraft_minutes', p_community.overdraft_minutes,
-        'time_zone', p_community.time_zone);
+        'time_zone', p_community.time_zone,
+        'volunteer_min_age', p_community.volunteer_min_age,
+        'redeem_min_age', p_community.redeem_min_age,
+        'gift_scope', p_community.gift_scope,
+        'pool_requires_eligibility', p_community.pool_requires_eligibility);
 $$;
 
 
 --
--- Name: _post(uuid, text, text, date, uuid, uuid, uuid, uuid, text, uuid[], bigint[]); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: _post(uuid, text, text, date, uuid, uuid, uuid, uuid, text, uuid[], bigint[], uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description text, p_service_date date, p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text, p_accounts uuid[], p_minutes bigint[]) RETURNS jsonb
+CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description text, p_service_date date, p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text, p_accounts uuid[], p_minutes bigint[], p_service_request_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 declare
@@ -593,9 +880,9 @@ begin
         v_versions := v_versions || (v_account.version + 1);
     end loop;
     insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
-                              on_behalf_of, reverses, hold_id, request_id)
+                              on_behalf_of, reverses, hold_id, request_id, service_request_id)
     values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
-            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+            p_on_behalf_of, p_reverses, p_hold_id, p_request_id, p_service_request_id);
     update accounts a
        set balance_minutes = u.balance, version = u.version, updated_at = v_now
       from unnest(p_accounts, v_balances, v_versions) as u(id, balance, version)
@@ -618,7 +905,8 @@ begin
         'on_behalf_of', p_on_behalf_of,
         'reverses', p_reverses,
         'reversed_by', null,
-        'hold_id', p_hold_id);
+        'hold_id', p_hold_id,
+        'service_request_id', p_service_request_id);
 end;
 $$;
 
@@ -718,7 +1006,8 @@ begin
                    'on_behalf_of', o.on_behalf_of,
                    'reverses', null,
                    'reversed_by', null,
-                   'hold_id', null) as body
+                   'hold_id', null,
+                   'service_request_id', null) as body
           from ops o
     ),
     new_transactions as (
@@ -799,6 +1088,34 @@ $$;
 
 
 --
+-- Name: _relation_inverse(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._relation_inverse(p_relation text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select case p_relation when 'parent' then 'child' when 'child' then 'parent'
+                           when 'grandparent' then 'grandchild' when 'grandchild' then 'grandparent'
+                           else p_relation end;
+$$;
+
+
+--
+-- Name: _release_hold(text, timebank.holds); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._release_hold(p_resolved_by text, p_hold timebank.holds) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+    perform _lock_pending_hold(p_hold, array[p_hold.account_id]);
+    update accounts set held_minutes = held_minutes - p_hold.minutes where id = p_hold.account_id;
+    insert into hold_resolutions (hold_id, status, resolved_by) values (p_hold.id, 'released', p_resolved_by);
+end;
+$$;
+
+
+--
 -- Name: _release_keys(uuid[], text[], integer[]); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -809,6 +1126,139 @@ begin
     delete from idempotency_keys k
      using unnest(p_n) n
      where k.principal_id = p_actor[n] and k.key = p_key[n] and k.status_code = 0;
+end;
+$$;
+
+
+--
+-- Name: _require_age(uuid, uuid, date, integer, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_age(p_community_id uuid, p_member_id uuid, p_on date, p_min_age integer, p_rule text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+    v_birth_date date;
+    v_age integer;
+begin
+    if p_min_age is null then
+        return;
+    end if;
+    select birth_date into v_birth_date from members where id = p_member_id and community_id = p_community_id;
+    if v_birth_date is null then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s, and member %s has no birth_date on record to show it', p_min_age, p_member_id));
+    end if;
+    v_age := _age_on(v_birth_date, p_on);
+    if v_age < p_min_age then
+        if p_rule = 'volunteer_min_age' then
+            perform _fail('not_eligible', format('volunteers must be at least %s years old; member %s is %s on %s',
+                p_min_age, p_member_id, v_age, p_on));
+        end if;
+        perform _fail('not_eligible', format('redeeming hours needs an age of at least %s; member %s is %s on %s',
+            p_min_age, p_member_id, v_age, p_on));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_gift_scope(uuid, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_gift_scope(p_community_id uuid, p_from uuid, p_to uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $_$
+begin
+    if coalesce((select gift_scope from communities where id = p_community_id), 'community') <> 'relatives' then
+        return;
+    end if;
+    if not exists (select 1 from relatives where member_id = p_from and relative_member_id = p_to) then
+        perform _fail('not_a_relative',
+            format('this community allows gifts only to relatives; member %s is not a linked relative of member %s',
+                   p_to, p_from),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.to_member_id', 'message', 'not a linked relative of the sender'))));
+    end if;
+end;
+$_$;
+
+
+--
+-- Name: _require_pool_eligible(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_pool_eligible(p_community_id uuid, p_member_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    if not coalesce((select pool_requires_eligibility from communities where id = p_community_id), false) then
+        return;
+    end if;
+    if not coalesce((select pool_eligible from members where id = p_member_id and community_id = p_community_id),
+                    false) then
+        perform _fail('not_eligible',
+            format('hours from the pool go only to members marked pool_eligible; member %s is not', p_member_id));
+    end if;
+end;
+$$;
+
+
+--
+-- Name: _require_redeem_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_redeem_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select redeem_min_age from communities where id = p_community_id), 'redeem_min_age');
+end;
+$$;
+
+
+--
+-- Name: _require_volunteer_age(uuid, uuid, date); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._require_volunteer_age(p_community_id uuid, p_member_id uuid, p_on date) RETURNS void
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    perform _require_age(p_community_id, p_member_id, p_on,
+        (select volunteer_min_age from communities where id = p_community_id), 'volunteer_min_age');
+end;
+$$;
+
+
+--
+-- Name: _resolve_request_hold(timebank.service_requests, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._resolve_request_hold(p_request timebank.service_requests, p_by text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_hold holds;
+begin
+    if p_request.hold_id is null then
+        return null;
+    end if;
+    select * into v_hold from holds where id = p_request.hold_id;
+    perform 1 from accounts where id = v_hold.account_id for update;
+    if exists (select 1 from hold_resolutions where hold_id = v_hold.id) then
+        return (select status from hold_resolutions where hold_id = v_hold.id);
+    end if;
+    if v_hold.expires_at <= now() then
+        insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'expired', 'system');
+        update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
+        return 'expired';
+    end if;
+    perform _release_hold(p_by, v_hold);
+    return 'released';
 end;
 $$;
 
@@ -861,6 +1311,146 @@ $$;
 
 
 --
+-- Name: _service_day(uuid, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_day(p_community_id uuid, p_at timestamp with time zone) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$
+    select (p_at at time zone (select time_zone from communities where id = p_community_id))::date;
+$$;
+
+
+--
+-- Name: _service_request_for_step(timebank.principal_info, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_request_for_step(p_actor timebank.principal_info, p_id uuid) RETURNS timebank.service_requests
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_request service_requests;
+begin
+    if p_actor.id is null then
+        perform _fail('unauthenticated', 'unknown principal');
+    end if;
+    select * into v_request from service_requests where id = p_id for update;
+    if not found or not ('admin' = any(p_actor.roles) or p_actor.community_id = v_request.community_id) then
+        perform _fail('not_found', 'no such service request');
+    end if;
+    return v_request;
+end;
+$$;
+
+
+--
+-- Name: service_types; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.service_types (
+    community_id uuid NOT NULL,
+    code text NOT NULL,
+    name text NOT NULL,
+    default_minutes integer NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT service_types_code_format CHECK ((code ~ '^[a-z][a-z0-9_]{1,39}$'::text)),
+    CONSTRAINT service_types_default_minutes_range CHECK (((default_minutes >= 1) AND (default_minutes <= 1440))),
+    CONSTRAINT service_types_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))
+);
+
+
+--
+-- Name: _service_request_hold_description(timebank.service_types, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_request_hold_description(p_type timebank.service_types, p_description text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select left(p_type.name || case when p_description <> '' then ': ' || p_description else '' end, 500);
+$$;
+
+
+--
+-- Name: _service_request_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_request_json(p_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    AS $$
+begin
+    return (
+        select jsonb_build_object(
+            'id', r.id,
+            'community', c.slug,
+            'member_id', r.member_id,
+            -- Name and grid as they are now; never the phone or birth date (volunteers read open requests).
+            'member_name', m.display_name,
+            'grid', m.grid,
+            'service_type', r.service_type,
+            'minutes', r.minutes,
+            'scheduled_at', r.scheduled_at,
+            'funding', r.funding,
+            'description', r.description,
+            'status', r.status,
+            'hold_id', r.hold_id,
+            'provider_member_id', r.provider_member_id,
+            'provider_name', p.display_name,
+            'checked_in_at', r.checked_in_at,
+            'checked_out_at', r.checked_out_at,
+            'reported_minutes', r.reported_minutes,
+            'rating', r.rating,
+            'comment', r.comment,
+            'transaction_id', r.transaction_id,
+            'cancel_reason', r.cancel_reason,
+            'dispute_reason', r.dispute_reason,
+            'created_at', r.created_at,
+            'updated_at', r.updated_at)
+          from service_requests r
+          join communities c on c.id = r.community_id
+          join members m on m.id = r.member_id
+          left join members p on p.id = r.provider_member_id
+         where r.id = p_id
+    );
+end;
+$$;
+
+
+--
+-- Name: _service_request_stepped(uuid, text, text, timebank.service_requests, text, uuid, jsonb); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_request_stepped(p_actor uuid, p_key text, p_request_id text, p_request timebank.service_requests, p_action text, p_on_behalf_of uuid, p_details jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_body jsonb := _service_request_json(p_request.id);
+begin
+    perform _audit(coalesce(p_actor::text, 'system'), p_on_behalf_of, p_action, 'service_request', p_request.id,
+        p_request.community_id, p_request_id,
+        p_details || jsonb_build_object('from', p_request.status, 'to', v_body->'status'));
+    if p_key is not null then
+        perform _idempotency_store(p_actor, p_key, 200, v_body);
+    end if;
+    return v_body;
+end;
+$$;
+
+
+--
+-- Name: _service_type_json(timebank.service_types); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._service_type_json(p_type timebank.service_types) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    select jsonb_build_object('code', p_type.code, 'name', p_type.name, 'default_minutes', p_type.default_minutes,
+                              'active', p_type.active);
+$$;
+
+
+--
 -- Name: _system_account(uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -873,6 +1463,28 @@ begin
         select id from accounts where community_id = p_community_id and kind = p_kind and kind <> 'member'
     );
 end;
+$$;
+
+
+--
+-- Name: _system_principal(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._system_principal() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $$
+    select id from principals where kind = 'system';
+$$;
+
+
+--
+-- Name: _today(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._today(p_community_id uuid) RETURNS date
+    LANGUAGE sql STABLE
+    AS $$
+    select (now() at time zone c.time_zone)::date from communities c where c.id = p_community_id;
 $$;
 
 
@@ -934,12 +1546,108 @@ begin
             'on_behalf_of', t.on_behalf_of,
             'reverses', t.reverses,
             'reversed_by', (select r.id from transactions r where r.reverses = t.id),
-            'hold_id', t.hold_id)
+            'hold_id', t.hold_id,
+            'service_request_id', t.service_request_id)
           from transactions t join communities c on c.id = t.community_id
          where t.id = p_id
     );
 end;
 $$;
+
+
+--
+-- Name: add_default_service_types(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.add_default_service_types() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    perform _add_default_service_types(new.id);
+    return null;
+end;
+$$;
+
+
+--
+-- Name: assign_member_no(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.assign_member_no() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare
+    v_no integer;
+begin
+    update communities set last_member_no = last_member_no + 1 where id = new.community_id
+    returning last_member_no into v_no;
+    new.member_no := lpad(v_no::text, 6, '0');
+    return new;
+end;
+$$;
+
+
+--
+-- Name: assign_service_request(uuid, text, text, bytea, uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.assign_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid, p_provider_member_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+    v_provider members;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    if p_provider_member_id is null or p_provider_member_id = v_actor.member_id then
+        -- A volunteer claims the request for itself.
+        if v_actor.member_id is null then
+            perform _fail('forbidden', 'only a member can claim a request; name the provider_member_id');
+        end if;
+        if not ('volunteer' = any(v_actor.roles)) then
+            perform _fail('not_a_volunteer', 'only volunteers can claim a service request');
+        end if;
+        v_provider := _member_for_write(v_actor.member_id);
+    else
+        if not _is_staff(v_actor, v_request) then
+            perform _fail('forbidden', 'only a coordinator may assign a request to someone else');
+        end if;
+        select * into v_provider from members where id = p_provider_member_id;
+        if not found or v_provider.community_id <> v_request.community_id then
+            perform _fail('not_a_volunteer', 'the provider must be a volunteer of the request''s community',
+                jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                    'field', '$.provider_member_id', 'message', 'not a volunteer of this community'))));
+        end if;
+    end if;
+    if v_request.status <> 'open' then
+        perform _invalid_transition(v_request, 'assign');
+    end if;
+    if not ('volunteer' = any(v_provider.roles)) then
+        perform _fail('not_a_volunteer', 'only members with the volunteer role can provide a service',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.provider_member_id', 'message', 'not a volunteer'))));
+    end if;
+    if v_provider.id = v_request.member_id then
+        perform _fail('same_account', 'a member cannot provide a service to itself');
+    end if;
+    -- volunteer_min_age (60_people.sql): old enough on the day the service is for.
+    perform _require_volunteer_age(v_request.community_id, v_provider.id,
+        _service_day(v_request.community_id, v_request.scheduled_at));
+    perform _pending_request_hold(v_request);
+    update service_requests
+       set status = 'assigned', provider_member_id = v_provider.id, updated_at = clock_timestamp()
+     where id = v_request.id;
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.assigned', null, jsonb_build_object('provider_member_id', v_provider.id)), false;
+end;
+$_$;
 
 
 --
@@ -1003,6 +1711,95 @@ $$;
 
 
 --
+-- Name: auto_confirm_service_requests(text, integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.auto_confirm_service_requests(p_request_id text, p_limit integer DEFAULT 100) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_system uuid := _system_principal();
+    v_request service_requests;
+    v_tx uuid;
+    v_count integer := 0;
+begin
+    for v_request in
+        select * from service_requests
+         where status = 'reported' and checked_out_at <= now() - interval '7 days'
+         order by updated_at limit p_limit
+           for update skip locked
+    loop
+        begin
+            v_tx := _complete_service_request(v_system, p_request_id, v_request, v_request.reported_minutes, null, null);
+            perform _service_request_stepped(null, null, p_request_id, v_request, 'service_request.completed', null,
+                jsonb_build_object('minutes', v_request.reported_minutes, 'transaction_id', v_tx,
+                                   'reason', 'not confirmed or disputed within 7 days'));
+            v_count := v_count + 1;
+        exception when sqlstate 'TB000' then
+            raise warning 'service request % not auto-confirmed: %', v_request.id, sqlerrm;
+        end;
+    end loop;
+    return v_count;
+end;
+$$;
+
+
+--
+-- Name: cancel_service_request(uuid, text, text, bytea, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.cancel_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid, p_reason text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+    v_staff boolean;
+    v_hold text;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    v_staff := _is_staff(v_actor, v_request);
+    if v_actor.member_id is not distinct from v_request.provider_member_id then
+        if v_request.status not in ('assigned', 'in_progress') then
+            perform _invalid_transition(v_request, 'withdraw');
+        end if;
+        update service_requests
+           set status = 'open', provider_member_id = null, checked_in_at = null, updated_at = clock_timestamp()
+         where id = v_request.id;
+        return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+            'service_request.withdrawn', null,
+            jsonb_build_object('reason', p_reason, 'provider_member_id', v_request.provider_member_id)), false;
+        return;
+    end if;
+    if not (v_staff or v_actor.member_id is not distinct from v_request.member_id
+            or p_actor = v_request.created_by) then
+        perform _fail('forbidden', 'only the member served, whoever asked or a coordinator may cancel the request');
+    end if;
+    if v_request.status = 'disputed' and not v_staff then
+        perform _fail('forbidden', 'a disputed service is settled by a coordinator');
+    end if;
+    if v_request.status not in ('open', 'assigned', 'in_progress', 'disputed') then
+        perform _invalid_transition(v_request, 'cancel');
+    end if;
+    v_hold := _resolve_request_hold(v_request, p_actor::text);
+    update service_requests
+       set status = 'cancelled', cancel_reason = p_reason, updated_at = clock_timestamp()
+     where id = v_request.id;
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.cancelled', _on_behalf_of(v_actor, v_request.member_id),
+        jsonb_build_object('reason', p_reason, 'hold', v_hold)), false;
+end;
+$$;
+
+
+--
 -- Name: capture_hold(uuid, text, text, bytea, uuid, bigint, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1036,25 +1833,64 @@ begin
     else
         v_target := _system_account(v_hold.community_id, 'services');
     end if;
-    perform _lock_pending_hold(v_hold, array[v_hold.account_id, v_target]);
     v_minutes := coalesce(p_minutes, v_hold.minutes);
-    if v_minutes > v_hold.minutes then
-        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
-            jsonb_build_object('held_minutes', v_hold.minutes));
-    end if;
-    perform _check_amount(_policy(v_hold.community_id), v_minutes);
-    -- The hold is resolved first so the posting's floor check no longer counts it as held.
-    update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    v_body := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
-        v_hold.id, p_request_id, array[v_hold.account_id, v_target], array[-v_minutes, v_minutes]);
+    v_body := _capture_hold(p_actor, p_request_id, v_hold, v_minutes, v_target, null, null);
     v_tx := (v_body->>'id')::uuid;
-    insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
-    values (v_hold.id, 'captured', p_actor::text, v_tx);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.captured', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_minutes, 'released_minutes', v_hold.minutes - v_minutes,
         'transaction_id', v_tx));
     return query select 201, _transaction_created(p_actor, p_key, p_request_id, v_body, v_hold.community_id,
         v_hold.on_behalf_of, jsonb_build_object('hold_id', v_hold.id, 'minutes', v_minutes)), false;
+end;
+$$;
+
+
+--
+-- Name: check_in_service_request(uuid, text, text, bytea, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.check_in_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+    v_hold holds;
+    v_new_hold uuid;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.provider_member_id) then
+        perform _fail('forbidden', 'only the provider or a coordinator may check in');
+    end if;
+    if v_request.status <> 'assigned' then
+        perform _invalid_transition(v_request, 'check_in');
+    end if;
+    v_hold := _pending_request_hold(v_request);
+    if v_hold.id is not null then
+        -- Work has begun: the hours must still be there when it is confirmed, however long a
+        -- report or a dispute takes. The hold is replaced by one lasting a year from now; the
+        -- minutes stay held throughout (the account's held total does not change).
+        perform _lock_pending_hold(v_hold, array[v_hold.account_id]);
+        insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'released', p_actor::text);
+        insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by,
+                           on_behalf_of)
+        values (v_hold.community_id, v_hold.account_id, v_hold.member_id, v_hold.minutes, v_hold.description,
+                greatest(v_hold.expires_at, now() + interval '366 days'), p_actor, v_hold.on_behalf_of)
+        returning id into v_new_hold;
+    end if;
+    update service_requests
+       set status = 'in_progress', checked_in_at = clock_timestamp(), hold_id = coalesce(v_new_hold, hold_id),
+           updated_at = clock_timestamp()
+     where id = v_request.id;
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.checked_in', _on_behalf_of(v_actor, v_request.provider_member_id),
+        jsonb_build_object('replaced_hold_id', v_hold.id, 'hold_id', v_new_hold)), false;
 end;
 $$;
 
@@ -1145,10 +1981,53 @@ $$;
 
 
 --
--- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text); Type: FUNCTION; Schema: timebank; Owner: -
+-- Name: confirm_service_request(uuid, text, text, bytea, uuid, integer, text, bigint); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text) RETURNS uuid
+CREATE FUNCTION timebank.confirm_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid, p_rating integer, p_comment text, p_minutes bigint) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+    v_staff boolean;
+    v_minutes bigint;
+    v_tx uuid;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    v_staff := _is_staff(v_actor, v_request);
+    if not (v_staff or v_actor.member_id is not distinct from v_request.member_id) then
+        perform _fail('forbidden', 'only the member served or a coordinator may confirm the service');
+    end if;
+    if p_minutes is not null and not v_staff then
+        perform _fail('forbidden', 'only a coordinator may confirm other minutes than those reported');
+    end if;
+    if v_request.status = 'disputed' and not v_staff then
+        perform _fail('forbidden', 'a disputed service is settled by a coordinator');
+    end if;
+    if v_request.status not in ('reported', 'disputed') then
+        perform _invalid_transition(v_request, 'confirm');
+    end if;
+    v_minutes := coalesce(p_minutes, v_request.reported_minutes);
+    v_tx := _complete_service_request(p_actor, p_request_id, v_request, v_minutes, p_rating, p_comment);
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.completed', _on_behalf_of(v_actor, v_request.member_id),
+        jsonb_build_object('minutes', v_minutes, 'rating', p_rating, 'transaction_id', v_tx)), false;
+end;
+$$;
+
+
+--
+-- Name: create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text, integer, integer, text, boolean); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.create_community(p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text, p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint, p_time_zone text DEFAULT 'Asia/Shanghai'::text, p_volunteer_min_age integer DEFAULT NULL::integer, p_redeem_min_age integer DEFAULT NULL::integer, p_gift_scope text DEFAULT 'community'::text, p_pool_requires_eligibility boolean DEFAULT false) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     AS $_$
@@ -1177,9 +2056,11 @@ begin
         perform _check_time_zone(p_time_zone, '$.policy.time_zone');
     end if;
     insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
-                             overdraft_minutes, time_zone)
+                             overdraft_minutes, time_zone, volunteer_min_age, redeem_min_age, gift_scope,
+                             pool_requires_eligibility)
     values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
-            p_overdraft_minutes, p_time_zone)
+            p_overdraft_minutes, p_time_zone, p_volunteer_min_age, p_redeem_min_age, p_gift_scope,
+            p_pool_requires_eligibility)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -1251,6 +2132,160 @@ $$;
 
 
 --
+-- Name: create_service_request(uuid, text, text, bytea, uuid, text, bigint, timestamp with time zone, text, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.create_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_service_type text, p_minutes bigint, p_scheduled_at timestamp with time zone, p_funding text, p_description text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_member members;
+    v_type service_types;
+    v_minutes bigint;
+    v_hold uuid;
+    v_id uuid := gen_random_uuid();
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_member := _member_for_write(p_member_id);
+    -- A resident asks for itself; a coordinator for any member of its community.
+    perform _authorize(v_actor, v_member.community_id, v_member.id, array['resident'], array['coordinator'],
+        'no such member');
+    if p_funding <> 'own' and not ('admin' = any(v_actor.roles)
+                                   or (v_actor.community_id = v_member.community_id
+                                       and 'coordinator' = any(v_actor.roles))) then
+        perform _fail('forbidden', format('only a coordinator may book a service paid by the %s', p_funding));
+    end if;
+    select * into v_type from service_types where community_id = v_member.community_id and code = p_service_type;
+    if not found or not v_type.active then
+        perform _fail('unknown_service_type',
+            format('%s is not an active service type of this community', p_service_type),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.service_type', 'message', 'not an active service type of this community'))));
+    end if;
+    -- Without minutes, the service type's usual length.
+    v_minutes := coalesce(p_minutes, v_type.default_minutes);
+    perform _check_amount(_policy(v_member.community_id), v_minutes);
+    -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
+    if p_scheduled_at < now() - interval '7 days' or p_scheduled_at > now() + interval '366 days' then
+        perform _fail('invalid_schedule', 'scheduled_at must lie between 7 days ago and 366 days ahead',
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.scheduled_at', 'message', 'between 7 days ago and 366 days ahead'))));
+    end if;
+    -- Eligibility (60_people.sql), on the day the service is for: own hours need redeem_min_age,
+    -- the pool's hours a member marked pool_eligible (when the policy asks for it).
+    if p_funding = 'own' then
+        perform _require_redeem_age(v_member.community_id, v_member.id,
+            _service_day(v_member.community_id, p_scheduled_at));
+    elsif p_funding = 'pool' then
+        perform _require_pool_eligible(v_member.community_id, v_member.id);
+    end if;
+    if p_funding = 'own' then
+        v_hold := _place_hold(p_actor, _member_account(v_member.id), v_member.id, v_minutes,
+            _service_request_hold_description(v_type, p_description), p_scheduled_at + interval '14 days',
+            _on_behalf_of(v_actor, v_member.id));
+    elsif p_funding = 'pool' then
+        v_hold := _place_hold(p_actor, _system_account(v_member.community_id, 'pool'), v_member.id, v_minutes,
+            _service_request_hold_description(v_type, p_description), p_scheduled_at + interval '14 days', null);
+    end if;
+    insert into service_requests (id, community_id, member_id, service_type, minutes, scheduled_at, funding,
+                                  description, hold_id, created_by, on_behalf_of)
+    values (v_id, v_member.community_id, v_member.id, p_service_type, v_minutes, p_scheduled_at, p_funding,
+            p_description, v_hold, p_actor, _on_behalf_of(v_actor, v_member.id));
+    v_body := _service_request_json(v_id);
+    perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'service_request.created', 'service_request',
+        v_id, v_member.community_id, p_request_id,
+        jsonb_build_object('member_id', v_member.id, 'service_type', p_service_type, 'minutes', v_minutes,
+                           'scheduled_at', p_scheduled_at, 'funding', p_funding, 'hold_id', v_hold));
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$_$;
+
+
+--
+-- Name: create_service_type(uuid, text, text, bytea, text, text, text, integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.create_service_type(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_slug text, p_code text, p_name text, p_default_minutes integer) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $_$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_community uuid;
+    v_type service_types;
+    v_body jsonb;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    select id into v_community from communities where slug = p_slug;
+    if not found then
+        perform _fail('not_found', format('no community %s', p_slug));
+    end if;
+    perform _authorize(_principal(p_actor), v_community, null, array[]::text[], array['coordinator'],
+        format('no community %s', p_slug));
+    insert into service_types (community_id, code, name, default_minutes)
+    values (v_community, p_code, p_name, p_default_minutes)
+    on conflict do nothing
+    returning * into v_type;
+    if v_type.code is null then
+        perform _fail('service_type_exists', format('the service type %s already exists in this community', p_code),
+            jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
+                'field', '$.code', 'message', 'already used by another service type of this community'))));
+    end if;
+    v_body := _service_type_json(v_type);
+    perform _audit(p_actor::text, null, 'service_type.created', 'community', v_community, v_community, p_request_id,
+        v_body);
+    perform _idempotency_store(p_actor, p_key, 201, v_body);
+    return query select 201, v_body, false;
+end;
+$_$;
+
+
+--
+-- Name: dispute_service_request(uuid, text, text, bytea, uuid, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.dispute_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid, p_reason text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.member_id) then
+        perform _fail('forbidden', 'only the member served or a coordinator may dispute the service');
+    end if;
+    if v_request.status <> 'reported' then
+        perform _invalid_transition(v_request, 'dispute');
+    end if;
+    update service_requests
+       set status = 'disputed', dispute_reason = p_reason, updated_at = clock_timestamp()
+     where id = v_request.id;
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.disputed', _on_behalf_of(v_actor, v_request.member_id),
+        jsonb_build_object('reason', p_reason)), false;
+end;
+$$;
+
+
+--
 -- Name: ensure_admin_token(bytea, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1307,6 +2342,40 @@ begin
                 jsonb_build_object('minutes', v_hold.minutes));
             v_count := v_count + 1;
         end if;
+    end loop;
+    return v_count;
+end;
+$$;
+
+
+--
+-- Name: expire_service_requests(text, integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.expire_service_requests(p_request_id text, p_limit integer DEFAULT 100) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_request service_requests;
+    v_hold text;
+    v_count integer := 0;
+begin
+    for v_request in
+        select r.* from service_requests r
+         where r.status in ('open', 'assigned')
+           and r.hold_id is not null
+           and exists (select 1 from holds h where h.id = r.hold_id and h.expires_at <= now())
+         order by r.updated_at limit p_limit
+           for update of r skip locked
+    loop
+        v_hold := _resolve_request_hold(v_request, 'system');
+        update service_requests
+           set status = 'cancelled', cancel_reason = 'expired', updated_at = clock_timestamp()
+         where id = v_request.id;
+        perform _service_request_stepped(null, null, p_request_id, v_request, 'service_request.cancelled', null,
+            jsonb_build_object('reason', 'expired', 'hold', v_hold));
+        v_count := v_count + 1;
     end loop;
     return v_count;
 end;
@@ -1391,6 +2460,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
@@ -1398,19 +2469,8 @@ begin
             jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
                 'field', '$.expires_at', 'message', 'must be in the future and within 366 days'))));
     end if;
-    select * into v_account from accounts where member_id = v_member.id for update;
-    v_held := _held_minutes(v_account.id);
-    if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
-        perform _fail('insufficient_balance',
-            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
-                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
-            jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
-    end if;
-    insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
-    values (v_member.community_id, v_account.id, v_member.id, p_minutes, p_description, v_expires_at, p_actor,
-            _on_behalf_of(v_actor, v_member.id))
-    returning id into v_hold;
-    update accounts set held_minutes = held_minutes + p_minutes where id = v_account.id;
+    v_hold := _place_hold(p_actor, _member_account(v_member.id), v_member.id, p_minutes, p_description, v_expires_at,
+        _on_behalf_of(v_actor, v_member.id));
     v_body := _hold_json(v_hold);
     perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'hold.placed', 'hold', v_hold,
         v_member.community_id, p_request_id, jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes,
@@ -1449,6 +2509,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1491,7 +2553,10 @@ begin
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0
        -- As _check_service_date: not after today in the community's time zone.
-       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date
+       -- As _require_volunteer_age: old enough on the service date.
+       and (c.volunteer_min_age is null
+            or (m.birth_date is not null and _age_on(m.birth_date, p_service_date[o.n]) >= c.volunteer_min_age));
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -1537,6 +2602,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -1583,6 +2649,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -1627,6 +2694,10 @@ begin
       join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
      where (p_provider_member_id[o.n] is null
             or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       -- As _require_redeem_age: old enough today in the community's time zone.
+       and (c.redeem_min_age is null
+            or (m.birth_date is not null
+                and _age_on(m.birth_date, (now() at time zone c.time_zone)::date) >= c.redeem_min_age))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))
@@ -1695,6 +2766,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -1739,6 +2814,9 @@ begin
       join accounts ta on ta.member_id = t.id
      where not p_to_pool[o.n]
        and t.id <> f.id and t.community_id = f.community_id
+       -- As _require_gift_scope: with gift_scope 'relatives', only to a linked relative.
+       and (c.gift_scope = 'community'
+            or exists (select 1 from relatives r where r.member_id = f.id and r.relative_member_id = t.id))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
@@ -1829,6 +2907,42 @@ $$;
 
 
 --
+-- Name: reject_member_no_change(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_member_no_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if new.member_no is distinct from old.member_no or new.community_id is distinct from old.community_id
+       or new.id is distinct from old.id or new.seq is distinct from old.seq then
+        raise exception using
+            errcode = 'TB900',
+            message = 'members: id, seq, community_id and member_no never change',
+            detail = 'append_only';
+    end if;
+    return new;
+end;
+$$;
+
+
+--
+-- Name: reject_service_request_removal(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_service_request_removal() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    raise exception using
+        errcode = 'TB900',
+        message = format('%s keeps every request: %s is not allowed', tg_table_name, lower(tg_op)),
+        detail = 'append_only';
+end;
+$$;
+
+
+--
 -- Name: reject_token_change(); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -1867,9 +2981,7 @@ begin
         return;
     end if;
     v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
-    perform _lock_pending_hold(v_hold, array[v_hold.account_id]);
-    update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'released', p_actor::text);
+    perform _release_hold(p_actor::text, v_hold);
     v_body := _hold_json(v_hold.id);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.released', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_hold.minutes));
@@ -1949,6 +3061,50 @@ select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
             else sum(b.balance)::bigint end
   from balances b left join flows f on f.member_id = b.member_id
  group by grouping sets ((b.community_id, b.grid), ())
+$$;
+
+
+--
+-- Name: report_service_request(uuid, text, text, bytea, uuid, bigint); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.report_service_request(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_id uuid, p_minutes bigint) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
+    v_actor principal_info := _principal(p_actor);
+    v_request service_requests;
+    v_held bigint;
+begin
+    if v_seen.principal_id is not null then
+        return query select v_seen.status_code, v_seen.response, true;
+        return;
+    end if;
+    v_request := _service_request_for_step(v_actor, p_id);
+    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.provider_member_id) then
+        perform _fail('forbidden', 'only the provider or a coordinator may report the service');
+    end if;
+    if v_request.status <> 'in_progress' then
+        perform _invalid_transition(v_request, 'report');
+    end if;
+    perform _check_amount(_policy(v_request.community_id), p_minutes);
+    if v_request.hold_id is not null then
+        select minutes into v_held from holds where id = v_request.hold_id;
+        if p_minutes > v_held then
+            perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_held),
+                jsonb_build_object('held_minutes', v_held));
+        end if;
+    end if;
+    update service_requests
+       set status = 'reported', reported_minutes = p_minutes, checked_out_at = clock_timestamp(),
+           updated_at = clock_timestamp()
+     where id = v_request.id;
+    return query select 200, _service_request_stepped(p_actor, p_key, p_request_id, v_request,
+        'service_request.reported', _on_behalf_of(v_actor, v_request.provider_member_id),
+        jsonb_build_object('minutes', p_minutes)), false;
+end;
 $$;
 
 
@@ -2101,7 +3257,15 @@ begin
                                       then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
            overdraft_minutes = case when p_changes ? 'overdraft_minutes'
                                     then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
-           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end,
+           volunteer_min_age = case when p_changes ? 'volunteer_min_age'
+                                    then (p_changes->>'volunteer_min_age')::integer else volunteer_min_age end,
+           redeem_min_age = case when p_changes ? 'redeem_min_age'
+                                 then (p_changes->>'redeem_min_age')::integer else redeem_min_age end,
+           gift_scope = case when p_changes ? 'gift_scope' then p_changes->>'gift_scope' else gift_scope end,
+           pool_requires_eligibility = case when p_changes ? 'pool_requires_eligibility'
+                                            then (p_changes->>'pool_requires_eligibility')::boolean
+                                            else pool_requires_eligibility end
      where id = v_old.id
     returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,
@@ -2109,6 +3273,40 @@ begin
     return v_old.id;
 end;
 $_$;
+
+
+--
+-- Name: update_service_type(uuid, text, text, text, text, integer, boolean); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.update_service_type(p_actor uuid, p_request_id text, p_slug text, p_code text, p_name text, p_default_minutes integer, p_active boolean) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_community uuid;
+    v_old service_types;
+    v_new service_types;
+begin
+    select id into v_community from communities where slug = p_slug;
+    if not found then
+        perform _fail('not_found', format('no community %s', p_slug));
+    end if;
+    perform _authorize(_principal(p_actor), v_community, null, array[]::text[], array['coordinator'],
+        format('no community %s', p_slug));
+    select * into v_old from service_types where community_id = v_community and code = p_code for update;
+    if not found then
+        perform _fail('not_found', format('no service type %s', p_code));
+    end if;
+    update service_types
+       set name = p_name, default_minutes = p_default_minutes, active = p_active, updated_at = clock_timestamp()
+     where community_id = v_community and code = p_code
+    returning * into v_new;
+    perform _audit(p_actor::text, null, 'service_type.changed', 'community', v_community, v_community, p_request_id,
+        jsonb_build_object('code', p_code, 'before', _service_type_json(v_old), 'after', _service_type_json(v_new)));
+    return _service_type_json(v_new);
+end;
+$$;
 
 
 --
@@ -2191,6 +3389,22 @@ ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: member_pins; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.member_pins (
+    member_id uuid NOT NULL,
+    pin_hash text NOT NULL,
+    set_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    set_by text NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    locked_until timestamp with time zone,
+    CONSTRAINT member_pins_failed_attempts_range CHECK ((failed_attempts >= 0)),
+    CONSTRAINT member_pins_pin_hash_argon2id CHECK (((pin_hash ~~ '$argon2id$%'::text) AND (char_length(pin_hash) <= 200)))
+);
+
+
+--
 -- Name: members_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
 --
 
@@ -2244,8 +3458,23 @@ CREATE TABLE timebank.principals (
     member_id uuid,
     community_id uuid,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    CONSTRAINT principals_kind_known CHECK ((kind = ANY (ARRAY['admin'::text, 'member'::text, 'auditor'::text]))),
+    CONSTRAINT principals_kind_known CHECK ((kind = ANY (ARRAY['admin'::text, 'member'::text, 'auditor'::text, 'system'::text]))),
     CONSTRAINT principals_member_id_matches_kind CHECK (((kind = 'member'::text) = (member_id IS NOT NULL)))
+);
+
+
+--
+-- Name: relatives; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.relatives (
+    member_id uuid NOT NULL,
+    relative_member_id uuid NOT NULL,
+    relation text NOT NULL,
+    since timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    created_by text NOT NULL,
+    CONSTRAINT relatives_not_self CHECK ((member_id <> relative_member_id)),
+    CONSTRAINT relatives_relation_known CHECK ((relation = ANY (ARRAY['parent'::text, 'child'::text, 'spouse'::text, 'sibling'::text, 'grandparent'::text, 'grandchild'::text, 'other'::text])))
 );
 
 
@@ -2257,6 +3486,20 @@ CREATE TABLE timebank.schema_migrations (
     version text NOT NULL,
     checksum text NOT NULL,
     applied_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL
+);
+
+
+--
+-- Name: service_requests_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
+--
+
+ALTER TABLE timebank.service_requests ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME timebank.service_requests_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 
@@ -2303,6 +3546,7 @@ CREATE TABLE timebank.transactions (
     reverses uuid,
     hold_id uuid,
     request_id text NOT NULL,
+    service_request_id uuid,
     CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
     CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
     CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
@@ -2422,6 +3666,22 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: members members_community_id_member_no_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.members
+    ADD CONSTRAINT members_community_id_member_no_key UNIQUE (community_id, member_no);
+
+
+--
 -- Name: members members_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2470,11 +3730,59 @@ ALTER TABLE ONLY timebank.principals
 
 
 --
+-- Name: relatives relatives_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_pkey PRIMARY KEY (member_id, relative_member_id);
+
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
 ALTER TABLE ONLY timebank.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: service_requests service_requests_hold_id_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_hold_id_key UNIQUE (hold_id);
+
+
+--
+-- Name: service_requests service_requests_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: service_requests service_requests_seq_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_seq_key UNIQUE (seq);
+
+
+--
+-- Name: service_requests service_requests_transaction_id_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_transaction_id_key UNIQUE (transaction_id);
+
+
+--
+-- Name: service_types service_types_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_types
+    ADD CONSTRAINT service_types_pkey PRIMARY KEY (community_id, code);
 
 
 --
@@ -2626,6 +3934,48 @@ CREATE INDEX postings_transaction_id_idx ON timebank.postings USING btree (trans
 
 
 --
+-- Name: principals_system_key; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE UNIQUE INDEX principals_system_key ON timebank.principals USING btree (kind) WHERE (kind = 'system'::text);
+
+
+--
+-- Name: relatives_relative_member_id_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX relatives_relative_member_id_idx ON timebank.relatives USING btree (relative_member_id);
+
+
+--
+-- Name: service_requests_community_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX service_requests_community_id_seq_idx ON timebank.service_requests USING btree (community_id, seq);
+
+
+--
+-- Name: service_requests_member_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX service_requests_member_id_seq_idx ON timebank.service_requests USING btree (member_id, seq);
+
+
+--
+-- Name: service_requests_provider_member_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX service_requests_provider_member_id_seq_idx ON timebank.service_requests USING btree (provider_member_id, seq) WHERE (provider_member_id IS NOT NULL);
+
+
+--
+-- Name: service_requests_status_updated_at_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX service_requests_status_updated_at_idx ON timebank.service_requests USING btree (status, updated_at) WHERE (status = ANY (ARRAY['open'::text, 'assigned'::text, 'reported'::text]));
+
+
+--
 -- Name: tokens_principal_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
 --
 
@@ -2647,6 +3997,13 @@ CREATE INDEX transactions_community_id_seq_idx ON timebank.transactions USING bt
 
 
 --
+-- Name: transactions_service_request_id_key; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE UNIQUE INDEX transactions_service_request_id_key ON timebank.transactions USING btree (service_request_id) WHERE (service_request_id IS NOT NULL);
+
+
+--
 -- Name: audit_events audit_events_append_only; Type: TRIGGER; Schema: timebank; Owner: -
 --
 
@@ -2658,6 +4015,13 @@ CREATE TRIGGER audit_events_append_only BEFORE DELETE OR UPDATE ON timebank.audi
 --
 
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON timebank.audit_events FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: communities communities_default_service_types; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER communities_default_service_types AFTER INSERT ON timebank.communities FOR EACH ROW EXECUTE FUNCTION timebank.add_default_service_types();
 
 
 --
@@ -2689,6 +4053,20 @@ CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON timebank.holds FOR EACH STAT
 
 
 --
+-- Name: members members_assign_member_no; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_assign_member_no BEFORE INSERT ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.assign_member_no();
+
+
+--
+-- Name: members members_member_no_fixed; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER members_member_no_fixed BEFORE UPDATE ON timebank.members FOR EACH ROW EXECUTE FUNCTION timebank.reject_member_no_change();
+
+
+--
 -- Name: postings postings_append_only; Type: TRIGGER; Schema: timebank; Owner: -
 --
 
@@ -2707,6 +4085,34 @@ CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON timebank.postings DE
 --
 
 CREATE TRIGGER postings_no_truncate BEFORE TRUNCATE ON timebank.postings FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: service_requests service_requests_no_delete; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER service_requests_no_delete BEFORE DELETE ON timebank.service_requests FOR EACH ROW EXECUTE FUNCTION timebank.reject_service_request_removal();
+
+
+--
+-- Name: service_requests service_requests_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER service_requests_no_truncate BEFORE TRUNCATE ON timebank.service_requests FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_service_request_removal();
+
+
+--
+-- Name: service_types service_types_no_delete; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER service_types_no_delete BEFORE DELETE ON timebank.service_types FOR EACH ROW EXECUTE FUNCTION timebank.reject_service_request_removal();
+
+
+--
+-- Name: service_types service_types_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER service_types_no_truncate BEFORE TRUNCATE ON timebank.service_types FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_service_request_removal();
 
 
 --
@@ -2855,6 +4261,14 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
+-- Name: member_pins member_pins_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.member_pins
+    ADD CONSTRAINT member_pins_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
 -- Name: members members_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -2892,6 +4306,94 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: relatives relatives_relative_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.relatives
+    ADD CONSTRAINT relatives_relative_member_id_fkey FOREIGN KEY (relative_member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: service_requests service_requests_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
+
+
+--
+-- Name: service_requests service_requests_created_by_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_created_by_fkey FOREIGN KEY (created_by) REFERENCES timebank.principals(id);
+
+
+--
+-- Name: service_requests service_requests_hold_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_hold_id_fkey FOREIGN KEY (hold_id) REFERENCES timebank.holds(id);
+
+
+--
+-- Name: service_requests service_requests_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: service_requests service_requests_on_behalf_of_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_on_behalf_of_fkey FOREIGN KEY (on_behalf_of) REFERENCES timebank.members(id);
+
+
+--
+-- Name: service_requests service_requests_provider_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_provider_member_id_fkey FOREIGN KEY (provider_member_id) REFERENCES timebank.members(id);
+
+
+--
+-- Name: service_requests service_requests_service_type_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_service_type_fkey FOREIGN KEY (community_id, service_type) REFERENCES timebank.service_types(community_id, code);
+
+
+--
+-- Name: service_requests service_requests_transaction_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_requests
+    ADD CONSTRAINT service_requests_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES timebank.transactions(id);
+
+
+--
+-- Name: service_types service_types_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.service_types
+    ADD CONSTRAINT service_types_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
 
 
 --
@@ -2948,6 +4450,14 @@ ALTER TABLE ONLY timebank.transactions
 
 ALTER TABLE ONLY timebank.transactions
     ADD CONSTRAINT transactions_reverses_fkey FOREIGN KEY (reverses) REFERENCES timebank.transactions(id);
+
+
+--
+-- Name: transactions transactions_service_request_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.transactions
+    ADD CONSTRAINT transactions_service_request_id_fkey FOREIGN KEY (service_request_id) REFERENCES timebank.service_requests(id);
 
 
 --

@@ -51,6 +51,7 @@ def settings(admin_token: str) -> Settings:
         env,
         admin_token=admin_token,
         hold_expiry_interval_seconds=3600.0,
+        service_request_jobs_interval_seconds=3600.0,
         log_format="json",
         auth_failures_per_minute=100_000,
     )

@@ -35,6 +35,8 @@ from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
 from timebank.reports.routes import router as reports_router
+from timebank.services.routes import router as services_router
+from timebank.services.service import run_service_request_jobs
 
 if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
@@ -52,7 +54,7 @@ async def _listener_connection(settings: Settings, dsn: str) -> asyncpg.Connecti
 def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litestar:
     """The service, connecting as the service role to the server that `dsn` names.
 
-    `run_jobs` False leaves the background jobs (hold expiry) to another process of the service.
+    `run_jobs` False leaves the background jobs (hold expiry, service requests) to another process of the service.
     """
 
     @contextlib.asynccontextmanager
@@ -66,6 +68,9 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
         app.state.write_batches = WriteBatches(db, settings.write_batch_max_size, settings.write_batch_in_flight)
         app.state.draining = False
         jobs = [asyncio.create_task(run_expiry_job(db, settings.hold_expiry_interval_seconds))] if run_jobs else []
+        if run_jobs:
+            interval = settings.service_request_jobs_interval_seconds
+            jobs.append(asyncio.create_task(run_service_request_jobs(db, interval)))
         try:
             yield
         finally:
@@ -90,6 +95,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     holds_router,
                     audit_router,
                     reports_router,
+                    services_router,
                 ],
                 guards=[check_request],
                 security=[{"bearer": []}],

@@ -222,6 +222,23 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
     return asyncio.run(run())
 
 
+def cmd_jobs_run_once(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from timebank.db import Database as Pool
+    from timebank.services.service import run_jobs_once
+
+    async def run() -> dict[str, int]:
+        url = await database.require_migrated()
+        pool = await Pool.connect(settings, url)
+        try:
+            return await run_jobs_once(pool, "cli-" + uuid.uuid4().hex)
+        finally:
+            await pool.close()
+
+    for name, count in asyncio.run(run()).items():
+        print(f"{name:<32} {count}")
+    return 0
+
+
 def cmd_token(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.auth.bootstrap import create_principal
     from timebank.auth.tokens import new_token
@@ -374,6 +391,14 @@ def parser() -> argparse.ArgumentParser:
     listing = token_sub.add_parser("list", help="a member's tokens, newest first (never the secrets)")
     listing.add_argument("--member", metavar="ID", required=True, help="the member")
     listing.set_defaults(run=cmd_token_list)
+
+    jobs = sub.add_parser("jobs", help="the service's background jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_sub.add_parser(
+        "run-once",
+        help="run every job once, as `system` (for cron): expire holds, cancel service requests whose hold"
+        " expired, confirm those reported 7 days ago",
+    ).set_defaults(run=cmd_jobs_run_once)
 
     sub.add_parser("demo", help="load a sample community to explore").set_defaults(run=cmd_demo)
     return top

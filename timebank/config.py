@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     write_batch_max_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
     write_batch_in_flight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     hold_expiry_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    # Service request jobs: auto-confirmation after 7 days, cancellation of requests whose hold expired.
+    service_request_jobs_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=120)] = 2.0
     # Failed authentications a client address may make per minute before it is answered 429.
     auth_failures_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 20

@@ -36,6 +36,9 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     transaction_id: str | None = None
     reversed_by: str | None = None
     hold_id: str | None = None
+    # invalid_transition: the service request's status when the step was refused, and the request.
+    current_status: str | None = None
+    service_request_id: str | None = None
     request_id: str | None = None
 
 
@@ -86,6 +89,9 @@ CODES: dict[str, ErrorCode] = {
     "cannot_reverse_reversal": ErrorCode(409, "Cannot reverse a reversal", "冲正交易不能再次冲正", remembered=True),
     "hold_not_pending": ErrorCode(409, "Hold not pending", "该冻结已处理或已过期", remembered=True),
     "invalid_transition": ErrorCode(409, "Invalid transition", "当前状态下不能执行此步骤", remembered=True),
+    "hold_belongs_to_request": ErrorCode(
+        409, "Hold belongs to a service request", "该冻结属于一项服务请求", remembered=True
+    ),
     "not_yet_logged": ErrorCode(409, "Not yet logged", "尚未写入公开日志"),
     "conflict": ErrorCode(409, "Conflict", "与现有数据冲突"),
     # 422: a ledger or domain rule refused the request.
@@ -104,6 +110,8 @@ CODES: dict[str, ErrorCode] = {
     "service_date_in_future": ErrorCode(422, "Service date in the future", "服务日期不能晚于今天", remembered=True),
     "not_eligible": ErrorCode(422, "Not eligible", "不符合条件", remembered=True),
     "not_a_relative": ErrorCode(422, "Not a relative", "对方不是已登记的亲属", remembered=True),
+    "unknown_service_type": ErrorCode(422, "Unknown service type", "没有这个服务类型或已停用", remembered=True),
+    "invalid_schedule": ErrorCode(422, "Invalid schedule", "预约时间无效", remembered=True),
     # Rules a schema cannot state: they depend on another field, the clock or the server's state.
     "invalid_date_range": ErrorCode(422, "Invalid date range", "结束时间早于开始时间", remembered=True),
     "invalid_expiry": ErrorCode(422, "Invalid expiry", "到期时间无效", remembered=True),

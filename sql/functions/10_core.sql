@@ -174,7 +174,7 @@ drop function if exists _post(uuid, text, text, date, uuid, uuid, uuid, uuid, te
 create or replace function _post(
     p_community_id uuid, p_kind text, p_description text, p_service_date date,
     p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text,
-    p_accounts uuid[], p_minutes bigint[]
+    p_accounts uuid[], p_minutes bigint[], p_service_request_id uuid default null
 ) returns jsonb language plpgsql as $$
 declare
     v_tx uuid := gen_random_uuid();
@@ -232,9 +232,9 @@ begin
         v_versions := v_versions || (v_account.version + 1);
     end loop;
     insert into transactions (id, community_id, kind, description, service_date, created_at, created_by,
-                              on_behalf_of, reverses, hold_id, request_id)
+                              on_behalf_of, reverses, hold_id, request_id, service_request_id)
     values (v_tx, p_community_id, p_kind, p_description, p_service_date, v_now, p_actor,
-            p_on_behalf_of, p_reverses, p_hold_id, p_request_id);
+            p_on_behalf_of, p_reverses, p_hold_id, p_request_id, p_service_request_id);
     update accounts a
        set balance_minutes = u.balance, version = u.version, updated_at = v_now
       from unnest(p_accounts, v_balances, v_versions) as u(id, balance, version)
@@ -257,7 +257,8 @@ begin
         'on_behalf_of', p_on_behalf_of,
         'reverses', p_reverses,
         'reversed_by', null,
-        'hold_id', p_hold_id);
+        'hold_id', p_hold_id,
+        'service_request_id', p_service_request_id);
 end;
 $$;
 
@@ -281,7 +282,8 @@ begin
             'on_behalf_of', t.on_behalf_of,
             'reverses', t.reverses,
             'reversed_by', (select r.id from transactions r where r.reverses = t.id),
-            'hold_id', t.hold_id)
+            'hold_id', t.hold_id,
+            'service_request_id', t.service_request_id)
           from transactions t join communities c on c.id = t.community_id
          where t.id = p_id
     );

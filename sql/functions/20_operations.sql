@@ -28,7 +28,11 @@ language sql immutable as $$
         'max_transaction_minutes', p_community.max_transaction_minutes,
         'max_balance_minutes', p_community.max_balance_minutes,
         'overdraft_minutes', p_community.overdraft_minutes,
-        'time_zone', p_community.time_zone);
+        'time_zone', p_community.time_zone,
+        'volunteer_min_age', p_community.volunteer_min_age,
+        'redeem_min_age', p_community.redeem_min_age,
+        'gift_scope', p_community.gift_scope,
+        'pool_requires_eligibility', p_community.pool_requires_eligibility);
 $$;
 
 -- A time zone must be an IANA name PostgreSQL knows (pg_timezone_names; not an abbreviation such as
@@ -47,10 +51,14 @@ end;
 $$;
 
 drop function if exists create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint);
+drop function if exists create_community(uuid, text, text, text, text, integer, bigint, bigint, bigint, text);
 create or replace function create_community(
     p_actor uuid, p_request_id text, p_slug text, p_name text, p_parent_slug text,
     p_unit_minutes integer, p_max_transaction_minutes bigint, p_max_balance_minutes bigint, p_overdraft_minutes bigint,
-    p_time_zone text default 'Asia/Shanghai'
+    p_time_zone text default 'Asia/Shanghai',
+    -- Eligibility (60_people.sql); the defaults keep the rules of communities made before them.
+    p_volunteer_min_age integer default null, p_redeem_min_age integer default null,
+    p_gift_scope text default 'community', p_pool_requires_eligibility boolean default false
 ) returns uuid language plpgsql security definer set search_path = timebank, pg_temp as $$
 declare
     v_actor principal_info := _principal(p_actor);
@@ -77,9 +85,11 @@ begin
         perform _check_time_zone(p_time_zone, '$.policy.time_zone');
     end if;
     insert into communities (slug, name, parent_id, unit_minutes, max_transaction_minutes, max_balance_minutes,
-                             overdraft_minutes, time_zone)
+                             overdraft_minutes, time_zone, volunteer_min_age, redeem_min_age, gift_scope,
+                             pool_requires_eligibility)
     values (p_slug, p_name, v_parent, p_unit_minutes, p_max_transaction_minutes, p_max_balance_minutes,
-            p_overdraft_minutes, p_time_zone)
+            p_overdraft_minutes, p_time_zone, p_volunteer_min_age, p_redeem_min_age, p_gift_scope,
+            p_pool_requires_eligibility)
     returning id into v_id;
     insert into accounts (community_id, kind) values (v_id, 'issuance'), (v_id, 'pool'), (v_id, 'services');
     perform _audit(p_actor::text, null, 'community.created', 'community', v_id, v_id, p_request_id,
@@ -123,7 +133,15 @@ begin
                                       then (p_changes->>'max_balance_minutes')::bigint else max_balance_minutes end,
            overdraft_minutes = case when p_changes ? 'overdraft_minutes'
                                     then (p_changes->>'overdraft_minutes')::bigint else overdraft_minutes end,
-           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end
+           time_zone = case when p_changes ? 'time_zone' then p_changes->>'time_zone' else time_zone end,
+           volunteer_min_age = case when p_changes ? 'volunteer_min_age'
+                                    then (p_changes->>'volunteer_min_age')::integer else volunteer_min_age end,
+           redeem_min_age = case when p_changes ? 'redeem_min_age'
+                                 then (p_changes->>'redeem_min_age')::integer else redeem_min_age end,
+           gift_scope = case when p_changes ? 'gift_scope' then p_changes->>'gift_scope' else gift_scope end,
+           pool_requires_eligibility = case when p_changes ? 'pool_requires_eligibility'
+                                            then (p_changes->>'pool_requires_eligibility')::boolean
+                                            else pool_requires_eligibility end
      where id = v_old.id
     returning * into v_new;
     perform _audit(p_actor::text, null, 'policy.changed', 'community', v_old.id, v_old.id, p_request_id,

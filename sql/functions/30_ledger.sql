@@ -65,6 +65,8 @@ begin
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
     perform _check_service_date(v_policy, p_service_date);
+    -- Eligibility (60_people.sql): the volunteer's age on the day served.
+    perform _require_volunteer_age(v_member.community_id, v_member.id, p_service_date);
     v_body := _post(v_member.community_id, 'credit', p_description, p_service_date, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'issuance'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -129,6 +131,7 @@ begin
         v_target := _system_account(v_member.community_id, 'services');
     end if;
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     v_body := _post(v_member.community_id, 'redemption', p_description, null, p_actor,
         _on_behalf_of(v_actor, v_member.id), null, null, p_request_id,
         array[_member_account(v_member.id), v_target], array[-p_minutes, p_minutes]);
@@ -175,6 +178,10 @@ begin
         v_target := _member_account(v_to.id);
     end if;
     perform _check_amount(_policy(v_from.community_id), p_minutes);
+    -- A gift (not a donation to the pool) may be limited to relatives.
+    if not p_to_pool then
+        perform _require_gift_scope(v_from.community_id, v_from.id, v_to.id);
+    end if;
     v_body := _post(v_from.community_id, v_kind, p_description, null, p_actor,
         _on_behalf_of(v_actor, v_from.id), null, null, p_request_id,
         array[_member_account(v_from.id), v_target], array[-p_minutes, p_minutes]);
@@ -204,6 +211,7 @@ begin
     perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
         'no such member');
     perform _check_amount(_policy(v_member.community_id), p_minutes);
+    perform _require_pool_eligible(v_member.community_id, v_member.id);
     v_body := _post(v_member.community_id, 'pool_grant', p_description, null, p_actor, null, null, null, p_request_id,
         array[_system_account(v_member.community_id, 'pool'), _member_account(v_member.id)],
         array[-p_minutes, p_minutes]);
@@ -255,6 +263,37 @@ begin
 end;
 $$;
 
+-- Hold p_minutes of an account (a member's, or the pool's for a service the pool pays) for
+-- p_member_id, if its available minutes allow it: locks the account, checks its floor, writes the
+-- hold. Shared by place_hold and the service requests (70_service_requests.sql); audits nothing.
+create or replace function _place_hold(
+    p_actor uuid, p_account_id uuid, p_member_id uuid, p_minutes bigint, p_description text,
+    p_expires_at timestamptz, p_on_behalf_of uuid
+) returns uuid language plpgsql as $$
+declare
+    v_account accounts;
+    v_policy communities;
+    v_held bigint;
+    v_hold uuid;
+begin
+    select * into v_account from accounts where id = p_account_id for update;
+    v_policy := _policy(v_account.community_id);
+    v_held := _held_minutes(v_account.id);
+    if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
+        perform _fail('insufficient_balance',
+            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
+                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
+            jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
+    end if;
+    insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
+    values (v_account.community_id, v_account.id, p_member_id, p_minutes, p_description, p_expires_at, p_actor,
+            p_on_behalf_of)
+    returning id into v_hold;
+    update accounts set held_minutes = held_minutes + p_minutes where id = v_account.id;
+    return v_hold;
+end;
+$$;
+
 create or replace function place_hold(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_member_id uuid, p_minutes bigint, p_description text, p_expires_at timestamptz
@@ -280,6 +319,8 @@ begin
         'no such member');
     v_policy := _policy(v_member.community_id);
     perform _check_amount(v_policy, p_minutes);
+    -- A hold books a service paid with the member's own hours: redeem_min_age applies.
+    perform _require_redeem_age(v_member.community_id, v_member.id, _today(v_member.community_id));
     -- Checked here, after the key is claimed, so a retry after the moment passed still replays.
     v_expires_at := coalesce(p_expires_at, now() + interval '14 days');
     if v_expires_at <= now() or v_expires_at > now() + interval '366 days' then
@@ -287,19 +328,8 @@ begin
             jsonb_build_object('errors', jsonb_build_array(jsonb_build_object(
                 'field', '$.expires_at', 'message', 'must be in the future and within 366 days'))));
     end if;
-    select * into v_account from accounts where member_id = v_member.id for update;
-    v_held := _held_minutes(v_account.id);
-    if v_account.balance_minutes - v_held - p_minutes < _floor_minutes(v_account, v_policy) then
-        perform _fail('insufficient_balance',
-            format('account %s cannot hold %s minutes: balance %s, held %s, lowest allowed %s', v_account.id,
-                   p_minutes, v_account.balance_minutes, v_held, _floor_minutes(v_account, v_policy)),
-            jsonb_build_object('account_id', v_account.id, 'available_minutes', v_account.balance_minutes - v_held));
-    end if;
-    insert into holds (community_id, account_id, member_id, minutes, description, expires_at, created_by, on_behalf_of)
-    values (v_member.community_id, v_account.id, v_member.id, p_minutes, p_description, v_expires_at, p_actor,
-            _on_behalf_of(v_actor, v_member.id))
-    returning id into v_hold;
-    update accounts set held_minutes = held_minutes + p_minutes where id = v_account.id;
+    v_hold := _place_hold(p_actor, _member_account(v_member.id), v_member.id, p_minutes, p_description, v_expires_at,
+        _on_behalf_of(v_actor, v_member.id));
     v_body := _hold_json(v_hold);
     perform _audit(p_actor::text, _on_behalf_of(v_actor, v_member.id), 'hold.placed', 'hold', v_hold,
         v_member.community_id, p_request_id, jsonb_build_object('member_id', v_member.id, 'minutes', p_minutes,
@@ -322,6 +352,13 @@ begin
         perform _fail('not_found', 'no such hold');
     end if;
     perform _authorize(p_actor, v_hold.community_id, null, array[]::text[], array['coordinator'], 'no such hold');
+    -- A service request's hold moves with its request (confirm, cancel), never on its own.
+    if exists (select 1 from service_requests where hold_id = v_hold.id) then
+        perform _fail('hold_belongs_to_request',
+            'this hold belongs to a service request; confirm or cancel the request instead',
+            jsonb_build_object('hold_id', v_hold.id,
+                'service_request_id', (select id from service_requests where hold_id = v_hold.id)));
+    end if;
     return v_hold;
 end;
 $$;
@@ -336,6 +373,43 @@ begin
         perform _fail('hold_not_pending', 'this hold was already captured, released or expired',
             jsonb_build_object('hold_id', p_hold.id, 'status', _hold_json(p_hold.id)->'status'));
     end if;
+end;
+$$;
+
+-- Capture p_minutes of a pending hold to p_target (the rest is released) and return the
+-- hold_capture transaction. Shared by capture_hold and the service requests, which name the
+-- request the transaction pays for and the service's date; audits nothing.
+create or replace function _capture_hold(
+    p_actor uuid, p_request_id text, p_hold holds, p_minutes bigint, p_target uuid,
+    p_service_date date, p_service_request_id uuid
+) returns jsonb language plpgsql as $$
+declare
+    v_body jsonb;
+begin
+    perform _lock_pending_hold(p_hold, array[p_hold.account_id, p_target]);
+    if p_minutes > p_hold.minutes then
+        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', p_hold.minutes),
+            jsonb_build_object('held_minutes', p_hold.minutes));
+    end if;
+    perform _check_amount(_policy(p_hold.community_id), p_minutes);
+    -- The hold is resolved first so the posting's floor check no longer counts it as held.
+    update accounts set held_minutes = held_minutes - p_hold.minutes where id = p_hold.account_id;
+    v_body := _post(p_hold.community_id, 'hold_capture', p_hold.description, p_service_date, p_actor,
+        p_hold.on_behalf_of, null, p_hold.id, p_request_id, array[p_hold.account_id, p_target],
+        array[-p_minutes, p_minutes], p_service_request_id);
+    insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
+    values (p_hold.id, 'captured', p_actor::text, (v_body->>'id')::uuid);
+    return v_body;
+end;
+$$;
+
+-- Release a pending hold (p_resolved_by: the principal's id, or `system`). Audits nothing.
+create or replace function _release_hold(p_resolved_by text, p_hold holds) returns void
+language plpgsql as $$
+begin
+    perform _lock_pending_hold(p_hold, array[p_hold.account_id]);
+    update accounts set held_minutes = held_minutes - p_hold.minutes where id = p_hold.account_id;
+    insert into hold_resolutions (hold_id, status, resolved_by) values (p_hold.id, 'released', p_resolved_by);
 end;
 $$;
 
@@ -370,20 +444,9 @@ begin
     else
         v_target := _system_account(v_hold.community_id, 'services');
     end if;
-    perform _lock_pending_hold(v_hold, array[v_hold.account_id, v_target]);
     v_minutes := coalesce(p_minutes, v_hold.minutes);
-    if v_minutes > v_hold.minutes then
-        perform _fail('capture_exceeds_hold', format('the hold reserves only %s minutes', v_hold.minutes),
-            jsonb_build_object('held_minutes', v_hold.minutes));
-    end if;
-    perform _check_amount(_policy(v_hold.community_id), v_minutes);
-    -- The hold is resolved first so the posting's floor check no longer counts it as held.
-    update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    v_body := _post(v_hold.community_id, 'hold_capture', v_hold.description, null, p_actor, v_hold.on_behalf_of, null,
-        v_hold.id, p_request_id, array[v_hold.account_id, v_target], array[-v_minutes, v_minutes]);
+    v_body := _capture_hold(p_actor, p_request_id, v_hold, v_minutes, v_target, null, null);
     v_tx := (v_body->>'id')::uuid;
-    insert into hold_resolutions (hold_id, status, resolved_by, transaction_id)
-    values (v_hold.id, 'captured', p_actor::text, v_tx);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.captured', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_minutes, 'released_minutes', v_hold.minutes - v_minutes,
         'transaction_id', v_tx));
@@ -406,9 +469,7 @@ begin
         return;
     end if;
     v_hold := _hold_for_resolution(_principal(p_actor), p_hold_id);
-    perform _lock_pending_hold(v_hold, array[v_hold.account_id]);
-    update accounts set held_minutes = held_minutes - v_hold.minutes where id = v_hold.account_id;
-    insert into hold_resolutions (hold_id, status, resolved_by) values (v_hold.id, 'released', p_actor::text);
+    perform _release_hold(p_actor::text, v_hold);
     v_body := _hold_json(v_hold.id);
     perform _audit(p_actor::text, v_hold.on_behalf_of, 'hold.released', 'hold', v_hold.id, v_hold.community_id,
         p_request_id, jsonb_build_object('minutes', v_hold.minutes));

@@ -110,7 +110,8 @@ begin
                    'on_behalf_of', o.on_behalf_of,
                    'reverses', null,
                    'reversed_by', null,
-                   'hold_id', null) as body
+                   'hold_id', null,
+                   'service_request_id', null) as body
           from ops o
     ),
     new_transactions as (
@@ -223,7 +224,10 @@ begin
        and p_minutes[o.n] > 0 and p_minutes[o.n] <= c.max_transaction_minutes
        and p_minutes[o.n] % c.unit_minutes = 0
        -- As _check_service_date: not after today in the community's time zone.
-       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date;
+       and (p_service_date[o.n]) <= (now() at time zone c.time_zone)::date
+       -- As _require_volunteer_age: old enough on the service date.
+       and (c.volunteer_min_age is null
+            or (m.birth_date is not null and _age_on(m.birth_date, p_service_date[o.n]) >= c.volunteer_min_age));
     perform _release_keys(p_actor, p_key,
         array(select n from unnest(v_claimed) n where n <> all(coalesce(v_ops.n, array[]::integer[]))));
     if v_ops.n is null then
@@ -276,6 +280,9 @@ begin
       join accounts ta on ta.member_id = t.id
      where not p_to_pool[o.n]
        and t.id <> f.id and t.community_id = f.community_id
+       -- As _require_gift_scope: with gift_scope 'relatives', only to a linked relative.
+       and (c.gift_scope = 'community'
+            or exists (select 1 from relatives r where r.member_id = f.id and r.relative_member_id = t.id))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = f.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = f.id and pm.roles && array['volunteer', 'resident']))
@@ -335,6 +342,10 @@ begin
       join accounts sa on sa.community_id = m.community_id and sa.kind = 'services' and sa.kind <> 'member'
      where (p_provider_member_id[o.n] is null
             or (pr.id is not null and pr.id <> m.id and pr.community_id = m.community_id))
+       -- As _require_redeem_age: old enough today in the community's time zone.
+       and (c.redeem_min_age is null
+            or (m.birth_date is not null
+                and _age_on(m.birth_date, (now() at time zone c.time_zone)::date) >= c.redeem_min_age))
        and (p.kind = 'admin'
             or (p.kind = 'member' and pm.community_id = m.community_id and 'coordinator' = any(pm.roles))
             or (p.kind = 'member' and p.member_id = m.id and 'resident' = any(pm.roles)))

@@ -92,6 +92,10 @@ async def test_admin_actions_are_audited(api: Api, owner: asyncpg.Connection) ->
             "max_balance_minutes": 6000,
             "overdraft_minutes": 0,
             "time_zone": "Asia/Urumqi",
+            "volunteer_min_age": None,
+            "redeem_min_age": None,
+            "gift_scope": "community",
+            "pool_requires_eligibility": False,
         },
     )
     assert changed.status_code == 200, changed.text

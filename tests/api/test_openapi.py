@@ -56,6 +56,8 @@ UNKEYED_WRITES = {
     ("post", "/v1/members/{member_id}/tokens"),
     # PATCH changes a policy as PUT replaces it: neither moves hours, and both are naturally idempotent.
     ("patch", "/v1/communities/{slug}/policy"),
+    # PUT replaces a service type's fields: it moves no hours and is naturally idempotent.
+    ("put", "/v1/communities/{slug}/service-types/{code}"),
 }
 PUBLIC = {("get", "/health"), ("get", "/ready")}
 WRITE_METHODS = {"post", "put", "patch", "delete"}

@@ -39,6 +39,10 @@ POLICY = {
     "max_balance_minutes": 90000,
     "overdraft_minutes": 0,
     "time_zone": "Asia/Shanghai",
+    "volunteer_min_age": None,
+    "redeem_min_age": None,
+    "gift_scope": "community",
+    "pool_requires_eligibility": False,
 }
 
 

@@ -20,6 +20,10 @@ WHOLE = {
     "max_balance_minutes": 6000,
     "overdraft_minutes": 60,
     "time_zone": "Asia/Urumqi",
+    "volunteer_min_age": 18,
+    "redeem_min_age": 60,
+    "gift_scope": "relatives",
+    "pool_requires_eligibility": True,
 }
 DEFAULTS = {
     "unit_minutes": 15,
@@ -27,6 +31,10 @@ DEFAULTS = {
     "max_balance_minutes": 90000,
     "overdraft_minutes": 0,
     "time_zone": "Asia/Shanghai",
+    "volunteer_min_age": None,
+    "redeem_min_age": None,
+    "gift_scope": "community",
+    "pool_requires_eligibility": False,
 }
 
 
@@ -64,7 +72,15 @@ async def test_put_needs_every_field_and_names_each_missing_one(api: Api, owner:
     path = f"/v1/communities/{community.slug}/policy"
     partial = await api.put(path, api.admin_token, {"unit_minutes": 30, "overdraft_minutes": 0})
     body = problem(partial, 400, "invalid_request")
-    assert sorted(fields_of(body)) == ["$.max_balance_minutes", "$.max_transaction_minutes", "$.time_zone"]
+    assert sorted(fields_of(body)) == [
+        "$.gift_scope",
+        "$.max_balance_minutes",
+        "$.max_transaction_minutes",
+        "$.pool_requires_eligibility",
+        "$.redeem_min_age",
+        "$.time_zone",
+        "$.volunteer_min_age",
+    ]
     assert all(name in body["detail"] for name in ("max_balance_minutes", "max_transaction_minutes", "time_zone"))
     empty = problem(await api.put(path, api.admin_token, {}), 400, "invalid_request")
     assert sorted(fields_of(empty)) == sorted(f"$.{name}" for name in DEFAULTS)

@@ -39,8 +39,6 @@ EN = {"Accept-Language": "en"}
 # test_unbuilt_codes_are_not_raised_yet fails: move it from here to PRODUCERS, with its request.
 UNBUILT = frozenset(
     {
-        "not_eligible",
-        "not_a_relative",
         "service_type_exists",
         "invalid_transition",
         "not_yet_logged",
@@ -192,6 +190,22 @@ async def _service_date_in_future(env: Env) -> AsyncIterator[Send]:
     member = await env.api.member(await env.api.community(), "volunteer")
     body = credit_body(member) | {"service_date": "2999-01-01"}
     yield lambda h: env.api.post("/v1/credits", env.api.admin_token, body, **h)
+
+
+@produces("not_eligible")
+async def _not_eligible(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community(volunteer_min_age=18)
+    member = await env.api.member(community, "volunteer", birth_date="2010-01-01")
+    yield lambda h: env.api.post("/v1/credits", env.api.admin_token, credit_body(member), **h)
+
+
+@produces("not_a_relative")
+async def _not_a_relative(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community(gift_scope="relatives")
+    giver, other = await env.api.member(community, "volunteer"), await env.api.member(community, "resident")
+    assert (await env.api.credit(giver, 60)).status_code == 201
+    body = {"from_member_id": giver.id, "to_member_id": other.id, "minutes": 15}
+    yield lambda h: env.api.post("/v1/transfers", giver.token, body, **h)
 
 
 @produces("idempotency_key_reused")

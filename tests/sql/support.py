@@ -38,6 +38,14 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "place_hold": ("uuid", "bigint", "text", "timestamptz"),
     "capture_hold": ("uuid", "bigint", "uuid"),
     "release_hold": ("uuid",),
+    # Service requests (70_service_requests.sql).
+    "create_service_request": ("uuid", "text", "bigint", "timestamptz", "text", "text"),
+    "assign_service_request": ("uuid", "uuid"),
+    "check_in_service_request": ("uuid",),
+    "report_service_request": ("uuid", "bigint"),
+    "confirm_service_request": ("uuid", "integer", "text", "bigint"),
+    "dispute_service_request": ("uuid", "text"),
+    "cancel_service_request": ("uuid", "text"),
 }
 
 

@@ -57,6 +57,10 @@ async def test_set_policy_changes_the_fields_given_and_records_the_whole_policy(
         "max_balance_minutes": 600,
         "overdraft_minutes": 0,
         "time_zone": "Asia/Shanghai",
+        "volunteer_min_age": None,
+        "redeem_min_age": None,
+        "gift_scope": "community",
+        "pool_requires_eligibility": False,
     }
     assert details == {"before": before, "after": before | {"time_zone": "Asia/Kolkata", "overdraft_minutes": 30}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -27,6 +27,10 @@ TimeZone = Annotated[
         description="IANA time zone name, e.g. Asia/Shanghai",
     ),
 ]
+# A minimum age (years) for volunteering or redeeming; null: no rule.
+MinAge = Annotated[int, msgspec.Meta(ge=0, le=150)]
+# Whom a member may give hours to: anyone in the community, or linked relatives only.
+GiftScope = Literal["community", "relatives"]
 
 
 class Policy(Request, frozen=True):
@@ -41,6 +45,10 @@ class Policy(Request, frozen=True):
     max_balance_minutes: PolicyMinutes = 90000
     overdraft_minutes: OverdraftMinutes = 0
     time_zone: TimeZone = "Asia/Shanghai"
+    volunteer_min_age: MinAge | None = None
+    redeem_min_age: MinAge | None = None
+    gift_scope: GiftScope = "community"
+    pool_requires_eligibility: bool = False
 
 
 class PolicyReplace(Request, frozen=True):
@@ -51,6 +59,10 @@ class PolicyReplace(Request, frozen=True):
     max_balance_minutes: PolicyMinutes
     overdraft_minutes: OverdraftMinutes
     time_zone: TimeZone
+    volunteer_min_age: MinAge | None
+    redeem_min_age: MinAge | None
+    gift_scope: GiftScope
+    pool_requires_eligibility: bool
 
 
 class PolicyChange(Request, frozen=True):
@@ -61,6 +73,10 @@ class PolicyChange(Request, frozen=True):
     max_balance_minutes: PolicyMinutes | UnsetType = UNSET
     overdraft_minutes: OverdraftMinutes | UnsetType = UNSET
     time_zone: TimeZone | UnsetType = UNSET
+    volunteer_min_age: MinAge | UnsetType | None = UNSET
+    redeem_min_age: MinAge | UnsetType | None = UNSET
+    gift_scope: GiftScope | UnsetType = UNSET
+    pool_requires_eligibility: bool | UnsetType = UNSET
 
     def given(self) -> dict[str, object]:
         """The fields the request gave, by name."""

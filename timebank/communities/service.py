@@ -16,6 +16,7 @@ from timebank.http.context import Principal
 _SELECT = """
     select c.id, c.slug, c.name, p.slug as parent_slug, c.unit_minutes, c.max_transaction_minutes,
            c.max_balance_minutes, c.overdraft_minutes, c.time_zone, c.created_at, c.seq,
+           c.volunteer_min_age, c.redeem_min_age, c.gift_scope, c.pool_requires_eligibility,
            (select id from accounts a where a.community_id = c.id and a.kind = 'issuance') as issuance,
            (select id from accounts a where a.community_id = c.id and a.kind = 'pool') as pool,
            (select id from accounts a where a.community_id = c.id and a.kind = 'services') as services
@@ -36,6 +37,10 @@ def _community(row: asyncpg.Record) -> Community:
             max_balance_minutes=row["max_balance_minutes"],
             overdraft_minutes=row["overdraft_minutes"],
             time_zone=row["time_zone"],
+            volunteer_min_age=row["volunteer_min_age"],
+            redeem_min_age=row["redeem_min_age"],
+            gift_scope=row["gift_scope"],
+            pool_requires_eligibility=row["pool_requires_eligibility"],
         ),
         accounts=SystemAccounts(issuance=row["issuance"], pool=row["pool"], services=row["services"]),
         created_at=row["created_at"],
@@ -46,7 +51,7 @@ async def create_community(
     db: Database, actor: Principal, request_id: str, slug: str, name: str, parent_slug: str | None, policy: Policy
 ) -> Community:
     community_id = await db.fetchval(
-        "select create_community($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "select create_community($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         actor.id,
         request_id,
         slug,
@@ -57,6 +62,10 @@ async def create_community(
         policy.max_balance_minutes,
         policy.overdraft_minutes,
         policy.time_zone,
+        policy.volunteer_min_age,
+        policy.redeem_min_age,
+        policy.gift_scope,
+        policy.pool_requires_eligibility,
     )
     return await get_by_id(db, community_id)
 

@@ -33,6 +33,7 @@ from timebank.members import service as members
         "amount_not_multiple_of_unit",
         "insufficient_balance",
         "invalid_expiry",
+        "not_eligible",
         body=True,
         keyed=True,
     ),
@@ -67,6 +68,7 @@ async def place_hold(
         "balance_cap_exceeded",
         "same_account",
         "cross_community_not_allowed",
+        "hold_belongs_to_request",
         body=True,
         keyed=True,
     ),
@@ -91,7 +93,7 @@ async def capture_hold(
 @post(
     "/v1/holds/{hold_id:uuid}/release",
     status_code=200,
-    responses=problems("forbidden", "not_found", "hold_not_pending", body=True, keyed=True),
+    responses=problems("forbidden", "not_found", "hold_not_pending", "hold_belongs_to_request", body=True, keyed=True),
     summary="Release held hours",
 )
 async def release_hold(

@@ -28,6 +28,7 @@ from litestar.enums import OpenAPIMediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import OpenAPI
 
+from timebank.communities.models import GiftScope
 from timebank.errors import CODES, PROBLEM_MEDIA_TYPE
 from timebank.holds.models import HoldStatus
 from timebank.http.idempotency import MAX_KEY_CHARS
@@ -35,6 +36,7 @@ from timebank.http.types import MemberRole, PrincipalRole
 from timebank.http.types import Request as RequestBody
 from timebank.ledger.models import AccountKind, TransactionKind
 from timebank.reports import csv as report_csv
+from timebank.services.models import Funding, ServiceRequestStatus
 
 # Every enum of the document, by the name generated clients give its class.
 NAMED_ENUMS: dict[str, tuple[str, ...]] = {
@@ -43,6 +45,10 @@ NAMED_ENUMS: dict[str, tuple[str, ...]] = {
     "TransactionKind": get_args(TransactionKind),
     "AccountKind": get_args(AccountKind),
     "HoldStatus": get_args(HoldStatus),
+    "ServiceRequestStatus": get_args(ServiceRequestStatus),
+    "Funding": get_args(Funding),
+    # people (policy additions, relatives)
+    "GiftScope": get_args(GiftScope),
 }
 
 IDEMPOTENCY_KEY_SCHEMA = {
@@ -84,6 +90,19 @@ _TRANSACTION_LINKS: dict[str, Link] = {
     "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}, {}),
     "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}, {}),
 }
+# Service requests: each answer leads to the request and its next steps.
+_SERVICE_REQUEST_STEPS = ("assign", "check_in", "report", "confirm", "dispute", "cancel")
+_SERVICE_REQUEST_LINKS: dict[str, Link] = {
+    "GetServiceRequest": ("get_service_request", {"request_id": "$response.body#/id"}, {}),
+    **{
+        "".join(word.title() for word in step.split("_")): (
+            f"{step}_service_request",
+            {"request_id": "$response.body#/id"},
+            {},
+        )
+        for step in _SERVICE_REQUEST_STEPS
+    },
+}
 LINKS: dict[str, dict[str, Link]] = {
     "create_community": {
         "GetCommunity": ("get_community", {"slug": "$response.body#/slug"}, {}),
@@ -116,6 +135,7 @@ LINKS: dict[str, dict[str, Link]] = {
         "GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {}),
     },
     "get_member": {"GetAccount": ("get_account", {"account_id": "$response.body#/account_id"}, {})},
+    **{f"{step}_service_request": _SERVICE_REQUEST_LINKS for step in ("create", *_SERVICE_REQUEST_STEPS)},
 }
 
 # Operations whose success can also come in another media type, chosen by the Accept header:

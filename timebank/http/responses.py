@@ -53,7 +53,24 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "detail": "this hold was already captured, released or expired",
         "hold_id": "7d1e3a52-4a0b-4c1e-9d8e-2b6f0a9c3e11",
     },
-    "invalid_transition": {"detail": "a completed request cannot be assigned"},
+    "invalid_transition": {
+        "detail": "a request that is completed cannot be assigned",
+        "current_status": "completed",
+        "service_request_id": "9a4c2e1f-6b3d-4f7a-8e2c-1d5b7f9a3c40",
+    },
+    "hold_belongs_to_request": {
+        "detail": "this hold belongs to a service request; confirm or cancel the request instead",
+        "hold_id": "7d1e3a52-4a0b-4c1e-9d8e-2b6f0a9c3e11",
+        "service_request_id": "9a4c2e1f-6b3d-4f7a-8e2c-1d5b7f9a3c40",
+    },
+    "unknown_service_type": {
+        "detail": "bathing is not an active service type of this community",
+        "errors": [{"field": "$.service_type", "message": "not an active service type of this community"}],
+    },
+    "invalid_schedule": {
+        "detail": "scheduled_at must lie between 7 days ago and 366 days ahead",
+        "errors": [{"field": "$.scheduled_at", "message": "between 7 days ago and 366 days ahead"}],
+    },
     "not_yet_logged": {"detail": "the transaction is not in the public log yet; retry shortly"},
     "conflict": {"detail": "TIMEBANK_ADMIN_TOKEN is already the token of a non-admin principal"},
     "amount_not_multiple_of_unit": {"detail": "minutes must be a multiple of 15", "unit_minutes": 15},
@@ -74,8 +91,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "cross_community_not_allowed": {"detail": "hours cannot move between communities"},
     "capture_exceeds_hold": {"detail": "the hold reserves only 60 minutes", "held_minutes": 60},
     "service_date_in_future": {"detail": "service_date 2031-01-01 is after today (2026-12-01 in Asia/Shanghai)"},
-    "not_eligible": {"detail": "redemption needs an age of at least 60; the member has no birth date"},
-    "not_a_relative": {"detail": "gifts in this community go only to linked relatives"},
+    "not_eligible": {
+        "detail": "volunteers must be at least 18 years old; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is 17 on 2026-11-01"
+    },
+    "not_a_relative": {
+        "detail": "this community allows gifts only to relatives; member 3f6c1a2e-8d4b-4c1f-9e2a-7b5d0c9e1f33"
+        " is not a linked relative of member 9a2b7c4d-1e5f-4a6b-8c9d-0e1f2a3b4c5d",
+        "errors": [{"field": "$.to_member_id", "message": "not a linked relative of the sender"}],
+    },
     "invalid_date_range": {
         "detail": "`to` is before `from`",
         "errors": [{"field": "to", "message": "before from"}],

@@ -74,6 +74,9 @@ class Transaction(msgspec.Struct, frozen=True):
     reverses: uuid.UUID | None
     reversed_by: uuid.UUID | None
     hold_id: uuid.UUID | None
+    # The service request this transaction pays for (null elsewhere). Always sent; the default only
+    # lets answers stored before the field existed decode.
+    service_request_id: uuid.UUID | None = None
 
 
 class TransactionPage(msgspec.Struct, frozen=True):

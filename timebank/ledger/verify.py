@@ -171,7 +171,8 @@ CHECKS: tuple[Check, ...] = (
                      union all select id, 'member' from members
                      union all select id, 'community' from communities
                      union all select id, 'hold' from holds
-                     union all select id, 'principal' from principals) x
+                     union all select id, 'principal' from principals
+                     union all select id, 'service_request' from service_requests) x
             on x.id = e.subject_id and x.kind = e.subject_type
          where ($1::uuid is null or e.community_id = $1) and e.subject_id is not null and x.id is null
         """,
@@ -201,6 +202,42 @@ CHECKS: tuple[Check, ...] = (
                        from postings group by transaction_id) p on p.transaction_id = e.subject_id
          where ($1::uuid is null or e.community_id = $1) and e.action = 'transaction.created'
            and e.details->'postings' is distinct from p.postings
+        """,
+    ),
+    # Service requests (timebank/services): the hours of a request move once, when it completes.
+    Check(
+        "service_requests_paid_once",
+        "each completed service request has exactly one transaction, the one it names; any other has none",
+        """
+        select format('service request %s (%s): names transaction %s, transactions naming it: %s',
+                      r.id, r.status, coalesce(r.transaction_id::text, 'none'), coalesce(t.ids, 'none'))
+          from service_requests r
+          left join (select service_request_id, count(*) as n, string_agg(id::text, ', ' order by seq) as ids,
+                            (array_agg(id))[1] as only_id
+                       from transactions where service_request_id is not null
+                      group by service_request_id) t on t.service_request_id = r.id
+         where ($1::uuid is null or r.community_id = $1)
+           and case when r.status = 'completed'
+                    then t.n is distinct from 1 or r.transaction_id is distinct from t.only_id
+                    else t.n is not null or r.transaction_id is not null end
+        """,
+    ),
+    Check(
+        "service_request_holds_resolved",
+        "each service request's hold agrees with its status: captured by its transaction when completed,"
+        " released or expired when cancelled, still unresolved otherwise",
+        """
+        select format('service request %s (%s, %s): hold %s is %s', r.id, r.status, r.funding,
+                      coalesce(r.hold_id::text, 'none'),
+                      coalesce(x.status || coalesce(' by ' || x.transaction_id, ''), 'unresolved'))
+          from service_requests r
+          left join hold_resolutions x on x.hold_id = r.hold_id
+         where ($1::uuid is null or r.community_id = $1)
+           and case when r.funding = 'community' then r.hold_id is not null
+                    when r.status = 'completed'
+                    then x.status is distinct from 'captured' or x.transaction_id is distinct from r.transaction_id
+                    when r.status = 'cancelled' then x.status is null or x.status not in ('released', 'expired')
+                    else x.status is not null end
         """,
     ),
 )

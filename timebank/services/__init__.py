@@ -1,0 +1,1 @@
+"""Services: service types and service requests, how hours are earned and spent."""
