@@ -2995,14 +2995,14 @@ $$;
 -- Name: report_month(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
-CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(community_id uuid, grid text, is_total boolean, earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint, granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint)
+CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(community_id uuid, grid text, is_total boolean, earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint, granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint, services_completed bigint, people_served bigint, rating_sum bigint, rating_count bigint)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     SET jit TO 'off'
     SET work_mem TO '64MB'
     AS $$
 with tx as materialized (
-    select t.id, t.kind,
+    select t.id, t.kind, t.service_request_id,
            case when t.kind = 'reversal' then (select o.kind from transactions o where o.id = t.reverses) end
                as original_kind
       from transactions t
@@ -3038,6 +3038,14 @@ with tx as materialized (
                  and (l.minutes < 0) = (tx.original_kind in ('credit', 'pool_grant'))), 0) as reversed
       from legs l join tx on tx.id = l.transaction_id
      group by l.member_id
+), served as (
+    -- Requests completed in the month: their transaction (one per request) was made in it.
+    select r.member_id, count(*) as completed, sum(r.rating) as rating_sum, count(r.rating) as rating_count,
+           coalesce(sum((select sum(p.minutes) from postings p where p.transaction_id = tx.id and p.minutes > 0))
+                    filter (where r.funding = 'pool'), 0) as pool_minutes
+      from tx join service_requests r on r.id = tx.service_request_id
+     where tx.service_request_id is not null
+     group by r.member_id
 ), balances as (
     select m.id as member_id, m.community_id, m.grid,
            coalesce((select p.balance_after_minutes from postings p
@@ -3053,14 +3061,47 @@ with tx as materialized (
      where a.community_id = any(p_communities) and a.kind = 'issuance'
 )
 select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
-       coalesce(sum(f.earned), 0)::bigint, coalesce(sum(f.redeemed), 0)::bigint,
+       coalesce(sum(f.earned), 0)::bigint, (coalesce(sum(f.redeemed), 0) + coalesce(sum(s.pool_minutes), 0))::bigint,
        coalesce(sum(f.gifted), 0)::bigint, coalesce(sum(f.donated), 0)::bigint,
        coalesce(sum(f.granted), 0)::bigint, coalesce(sum(f.reversed), 0)::bigint,
        count(*) filter (where f.earned > 0),
        case when grouping(b.community_id, b.grid) <> 0 then -(select balance from issuance)
-            else sum(b.balance)::bigint end
-  from balances b left join flows f on f.member_id = b.member_id
+            else sum(b.balance)::bigint end,
+       coalesce(sum(s.completed), 0)::bigint, count(s.member_id), coalesce(sum(s.rating_sum), 0)::bigint,
+       coalesce(sum(s.rating_count), 0)::bigint
+  from balances b
+  left join flows f on f.member_id = b.member_id
+  left join served s on s.member_id = b.member_id
  group by grouping sets ((b.community_id, b.grid), ())
+$$;
+
+
+--
+-- Name: report_month_service_types(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.report_month_service_types(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(service_type text, name text, services_completed bigint, minutes bigint, average_rating numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
+    AS $$
+with done as (
+    select r.service_type, r.rating,
+           (select sum(p.minutes) from postings p where p.transaction_id = t.id and p.minutes > 0) as minutes
+      from transactions t join service_requests r on r.id = t.service_request_id
+     where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
+       and t.service_request_id is not null
+), types as (
+    select st.code, min(st.created_at) as created_at,
+           (array_agg(st.name order by st.community_id = p_communities[1] desc, st.created_at))[1] as name
+      from service_types st
+     where st.community_id = any(p_communities)
+     group by st.code
+)
+select ty.code, ty.name, count(d.service_type), coalesce(sum(d.minutes), 0)::bigint, round(avg(d.rating), 2)
+  from types ty left join done d on d.service_type = ty.code
+ group by ty.code, ty.name, ty.created_at
+ order by ty.created_at, ty.code
 $$;
 
 

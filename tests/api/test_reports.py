@@ -15,8 +15,9 @@ import re
 import secrets
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,8 @@ import asyncpg
 import pytest
 
 from tests.client import Api, Community, Member
+from tests.services.support import age_request, asked, stepped, transactions_of
+from tests.services.support import reported as reported_service
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MINUTE_FIGURES = (
@@ -94,15 +97,57 @@ def classify(kind: str, original: str | None, minutes: int) -> str | None:
     return figure.get((kind, incoming))
 
 
+@dataclass
+class Tally:
+    """One member's (or a grid's, or the total's) figures, summed in Python."""
+
+    minutes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MINUTE_FIGURES, 0))
+    active_volunteers: int = 0
+    services_completed: int = 0
+    people_served: int = 0
+    ratings: list[int] = field(default_factory=list)
+    outstanding_minutes: int = 0
+
+    def add(self, other: Tally) -> None:
+        for name in MINUTE_FIGURES:
+            self.minutes[name] += other.minutes[name]
+        self.active_volunteers += 1 if other.minutes["earned_minutes"] > 0 else 0
+        self.services_completed += other.services_completed
+        self.people_served += 1 if other.services_completed > 0 else 0
+        self.ratings += other.ratings
+
+    def figures(self) -> dict[str, Any]:
+        mean = None
+        if self.ratings:
+            exact = Decimal(sum(self.ratings)) / Decimal(len(self.ratings))
+            mean = float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        return self.minutes | {
+            "active_volunteers": self.active_volunteers,
+            "services_completed": self.services_completed,
+            "people_served": self.people_served,
+            "average_rating": mean,
+            "outstanding_minutes": self.outstanding_minutes,
+        }
+
+
+def count_service(served: Tally, request: asyncpg.Record, postings: list[asyncpg.Record]) -> None:
+    """A request completed in the month, counted for the member served."""
+    served.services_completed += 1
+    served.ratings += [request["rating"]] if request["rating"] is not None else []
+    if request["funding"] == "pool":  # the pool paid: minutes spent on a service for the member served
+        served.minutes["redeemed_minutes"] += sum(p["minutes"] for p in postings if p["minutes"] > 0)
+
+
 async def recompute(
     owner: asyncpg.Connection, community_ids: list[str], start: datetime, end: datetime
-) -> dict[tuple[str, str | None] | None, dict[str, int]]:
+) -> dict[tuple[str, str | None] | None, dict[str, Any]]:
     """Figures per (community slug, grid) and in total (key None), from every posting, in Python."""
     ids = [uuid.UUID(i) for i in community_ids]
     transactions = {
         r["id"]: r
         for r in await owner.fetch(
-            "select id, kind, reverses, created_at from transactions where community_id = any($1)", ids
+            "select id, kind, reverses, created_at, service_request_id from transactions where community_id = any($1)",
+            ids,
         )
     }
     postings = await owner.fetch(
@@ -119,20 +164,22 @@ async def recompute(
             ids,
         )
     }
+    requests = {
+        r["id"]: r for r in await owner.fetch("select * from service_requests where community_id = any($1)", ids)
+    }
     by_tx: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
     for p in postings:
         by_tx[p["transaction_id"]].append(p)
 
-    per_member: dict[uuid.UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MINUTE_FIGURES, 0))
+    per_member: dict[uuid.UUID, Tally] = defaultdict(Tally)
     issuance = 0
-    balances: dict[uuid.UUID, int] = defaultdict(int)
     for p in postings:
         account = accounts[p["account_id"]]
         if p["created_at"] < end:
             if account["kind"] == "issuance":
                 issuance += p["minutes"]
             elif account["kind"] == "member":
-                balances[account["member_id"]] += p["minutes"]
+                per_member[account["member_id"]].outstanding_minutes += p["minutes"]
     for tx_id, tx in transactions.items():
         if not start <= tx["created_at"] < end:
             continue
@@ -141,33 +188,39 @@ async def recompute(
             member = accounts[p["account_id"]]["member_id"]
             figure = classify(tx["kind"], original, p["minutes"])
             if member is not None and figure is not None:
-                per_member[member][figure] += abs(p["minutes"])
-    result: dict[tuple[str, str | None] | None, dict[str, int]] = {}
-    total = dict.fromkeys((*MINUTE_FIGURES, "active_volunteers"), 0)
+                per_member[member].minutes[figure] += abs(p["minutes"])
+        if tx["service_request_id"] is not None:
+            request = requests[tx["service_request_id"]]
+            count_service(per_member[request["member_id"]], request, by_tx[tx_id])
+    grids: dict[tuple[str, str | None], Tally] = {}
+    total = Tally()
     for member_id, member in members.items():
         if member["created_at"] >= end:
             continue
-        key = (member["slug"], member["grid"])
-        row = result.setdefault(key, dict.fromkeys((*MINUTE_FIGURES, "active_volunteers", "outstanding_minutes"), 0))
-        figures = per_member.get(member_id, dict.fromkeys(MINUTE_FIGURES, 0))
-        for name in MINUTE_FIGURES:
-            row[name] += figures[name]
-            total[name] += figures[name]
-        active = 1 if figures["earned_minutes"] > 0 else 0
-        row["active_volunteers"] += active
-        total["active_volunteers"] += active
-        row["outstanding_minutes"] += balances[member_id]
-    result[None] = total | {"outstanding_minutes": -issuance}
+        grid = grids.setdefault((member["slug"], member["grid"]), Tally())
+        grid.add(per_member[member_id])
+        grid.outstanding_minutes += per_member[member_id].outstanding_minutes
+        total.add(per_member[member_id])
+    total.outstanding_minutes = -issuance
+    result: dict[tuple[str, str | None] | None, dict[str, Any]] = {k: g.figures() for k, g in grids.items()}
+    result[None] = total.figures()
     return result
 
 
-def reported(body: dict[str, Any]) -> dict[tuple[str, str | None] | None, dict[str, int]]:
-    names = (*MINUTE_FIGURES, "active_volunteers", "outstanding_minutes")
-    rows: dict[tuple[str, str | None] | None, dict[str, int]] = {
-        (g["community"], g["grid"]): {n: g[n] for n in names} for g in body["by_grid"]
-    }
+FIGURES = (*MINUTE_FIGURES, "active_volunteers", "services_completed", "people_served", "average_rating")
+
+
+def reported(body: dict[str, Any], names: tuple[str, ...] = (*FIGURES, "outstanding_minutes")) -> dict[Any, Any]:
+    """The report's figures by (community, grid), and the totals under None."""
+    rows: dict[Any, Any] = {(g["community"], g["grid"]): {n: g[n] for n in names} for g in body["by_grid"]}
     rows[None] = {n: body["totals"][n] for n in names}
     return rows
+
+
+def ledger(rows: dict[Any, Any]) -> dict[Any, Any]:
+    """Only the ledger figures of reported() or recompute() rows (for hand counts of those)."""
+    keep = (*MINUTE_FIGURES, "active_volunteers", "outstanding_minutes")
+    return {key: {n: row[n] for n in keep} for key, row in rows.items()}
 
 
 # --- Known data ---------------------------------------------------------------------------------------
@@ -273,7 +326,7 @@ async def test_every_figure_matches_the_hand_count_and_a_recomputation_from_the_
     assert body["communities"] == [slug]
 
     # By hand (see october()): the September credit only counts as outstanding; the November one not at all.
-    assert reported(body) == {
+    assert ledger(reported(body)) == {
         # Grid 1: v2 credited 120, v1 15 at 23:59 on the 31st; v1 paid 45 by a hold and gave 60 + 15
         # (the 15 reversed); v2 donated 60. Balances: v1 510, v2 60, the coordinator and auditor 0.
         (slug, "1"): figures(135, 45, 75, 60, 0, 15, 2, 570),
@@ -292,7 +345,12 @@ async def test_every_figure_matches_the_hand_count_and_a_recomputation_from_the_
     # Service figures: none of this month's movements came from a service request.
     for row in [body["totals"], *body["by_grid"]]:
         assert (row["services_completed"], row["people_served"], row["average_rating"]) == (0, 0, None)
-    assert body["by_service_type"] == []
+    # Every service type of the community is listed, done or not, the six of API.md in its order.
+    assert [(t["service_type"], t["name"], t["services_completed"], t["minutes"], t["average_rating"])
+            for t in body["by_service_type"]] == [
+        ("meals", "助餐", 0, 0, None), ("cleaning", "助洁", 0, 0, None), ("bathing", "助浴", 0, 0, None),
+        ("medical_escort", "助医", 0, 0, None), ("companionship", "陪聊", 0, 0, None), ("errands", "代办", 0, 0, None),
+    ]  # fmt: skip
 
 
 async def test_the_months_around_match_the_recomputation_too(api: Api, owner: asyncpg.Connection) -> None:
@@ -620,3 +678,138 @@ async def test_the_document_declares_both_answers_and_every_problem(api: Api) ->
     assert {"community", "month", "from", "to", "totals", "by_grid", "by_service_type"} <= set(
         report_schema["required"]
     )
+
+
+# --- Service figures: from service requests completed in the month ------------------------------------
+
+
+async def test_service_figures_come_from_the_requests_completed_in_the_month(
+    api: Api, owner: asyncpg.Connection
+) -> None:
+    """Requests of each funding, confirmed with ratings and one by the 7-day job (no rating), over HTTP."""
+    community = await api.community()
+    slug = community.slug
+    coordinator = await api.member(community, "coordinator", grid="1")
+    p1 = await api.member(community, "volunteer", grid="1", name="周彦芳")
+    p2 = await api.member(community, "volunteer", grid="2", name="王建国")
+    e1 = await api.member(community, "resident", grid="1", name="陈秀英")
+    e2 = await api.member(community, "resident", grid="2", name="李桂兰")
+    e3 = await api.member(community, "resident", grid="2", name="赵德明")
+    donor = await api.member(community, "volunteer", grid="3", name="刘芳")
+    await members_since(owner, community, beijing("2026-01-01T00:00:00"))
+    token = coordinator.token
+    history: list[tuple[str, str]] = []
+
+    async def write(path: str, body: dict[str, Any], at: str) -> None:
+        history.append(((await created(await api.post(path, token, body)))["id"], at))
+
+    await write(
+        "/v1/credits", {"member_id": donor.id, "minutes": 600, "service_date": "2026-09-01"}, "2026-09-20T09:00"
+    )
+    await write("/v1/transfers", {"from_member_id": donor.id, "to_pool": True, "minutes": 300}, "2026-09-21T09:00")
+    await write("/v1/pool-grants", {"member_id": e1.id, "minutes": 120}, "2026-09-22T09:00")
+    await write("/v1/pool-grants", {"member_id": e2.id, "minutes": 60}, "2026-09-23T09:00")
+
+    async def service(member: Member, kind: str, minutes: int, funding: str, provider: Member, done: int) -> str:
+        request = await asked(api, token, member, minutes, funding, service_type=kind)
+        await reported_service(api, request["id"], provider, done)
+        return str(request["id"])
+
+    async def confirmed(request_id: str, rating: int, at: str) -> None:
+        answer = await stepped(api, request_id, "confirm", token, {"rating": rating})
+        history.append((answer["transaction_id"], at))
+
+    # e1's own hours: 助餐 by p1, 60 minutes, 5 stars.
+    await confirmed(await service(e1, "meals", 60, "own", p1, 60), 5, "2026-10-03T09:00")
+    # Paid by the community: 助洁 for e2 by p2, 90 of the 120 asked, 4 stars.
+    await confirmed(await service(e2, "cleaning", 120, "community", p2, 90), 4, "2026-10-04T09:00")
+    # Paid by the pool: 助餐 for e3 by p1, 45 of 60, 2 stars.
+    await confirmed(await service(e3, "meals", 60, "pool", p1, 45), 2, "2026-10-05T09:00")
+    # e2's own hours: 陪聊 by p2, reported and left: the 7-day job confirms it, without a rating.
+    waiting = await service(e2, "companionship", 60, "own", p2, 60)
+    await age_request(owner, waiting, reported_days_ago=8)
+    assert await owner.fetchval("select auto_confirm_service_requests('test-reports', 1000)") >= 1
+    history.append((str((await transactions_of(owner, waiting))[0]["id"]), "2026-10-06T09:00"))
+    # Cancelled: never counted.
+    cancelled = await asked(api, token, e1, 30, "own", service_type="meals")
+    await stepped(api, cancelled["id"], "cancel", token, {"reason": "不需要了"})
+    # Completed on 1 November: not October's.
+    await confirmed(await service(e1, "meals", 30, "own", p1, 30), 3, "2026-11-02T09:00")
+    for transaction_id, at in history:
+        await move(owner, transaction_id, beijing(at + ":00"))
+
+    body = await report(api, slug, token, month="2026-10")
+    rows = reported(body)
+    assert rows[(slug, "1")] == {
+        # p1 earned 60 + 45; e1 redeemed 60; one service, for e1, 5 stars; balances e1 60, p1 105.
+        **figures(105, 60, 0, 0, 0, 0, 1, 165),
+        "services_completed": 1,
+        "people_served": 1,
+        "average_rating": 5.0,
+    }
+    assert rows[(slug, "2")] == {
+        # p2 earned 90 (credit) + 60; e2 redeemed 60 of its own, and the pool paid 45 for e3's meal.
+        **figures(150, 105, 0, 0, 0, 0, 1, 150),
+        "services_completed": 3,
+        "people_served": 2,
+        "average_rating": 3.0,  # (4 + 2) / 2: the job's confirmation has no rating
+    }
+    assert rows[(slug, "3")] == {**figures(0, 0, 0, 0, 0, 0, 0, 300), "services_completed": 0, "people_served": 0,
+                                 "average_rating": None}  # fmt: skip
+    # Issued: 600 + 90 (the community's service); the pool keeps 300 - 180 - 45 = 75.
+    assert rows[None] == {
+        **figures(255, 165, 0, 0, 0, 0, 2, 690),
+        "services_completed": 4,
+        "people_served": 3,
+        "average_rating": 3.67,  # (5 + 4 + 2) / 3
+    }
+    assert [(t["service_type"], t["services_completed"], t["minutes"], t["average_rating"])
+            for t in body["by_service_type"]] == [
+        ("meals", 2, 105, 3.5), ("cleaning", 1, 90, 4.0), ("bathing", 0, 0, None),
+        ("medical_escort", 0, 0, None), ("companionship", 1, 60, None), ("errands", 0, 0, None),
+    ]  # fmt: skip
+    start, end = beijing("2026-10-01T00:00:00"), beijing("2026-11-01T00:00:00")
+    assert rows == await recompute(owner, [community.id], start, end)
+    assert await recompute_types(owner, [community.id], start, end) == {
+        t["service_type"]: (t["services_completed"], t["minutes"], t["average_rating"]) for t in body["by_service_type"]
+    }
+    november = await report(api, slug, token, month="2026-11")
+    assert (november["totals"]["services_completed"], november["totals"]["average_rating"]) == (1, 3.0)
+    assert reported(november) == await recompute(owner, [community.id], end, beijing("2026-12-01T00:00:00"))
+    # The CSV carries the service figures too.
+    response = await api.client.get(
+        PATH.format(slug=slug), params={"month": "2026-10"}, headers={**api.auth(token), "Accept": "text/csv"}
+    )
+    header, *_, total = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    cells = dict(zip(header, total, strict=True))
+    assert (cells["people_served"], cells["services_completed"], cells["average_rating"]) == ("3", "4", "3.67")
+
+
+async def recompute_types(
+    owner: asyncpg.Connection, community_ids: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[int, int, float | None]]:
+    """Per service type, from the raw rows: requests whose transaction was made in the month."""
+    rows = await owner.fetch(
+        """
+        select r.service_type, r.rating, t.id as transaction_id
+          from service_requests r join transactions t on t.service_request_id = r.id
+         where r.community_id = any($1) and t.created_at >= $2 and t.created_at < $3
+        """,
+        [uuid.UUID(i) for i in community_ids],
+        start,
+        end,
+    )
+    codes = await owner.fetch(
+        "select distinct code from service_types where community_id = any($1)", [uuid.UUID(i) for i in community_ids]
+    )
+    result: dict[str, tuple[int, int, float | None]] = {}
+    for code in [c["code"] for c in codes]:
+        done = [r for r in rows if r["service_type"] == code]
+        minutes = 0
+        for r in done:
+            minutes += await owner.fetchval(
+                "select sum(minutes) from postings where transaction_id = $1 and minutes > 0", r["transaction_id"]
+            )
+        tally = Tally(ratings=[r["rating"] for r in done if r["rating"] is not None])
+        result[code] = (len(done), minutes, tally.figures()["average_rating"])
+    return result

@@ -13,8 +13,10 @@ class Figures(msgspec.Struct, frozen=True, kw_only=True):
     earned: credited to volunteers, or paid to a provider for a service; redeemed: spent by members
     on services; gifted: given member to member; donated: given to the pool; granted: given from the
     pool; reversed: the amounts of the month's reversals (the figures above are not reduced by them);
-    active_volunteers: members who earned minutes; outstanding: per grid, its members' balances at
-    the month's end, in the totals minus the issuance balance at the month's end.
+    active_volunteers: members who earned minutes; services_completed, people_served and
+    average_rating (two places, null when none was rated): the service requests completed in the
+    month and the members they served; outstanding: per grid, its members' balances at the month's
+    end, in the totals minus the issuance balance at the month's end. docs/reports.md says more.
     """
 
     earned_minutes: int
@@ -38,7 +40,11 @@ class GridFigures(Figures, frozen=True, kw_only=True):
 
 
 class ServiceTypeFigures(msgspec.Struct, frozen=True):
+    """One service type's completed requests of the month: how many, the minutes moved, the mean rating."""
+
     service_type: str
+    # The service type's name in the community asked for (助餐).
+    name: str
     services_completed: int
     minutes: int
     average_rating: float | None

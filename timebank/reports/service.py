@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
@@ -26,6 +27,13 @@ def _local(moment: datetime, time_zone: str) -> datetime:
         return moment
 
 
+def _average(total: int, count: int) -> float | None:
+    """A mean rating to two places (half away from zero, as PostgreSQL rounds), or None when nothing was rated."""
+    if not count:
+        return None
+    return float((Decimal(total) / Decimal(count)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def _figures(row: asyncpg.Record) -> dict[str, int | float | None]:
     return {
         "earned_minutes": row["earned_minutes"],
@@ -35,11 +43,9 @@ def _figures(row: asyncpg.Record) -> dict[str, int | float | None]:
         "granted_minutes": row["granted_minutes"],
         "reversed_minutes": row["reversed_minutes"],
         "active_volunteers": row["active_volunteers"],
-        # TODO(service-figures): people_served, services_completed and average_rating come from
-        # completed service requests (branch `requests`); until they are merged they are 0 and null.
-        "people_served": 0,
-        "services_completed": 0,
-        "average_rating": None,
+        "people_served": row["people_served"],
+        "services_completed": row["services_completed"],
+        "average_rating": _average(row["rating_sum"], row["rating_count"]),
         "outstanding_minutes": row["outstanding_minutes"],
     }
 
@@ -72,6 +78,7 @@ async def monthly_report(
         start,
         end,
     )
+    types = await db.fetch("select * from report_month_service_types($1::uuid[], $2, $3)", ids, start, end)
     slugs = await db.fetchval("select array_agg(slug order by seq) from communities where id = any($1::uuid[])", ids)
     total = rows[-1]
     return MonthlyReport(
@@ -86,5 +93,14 @@ async def monthly_report(
             GridFigures(grid=row["grid"], community=row["slug"], **_figures(row))  # type: ignore[arg-type]
             for row in rows[:-1]
         ],
-        by_service_type=list[ServiceTypeFigures](),
+        by_service_type=[
+            ServiceTypeFigures(
+                service_type=row["service_type"],
+                name=row["name"],
+                services_completed=row["services_completed"],
+                minutes=row["minutes"],
+                average_rating=None if row["average_rating"] is None else float(row["average_rating"]),
+            )
+            for row in types
+        ],
     )
