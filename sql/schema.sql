@@ -1335,7 +1335,10 @@ begin
         perform _fail('unauthenticated', 'unknown principal');
     end if;
     select * into v_request from service_requests where id = p_id for update;
-    if not found or not ('admin' = any(p_actor.roles) or p_actor.community_id = v_request.community_id) then
+    -- As _authorize: those who can see the community (an auditor of all of them too) learn that
+    -- the request exists (and are refused below if they may not take the step); others do not.
+    if not found or not ('admin' = any(p_actor.roles) or p_actor.community_id = v_request.community_id
+                         or (p_actor.kind = 'auditor' and p_actor.community_id is null)) then
         perform _fail('not_found', 'no such service request');
     end if;
     return v_request;
@@ -1766,7 +1769,7 @@ begin
     end if;
     v_request := _service_request_for_step(v_actor, p_id);
     v_staff := _is_staff(v_actor, v_request);
-    if v_actor.member_id is not distinct from v_request.provider_member_id then
+    if coalesce(v_actor.member_id = v_request.provider_member_id, false) then
         if v_request.status not in ('assigned', 'in_progress') then
             perform _invalid_transition(v_request, 'withdraw');
         end if;
@@ -1778,7 +1781,7 @@ begin
             jsonb_build_object('reason', p_reason, 'provider_member_id', v_request.provider_member_id)), false;
         return;
     end if;
-    if not (v_staff or v_actor.member_id is not distinct from v_request.member_id
+    if not (v_staff or coalesce(v_actor.member_id = v_request.member_id, false)
             or p_actor = v_request.created_by) then
         perform _fail('forbidden', 'only the member served, whoever asked or a coordinator may cancel the request');
     end if;
@@ -1865,7 +1868,7 @@ begin
         return;
     end if;
     v_request := _service_request_for_step(v_actor, p_id);
-    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.provider_member_id) then
+    if not (_is_staff(v_actor, v_request) or coalesce(v_actor.member_id = v_request.provider_member_id, false)) then
         perform _fail('forbidden', 'only the provider or a coordinator may check in');
     end if;
     if v_request.status <> 'assigned' then
@@ -2002,7 +2005,7 @@ begin
     end if;
     v_request := _service_request_for_step(v_actor, p_id);
     v_staff := _is_staff(v_actor, v_request);
-    if not (v_staff or v_actor.member_id is not distinct from v_request.member_id) then
+    if not (v_staff or coalesce(v_actor.member_id = v_request.member_id, false)) then
         perform _fail('forbidden', 'only the member served or a coordinator may confirm the service');
     end if;
     if p_minutes is not null and not v_staff then
@@ -2269,7 +2272,7 @@ begin
         return;
     end if;
     v_request := _service_request_for_step(v_actor, p_id);
-    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.member_id) then
+    if not (_is_staff(v_actor, v_request) or coalesce(v_actor.member_id = v_request.member_id, false)) then
         perform _fail('forbidden', 'only the member served or a coordinator may dispute the service');
     end if;
     if v_request.status <> 'reported' then
@@ -3124,7 +3127,7 @@ begin
         return;
     end if;
     v_request := _service_request_for_step(v_actor, p_id);
-    if not (_is_staff(v_actor, v_request) or v_actor.member_id is not distinct from v_request.provider_member_id) then
+    if not (_is_staff(v_actor, v_request) or coalesce(v_actor.member_id = v_request.provider_member_id, false)) then
         perform _fail('forbidden', 'only the provider or a coordinator may report the service');
     end if;
     if v_request.status <> 'in_progress' then

@@ -15,6 +15,7 @@ on each other or on their order.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -113,7 +114,13 @@ class World:
               'resolutions', (select count(*) from hold_resolutions r join holds h on h.id = r.hold_id
                                where h.community_id = any($1::uuid[])),
               'events', (select count(*) from audit_events where community_id = any($1::uuid[])
-                           and action not in ('request.denied', 'write.rejected'))
+                           and action not in ('request.denied', 'write.rejected')),
+              'service_requests', (select jsonb_agg(jsonb_build_array(id, status, provider_member_id, transaction_id)
+                                                    order by id)
+                                     from service_requests where community_id = any($1::uuid[])),
+              'service_types', (select jsonb_agg(jsonb_build_array(community_id, code, name, default_minutes, active)
+                                                 order by community_id, code)
+                                  from service_types where community_id = any($1::uuid[]))
             )::text
             """,
             [uuid.UUID(self.a.id), uuid.UUID(self.b.id)],
@@ -403,6 +410,113 @@ async def audit_list_unfiltered(w: World, t: Member) -> Call:
     return Call("GET", "/v1/audit-events")
 
 
+# --- Service types and service requests ----------------------------------------------------------
+
+
+@endpoint("service_type.list")
+async def service_type_list(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/communities/{w.a.slug}/service-types")
+
+
+@endpoint("service_type.create")
+async def service_type_create(w: World, t: Member) -> Call:
+    code = "t_" + uuid.uuid4().hex[:12]
+    body = {"code": code, "name": "理发", "default_minutes": 30}
+    return Call("POST", f"/v1/communities/{w.a.slug}/service-types", body, moves_hours=True, expect={"code": code})
+
+
+@endpoint("service_type.update")
+async def service_type_update(w: World, t: Member) -> Call:
+    body = {"name": "助餐", "default_minutes": 60, "active": True}
+    return Call("PUT", f"/v1/communities/{w.a.slug}/service-types/meals", body, expect={"code": "meals"})
+
+
+def _soon() -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
+
+
+async def _service_request(w: World, served: Member, until: str = "open", provider: Member | None = None) -> str:
+    """A community-funded request for `served`, made by the admin and taken as far as `until`."""
+    body = {"member_id": served.id, "service_type": "meals", "minutes": 15, "funding": "community",
+            "scheduled_at": _soon()}  # fmt: skip
+    request_id: str = (await w.admin_write("/v1/service-requests", body))["id"]
+    steps = [("assign", {"provider_member_id": (provider or w.members["recipient"]).id}), ("check-in", {}),
+             ("report", {"minutes": 15})]  # fmt: skip
+    for name, step_body in steps[: {"open": 0, "assigned": 1, "in_progress": 2, "reported": 3}[until]]:
+        await w.admin_write(f"/v1/service-requests/{request_id}/{name}", step_body)
+    return request_id
+
+
+def _provider_for(w: World, t: Member) -> Member:
+    """The target itself when it can provide a service, else the spare volunteer."""
+    return t if w.name_of(t) in ("volunteer", "subject") else w.members["recipient"]
+
+
+def _served_besides(w: World, t: Member) -> Member:
+    return w.members["resident"] if w.name_of(t) == "subject" else w.members["subject"]
+
+
+@endpoint("service_request.create")
+async def service_request_create(w: World, t: Member) -> Call:
+    body = {"member_id": t.id, "service_type": "meals", "minutes": 15, "funding": "own",
+            "scheduled_at": _soon()}  # fmt: skip
+    return Call("POST", "/v1/service-requests", body, moves_hours=True, expect={"member_id": t.id, "status": "open"})
+
+
+@endpoint("service_request.get")
+async def service_request_get(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, t, "assigned")
+    return Call("GET", f"/v1/service-requests/{request_id}", expect={"id": request_id, "member_id": t.id})
+
+
+@endpoint("service_request.list")
+async def service_request_list(w: World, t: Member) -> Call:
+    return Call("GET", f"/v1/communities/{w.a.slug}/service-requests")
+
+
+@endpoint("service_request.assign")
+async def service_request_assign(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, t)
+    body = {"provider_member_id": w.members["recipient"].id}
+    return Call("POST", f"/v1/service-requests/{request_id}/assign", body, moves_hours=True,
+                expect={"status": "assigned"})  # fmt: skip
+
+
+@endpoint("service_request.check_in")
+async def service_request_check_in(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, _served_besides(w, t), "assigned", _provider_for(w, t))
+    return Call("POST", f"/v1/service-requests/{request_id}/check-in", {}, moves_hours=True,
+                expect={"status": "in_progress"})  # fmt: skip
+
+
+@endpoint("service_request.report")
+async def service_request_report(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, _served_besides(w, t), "in_progress", _provider_for(w, t))
+    return Call("POST", f"/v1/service-requests/{request_id}/report", {"minutes": 15}, moves_hours=True,
+                expect={"status": "reported"})  # fmt: skip
+
+
+@endpoint("service_request.confirm")
+async def service_request_confirm(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, t, "reported")
+    return Call("POST", f"/v1/service-requests/{request_id}/confirm", {"rating": 5}, moves_hours=True,
+                expect={"status": "completed"})  # fmt: skip
+
+
+@endpoint("service_request.dispute")
+async def service_request_dispute(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, t, "reported")
+    return Call("POST", f"/v1/service-requests/{request_id}/dispute", {"reason": "没来"}, moves_hours=True,
+                expect={"status": "disputed"})  # fmt: skip
+
+
+@endpoint("service_request.cancel")
+async def service_request_cancel(w: World, t: Member) -> Call:
+    request_id = await _service_request(w, t)
+    return Call("POST", f"/v1/service-requests/{request_id}/cancel", {"reason": "改天"}, moves_hours=True,
+                expect={"status": "cancelled"})  # fmt: skip
+
+
 # --- The matrix ------------------------------------------------------------------------------------
 
 # caller -> (whose token, which member the request is about). "_other" callers ask about someone else.
@@ -462,6 +576,18 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "hold.list.member":       (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "audit.list":             (200,  200,   404,   200,   200,   403,  None,  403, None),
     "audit.list.unfiltered":  (200,  200,   200,   200,   200,   403,  None,  403, None),
+    "service_type.list":      (200,  200,   404,   200,   200,   200,  None,  200, None),
+    "service_type.create":    (201,  201,   404,   403,   403,   403,  None,  403, None),
+    "service_type.update":    (200,  200,   404,   403,   403,   403,  None,  403, None),
+    "service_request.create": (201,  201,   404,   403,   403,   403,  403,   201,  403),
+    "service_request.get":    (200,  200,   404,   200,   200,   200,  403,   200,  403),
+    "service_request.list":   (200,  200,   404,   200,   200,   200,  None,  200, None),
+    "service_request.assign": (200,  200,   404,   403,   403,   403,  403,   403,  403),
+    "service_request.check_in": (200, 200,  404,   403,   403,   200,  403,   403,  403),
+    "service_request.report": (200,  200,   404,   403,   403,   200,  403,   403,  403),
+    "service_request.confirm": (200, 200,   404,   403,   403,   200,  403,   200,  403),
+    "service_request.dispute": (200, 200,   404,   403,   403,   200,  403,   200,  403),
+    "service_request.cancel": (200,  200,   404,   403,   403,   200,  403,   200,  403),
 }  # fmt: skip
 
 
@@ -564,6 +690,8 @@ PROBED = (
     "account.entries", "account.balance",
     "transaction.get", "hold.get", "credit", "redemption", "transfer.gift", "transfer.to_pool", "pool_grant",
     "reversal", "hold.place", "hold.capture", "hold.release",
+    "service_request.create", "service_request.get", "service_request.assign", "service_request.check_in",
+    "service_request.report", "service_request.confirm", "service_request.dispute", "service_request.cancel",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ the language of the retry.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -39,8 +40,6 @@ EN = {"Accept-Language": "en"}
 # test_unbuilt_codes_are_not_raised_yet fails: move it from here to PRODUCERS, with its request.
 UNBUILT = frozenset(
     {
-        "service_type_exists",
-        "invalid_transition",
         "not_yet_logged",
         "too_many_attempts",
     }
@@ -190,6 +189,53 @@ async def _service_date_in_future(env: Env) -> AsyncIterator[Send]:
     member = await env.api.member(await env.api.community(), "volunteer")
     body = credit_body(member) | {"service_date": "2999-01-01"}
     yield lambda h: env.api.post("/v1/credits", env.api.admin_token, body, **h)
+
+
+def _request_body(member: Member, **changes: Any) -> dict[str, Any]:
+    scheduled_at = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).isoformat()
+    body = {"member_id": member.id, "service_type": "meals", "minutes": 60, "scheduled_at": scheduled_at,
+            "funding": "community"}  # fmt: skip
+    return body | changes
+
+
+@produces("service_type_exists")
+async def _service_type_exists(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    body = {"code": "meals", "name": "助餐", "default_minutes": 60}
+    yield lambda h: env.api.post(f"/v1/communities/{community.slug}/service-types", env.api.admin_token, body, **h)
+
+
+@produces("unknown_service_type")
+async def _unknown_service_type(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "resident")
+    body = _request_body(member, service_type="flying")
+    yield lambda h: env.api.post("/v1/service-requests", env.api.admin_token, body, **h)
+
+
+@produces("invalid_schedule")
+async def _invalid_schedule(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "resident")
+    body = _request_body(member, scheduled_at="2020-01-01T08:00:00Z")
+    yield lambda h: env.api.post("/v1/service-requests", env.api.admin_token, body, **h)
+
+
+@produces("invalid_transition")
+async def _invalid_transition(env: Env) -> AsyncIterator[Send]:
+    member = await env.api.member(await env.api.community(), "resident")
+    created = await env.api.post("/v1/service-requests", env.api.admin_token, _request_body(member))
+    assert created.status_code == 201, created.text
+    path = f"/v1/service-requests/{created.json()['id']}/confirm"
+    yield lambda h: env.api.post(path, env.api.admin_token, {"rating": 5}, **h)
+
+
+@produces("hold_belongs_to_request")
+async def _hold_belongs_to_request(env: Env) -> AsyncIterator[Send]:
+    community = await env.api.community()
+    member = await funded(env.api, community, 60)
+    created = await env.api.post("/v1/service-requests", env.api.admin_token, _request_body(member, funding="own"))
+    assert created.status_code == 201, created.text
+    path = f"/v1/holds/{created.json()['hold_id']}/release"
+    yield lambda h: env.api.post(path, env.api.admin_token, {}, **h)
 
 
 @produces("not_eligible")
