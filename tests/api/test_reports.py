@@ -634,11 +634,14 @@ async def test_include_children_is_a_boolean(api: Api, value: str) -> None:
     assert response.json()["code"] == "invalid_request"
 
 
-async def test_the_edges_of_the_calendar_are_months_too(api: Api) -> None:
-    community = await api.community()
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+async def test_the_edges_of_the_calendar_are_months_too(api: Api, zone: str) -> None:
+    community = await api.community(time_zone=zone)
     for month in ("1900-01", "2999-12", "2026-02", "2028-02"):
-        body = await report(api, community.slug, month=month)
+        body = await report(api, community.slug, month=month, include_children="true")
         assert body["month"] == month
+        start = datetime.fromisoformat(body["from"])
+        assert (start.year, start.month, start.day, start.hour) == (int(month[:4]), int(month[5:]), 1, 0)
 
 
 # --- What the OpenAPI document promises -------------------------------------------------------------
