@@ -22,7 +22,7 @@
 --                     minus the issuance balances at the month's end (members + pool + services).
 -- Each figure is counted in the grid of the member it is about: the member credited, granted or
 -- paid; the member who redeemed, gave or donated; for a reversal, that member of the original; for
--- a service request, the member served.
+-- a service request, the member served (also for the reversal of one the pool paid for).
 -- A member's grid is its grid now (members keep no history of their grid).
 
 drop function if exists report_month(uuid[], timestamptz, timestamptz);
@@ -40,10 +40,10 @@ set jit = off
 set work_mem = '64MB'
 as $$
 with tx as materialized (
-    select t.id, t.kind, t.service_request_id,
-           case when t.kind = 'reversal' then (select o.kind from transactions o where o.id = t.reverses) end
-               as original_kind
+    select t.id, t.kind, t.service_request_id, o.kind as original_kind, o.service_request_id as original_request
       from transactions t
+      left join lateral (select o.kind, o.service_request_id from transactions o
+                          where t.kind = 'reversal' and o.id = t.reverses) o on true
      where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
 ), legs as materialized (
     -- The month's postings on member accounts, account by account (postings carry created_at, the
@@ -84,6 +84,13 @@ with tx as materialized (
       from tx join service_requests r on r.id = tx.service_request_id
      where tx.service_request_id is not null
      group by r.member_id
+), pool_reversals as (
+    -- A reversed pool-funded service had no member paying: its reversal is the member served's.
+    select r.member_id,
+           sum((select sum(p.minutes) from postings p where p.transaction_id = tx.id and p.minutes > 0)) as minutes
+      from tx join service_requests r on r.id = tx.original_request
+     where tx.original_request is not null and r.funding = 'pool'
+     group by r.member_id
 ), balances as (
     select m.id as member_id, m.community_id, m.grid,
            coalesce((select p.balance_after_minutes from postings p
@@ -101,7 +108,7 @@ with tx as materialized (
 select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
        coalesce(sum(f.earned), 0)::bigint, (coalesce(sum(f.redeemed), 0) + coalesce(sum(s.pool_minutes), 0))::bigint,
        coalesce(sum(f.gifted), 0)::bigint, coalesce(sum(f.donated), 0)::bigint,
-       coalesce(sum(f.granted), 0)::bigint, coalesce(sum(f.reversed), 0)::bigint,
+       coalesce(sum(f.granted), 0)::bigint, (coalesce(sum(f.reversed), 0) + coalesce(sum(v.minutes), 0))::bigint,
        count(*) filter (where f.earned > 0),
        case when grouping(b.community_id, b.grid) <> 0 then -(select balance from issuance)
             else sum(b.balance)::bigint end,
@@ -110,6 +117,7 @@ select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
   from balances b
   left join flows f on f.member_id = b.member_id
   left join served s on s.member_id = b.member_id
+  left join pool_reversals v on v.member_id = b.member_id
  group by grouping sets ((b.community_id, b.grid), ())
 $$;
 

@@ -130,12 +130,22 @@ class Tally:
         }
 
 
-def count_service(served: Tally, request: asyncpg.Record, postings: list[asyncpg.Record]) -> None:
-    """A request completed in the month, counted for the member served."""
-    served.services_completed += 1
-    served.ratings += [request["rating"]] if request["rating"] is not None else []
-    if request["funding"] == "pool":  # the pool paid: minutes spent on a service for the member served
-        served.minutes["redeemed_minutes"] += sum(p["minutes"] for p in postings if p["minutes"] > 0)
+def count_service(
+    per_member: dict[uuid.UUID, Tally],
+    request: asyncpg.Record | None,
+    undone: asyncpg.Record | None,
+    postings: list[asyncpg.Record],
+) -> None:
+    """A transaction of the month that completes `request`, or reverses the one that completed `undone`."""
+    amount = sum(p["minutes"] for p in postings if p["minutes"] > 0)
+    if request is not None:  # completed in the month, counted for the member served
+        served = per_member[request["member_id"]]
+        served.services_completed += 1
+        served.ratings += [request["rating"]] if request["rating"] is not None else []
+        if request["funding"] == "pool":  # the pool paid: minutes spent on a service for the member served
+            served.minutes["redeemed_minutes"] += amount
+    if undone is not None and undone["funding"] == "pool":  # no member paid: the reversal is the served's
+        per_member[undone["member_id"]].minutes["reversed_minutes"] += amount
 
 
 async def recompute(
@@ -189,9 +199,8 @@ async def recompute(
             figure = classify(tx["kind"], original, p["minutes"])
             if member is not None and figure is not None:
                 per_member[member].minutes[figure] += abs(p["minutes"])
-        if tx["service_request_id"] is not None:
-            request = requests[tx["service_request_id"]]
-            count_service(per_member[request["member_id"]], request, by_tx[tx_id])
+        undone = transactions[tx["reverses"]]["service_request_id"] if tx["reverses"] else None
+        count_service(per_member, requests.get(tx["service_request_id"]), requests.get(undone), by_tx[tx_id])
     grids: dict[tuple[str, str | None], Tally] = {}
     total = Tally()
     for member_id, member in members.items():
@@ -718,16 +727,18 @@ async def test_service_figures_come_from_the_requests_completed_in_the_month(
         await reported_service(api, request["id"], provider, done)
         return str(request["id"])
 
-    async def confirmed(request_id: str, rating: int, at: str) -> None:
+    async def confirmed(request_id: str, rating: int, at: str) -> str:
         answer = await stepped(api, request_id, "confirm", token, {"rating": rating})
         history.append((answer["transaction_id"], at))
+        return str(answer["transaction_id"])
 
     # e1's own hours: 助餐 by p1, 60 minutes, 5 stars.
     await confirmed(await service(e1, "meals", 60, "own", p1, 60), 5, "2026-10-03T09:00")
     # Paid by the community: 助洁 for e2 by p2, 90 of the 120 asked, 4 stars.
     await confirmed(await service(e2, "cleaning", 120, "community", p2, 90), 4, "2026-10-04T09:00")
-    # Paid by the pool: 助餐 for e3 by p1, 45 of 60, 2 stars.
-    await confirmed(await service(e3, "meals", 60, "pool", p1, 45), 2, "2026-10-05T09:00")
+    # Paid by the pool: 助餐 for e3 by p1, 45 of 60, 2 stars; its transaction reversed later that day.
+    pooled = await confirmed(await service(e3, "meals", 60, "pool", p1, 45), 2, "2026-10-05T09:00")
+    await write(f"/v1/transactions/{pooled}/reversal", {"reason": "记错了"}, "2026-10-05T12:00")
     # e2's own hours: 陪聊 by p2, reported and left: the 7-day job confirms it, without a rating.
     waiting = await service(e2, "companionship", 60, "own", p2, 60)
     await age_request(owner, waiting, reported_days_ago=8)
@@ -744,24 +755,26 @@ async def test_service_figures_come_from_the_requests_completed_in_the_month(
     body = await report(api, slug, token, month="2026-10")
     rows = reported(body)
     assert rows[(slug, "1")] == {
-        # p1 earned 60 + 45; e1 redeemed 60; one service, for e1, 5 stars; balances e1 60, p1 105.
-        **figures(105, 60, 0, 0, 0, 0, 1, 165),
+        # p1 earned 60 + 45 (the 45 reversed); e1 redeemed 60; one service, for e1, 5 stars; balances
+        # e1 60, p1 60.
+        **figures(105, 60, 0, 0, 0, 0, 1, 120),
         "services_completed": 1,
         "people_served": 1,
         "average_rating": 5.0,
     }
     assert rows[(slug, "2")] == {
-        # p2 earned 90 (credit) + 60; e2 redeemed 60 of its own, and the pool paid 45 for e3's meal.
-        **figures(150, 105, 0, 0, 0, 0, 1, 150),
+        # p2 earned 90 (credit) + 60; e2 redeemed 60 of its own, and the pool paid 45 for e3's meal,
+        # then had it back by the reversal, which is e3's (no member paid).
+        **figures(150, 105, 0, 0, 0, 45, 1, 150),
         "services_completed": 3,
         "people_served": 2,
         "average_rating": 3.0,  # (4 + 2) / 2: the job's confirmation has no rating
     }
     assert rows[(slug, "3")] == {**figures(0, 0, 0, 0, 0, 0, 0, 300), "services_completed": 0, "people_served": 0,
                                  "average_rating": None}  # fmt: skip
-    # Issued: 600 + 90 (the community's service); the pool keeps 300 - 180 - 45 = 75.
+    # Issued: 600 + 90 (the community's service); the pool keeps 300 - 180 - 45 + 45 = 120.
     assert rows[None] == {
-        **figures(255, 165, 0, 0, 0, 0, 2, 690),
+        **figures(255, 165, 0, 0, 0, 45, 2, 690),
         "services_completed": 4,
         "people_served": 3,
         "average_rating": 3.67,  # (5 + 4 + 2) / 3
