@@ -44,6 +44,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,18 @@ SANE_VALUES: dict[str, list[Any]] = {
     "max_transaction_minutes": [1440, 600],
     "max_balance_minutes": [90000],
     "overdraft_minutes": [0, 60],
+    # Service types and requests.
+    "default_minutes": [60, 120],
+    "funding": ["own", "community", "pool"],
+    "rating": [5, 3],
 }
+SERVICE_TYPES = ["meals", "cleaning", "bathing", "medical_escort", "companionship", "errands"]
 # One audit event per state change; a capture makes two (the hold resolved, the transaction created).
-AUDIT_EVENTS_PER_WRITE = {"POST /v1/holds/{hold_id}/capture": 2}
+AUDIT_EVENTS_PER_WRITE = {
+    "POST /v1/holds/{hold_id}/capture": 2,
+    # A confirmation completes the request and creates the transaction that pays for it.
+    "POST /v1/service-requests/{request_id}/confirm": 2,
+}
 # Revoking a revoked token answers 200 and changes nothing, so it writes no audit event.
 REVOKE = "POST /v1/tokens/{token_id}/revoke"
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -113,6 +123,9 @@ select (select count(*) from communities) as communities,
        (select count(*) from postings) as postings,
        (select count(*) from holds) as holds,
        (select count(*) from hold_resolutions) as hold_resolutions,
+       (select md5(coalesce(string_agg(r::text, ',' order by r.id), '')) from service_requests r) as requests_digest,
+       (select md5(coalesce(string_agg(t::text, ',' order by t.community_id, t.code), ''))
+          from service_types t) as service_types_digest,
        (select count(*) from audit_events
          where action not in ({", ".join(f"'{a}'" for a in REFUSAL_ACTIONS)})) as changes
 """
@@ -134,12 +147,15 @@ class World:
     holds: list[str] = field(default_factory=list)
     # Spare tokens of members, for revocation to find (never the tokens the roles use).
     spare_tokens: list[str] = field(default_factory=list)
+    service_requests: list[str] = field(default_factory=list)
 
     def learn(self, label: str, body: Any) -> None:
         """Remember the ids a successful answer names (new members, transactions, holds)."""
         if not isinstance(body, dict):
             return
-        if "/holds" in label and "status" in body and "id" in body:
+        if "/service-requests" in label and "funding" in body and "id" in body:
+            _add(self.service_requests, body["id"])
+        elif "/holds" in label and "status" in body and "id" in body:
             _add(self.holds, body["id"])
         elif "postings" in body and "id" in body:
             _add(self.transactions, body["id"])
@@ -241,6 +257,23 @@ def seed_world(base_url: str, admin_token: str, global_auditor_token: str) -> Wo
         post("/v1/holds", {"member_id": stranger["id"], "minutes": 30})
         mistake = credit(volunteer, 15)
         post(f"/v1/transactions/{mistake['id']}/reversal", {"reason": "记错了"})
+        # Service requests in every state a step can start from (open, assigned, in progress, reported, disputed).
+        soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+        for funding, served, steps in (
+            ("own", subject, []),
+            ("community", resident, []),
+            ("pool", resident, [("assign", {"provider_member_id": volunteer["id"]})]),
+            ("own", subject, [("assign", {"provider_member_id": volunteer["id"]}), ("check-in", {})]),
+            ("community", resident, [("assign", {"provider_member_id": subject["id"]}), ("check-in", {}),
+                                     ("report", {"minutes": 30})]),
+            ("community", subject, [("assign", {"provider_member_id": volunteer["id"]}), ("check-in", {}),
+                                    ("report", {"minutes": 30}), ("dispute", {"reason": "时间不对"})]),
+        ):  # fmt: skip
+            body = {"member_id": served["id"], "service_type": "meals", "minutes": 30, "scheduled_at": soon,
+                    "funding": funding}  # fmt: skip
+            request = post("/v1/service-requests", body)
+            for step, step_body in steps:
+                post(f"/v1/service-requests/{request['id']}/{step}", step_body)
         # Spare tokens of the subject and of the stranger (whose own tokens no role uses), to revoke.
         for member, spares in ((subject, 3), (stranger, 2)):
             for _ in range(spares):
@@ -355,6 +388,8 @@ class Fuzzer:
             "transaction_id": world.transactions,
             "hold_id": world.holds,
             "token_id": world.spare_tokens,
+            "request_id": world.service_requests,
+            "service_type": SERVICE_TYPES,
             "actor": list(world.principals.values()),
         }.get(name)
 
@@ -375,6 +410,8 @@ class Fuzzer:
                     ids = self._ids_for(name)
                     if ids and self.rng.random() < 0.8:
                         container[name] = self.rng.choice(ids)
+                    elif name == "code" and self.rng.random() < 0.8:
+                        container[name] = self.rng.choice(SERVICE_TYPES)
         if positive(ParameterLocation.BODY):
             known = _body_properties(self.schema, case.operation)
             if case.body is None and known is not None and self.rng.random() < 0.8:
@@ -395,6 +432,11 @@ class Fuzzer:
                 body[name] = self.rng.choice(SANE_VALUES[name])
             elif name == "expires_at" and self.rng.random() < 0.5:
                 del body[name]
+            elif name == "scheduled_at" and self.rng.random() < 0.8:
+                body[name] = (datetime.now(UTC) + timedelta(hours=self.rng.choice([1, 30, 24 * 20]))).isoformat()
+            elif name == "code" and self.rng.random() < 0.75:
+                # A service type: one that exists (a change, or a duplicate), or a new one.
+                body[name] = self.rng.choice([*SERVICE_TYPES, "t_" + secrets.token_hex(6)])
         if "from_member_id" in body and self.rng.random() < 0.8:
             # Exactly one target, which the schema cannot say: the pool, or a member.
             body.pop("to_member_id", None)
@@ -662,7 +704,8 @@ def _json(response: Any) -> Any:
 
 STATE_FIELDS = (
     "communities", "communities_digest", "members", "members_digest", "principals", "tokens", "revocations",
-    "accounts_digest", "transactions", "postings", "holds", "hold_resolutions", "changes",
+    "accounts_digest", "transactions", "postings", "holds", "hold_resolutions", "requests_digest",
+    "service_types_digest", "changes",
 )  # fmt: skip
 
 

@@ -37,6 +37,8 @@ TABLE_COLUMNS = {
     "audit_events": "action",
     "idempotency_keys": "status_code",
     "schema_migrations": "checksum",
+    "service_types": "name",
+    "service_requests": "status",
 }
 READABLE_TABLES = (
     "communities",
@@ -48,6 +50,8 @@ READABLE_TABLES = (
     "holds",
     "hold_resolutions",
     "audit_events",
+    "service_types",
+    "service_requests",
 )
 SECRET_TABLES = ("tokens", "idempotency_keys")
 # Read helpers the service role may call (they run with the caller's rights).
@@ -106,6 +110,9 @@ async def make_world(app_conn: asyncpg.Connection, owner_url: str) -> World:
     hold = await ledger.hold(volunteer, 15)
     released = await ledger.hold(volunteer, 15)
     await ledger.release(released.body["id"])
+    # A service request the community pays for (it holds nothing).
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    await ledger.call("create_service_request", resident.id, "meals", 60, soon, "community", "")
     return World(
         ledger,
         community,

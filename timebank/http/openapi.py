@@ -23,6 +23,7 @@ import html
 from collections.abc import Iterator
 from typing import Any, get_args
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.enums import OpenAPIMediaType
 from litestar.openapi.plugins import OpenAPIRenderPlugin
@@ -159,14 +160,18 @@ def operation_id(handler: Any, *_: Any) -> str:
     return str(handler.handler_name)
 
 
-def _request_models() -> set[str]:
-    seen: set[str] = set()
+def _request_model_classes() -> list[type[Any]]:
+    seen: list[type[Any]] = []
     pending = list(RequestBody.__subclasses__())
     while pending:
         model = pending.pop()
-        seen.add(model.__name__)
+        seen.append(model)
         pending.extend(model.__subclasses__())
     return seen
+
+
+def _request_models() -> set[str]:
+    return {model.__name__ for model in _request_model_classes()}
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -211,6 +216,30 @@ def _name_enums(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     for name, values in NAMED_ENUMS.items():
         schemas[name] = {"type": "string", "enum": list(values), "title": name}
+
+
+def _integer_lower_bounds(model: type[Any]) -> Iterator[tuple[str, int]]:
+    """(JSON name, lower bound) of each integer field of a request model that has one, optional or not."""
+    info = msgspec.inspect.type_info(model)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        options = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+        for option in options:
+            if isinstance(option, msgspec.inspect.IntType) and option.ge is not None:
+                yield field.encode_name, option.ge
+
+
+def _restore_lower_bounds(schemas: dict[str, Any]) -> None:
+    """Litestar leaves out a lower bound of 0 of an optional integer (`ge=0` reads as no bound), so
+    the document would call -5 valid where the service answers 400. Said again from the models."""
+    for model in _request_model_classes():
+        schema = schemas.get(model.__name__)
+        if schema is None:
+            continue
+        for name, bound in _integer_lower_bounds(model):
+            prop = schema.get("properties", {}).get(name)
+            if prop is not None and "minimum" not in prop and "$ref" not in prop:
+                prop["minimum"] = bound
 
 
 def _problem_schema(codes: list[str]) -> dict[str, Any]:
@@ -314,6 +343,7 @@ def finish(schema: OpenAPI, public_operations: set[str]) -> dict[str, Any]:
     for name in _request_models():
         if name in schemas:
             schemas[name]["additionalProperties"] = False
+    _restore_lower_bounds(schemas)
     schemas["ProblemCode"] = {
         "type": "string",
         "enum": list(CODES),
