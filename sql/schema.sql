@@ -3003,6 +3003,7 @@ CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp wit
     SET search_path TO 'timebank', 'pg_temp'
     SET jit TO 'off'
     SET work_mem TO '64MB'
+    SET enable_mergejoin TO 'off'
     AS $$
 with tx as materialized (
     select t.id, t.kind, t.service_request_id, o.kind as original_kind, o.service_request_id as original_request
