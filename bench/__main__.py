@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from bench import postgres, report
 from bench.baseline import run_baseline
 from bench.load import find_wrk
 from bench.procs import Sampler, hwm_kb
-from bench.seed import Community, Seeder, Statement, discover
+from bench.seed import Community, ReportHistory, ReportSeeder, Seeder, Statement, discover, discover_report
 from bench.workloads import TITLES, HttpLoad, Result, deep_cursor, http_workload, judge, verify_workload
 from tests.e2e.server import running_server
 from timebank.config import load_settings
@@ -39,7 +39,7 @@ from timebank.embedded import with_database
 from timebank.logging import configure_logging
 from timebank.migrate import migrate
 
-WORKLOADS = ("a", "b", "c", "d", "e", "f")
+WORKLOADS = ("a", "b", "c", "d", "e", "f", "g")
 
 
 @dataclass
@@ -59,6 +59,9 @@ class Options:
     page_size: int
     page_depth: int
     verify_transactions: int
+    report_entries: int
+    report_months: int
+    report_connections: int
     pgbench_scale: int
     status_codes: bool
     keep_database: bool
@@ -73,7 +76,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
     add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
     add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
-    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f to run (default all)")
+    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g to run (default all)")
     add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
     add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
     add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
@@ -84,6 +87,9 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--page-size", type=int, default=50, help="statement page size (default 50)")
     add("--page-depth", type=int, default=1000, help="how many pages deep the deep page is (default 1000)")
     add("--verify-transactions", type=int, help="ledger size for f (default 1,000,000; --quick 0: as seeded)")
+    add("--report-entries", type=int, help="entries of the report's community (default 1,000,000; --quick 10,000)")
+    add("--report-months", type=int, default=12, help="months the report's community's history spans (default 12)")
+    add("--report-connections", type=int, default=2, help="HTTP connections asking for reports at once (default 2)")
     add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
     add("--no-status-codes", action="store_true", help="do not count responses by status (saves wrk some CPU)")
     add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
@@ -99,6 +105,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     unknown = set(chosen) - set(WORKLOADS)
     if unknown or not chosen:
         parser.error(f"--workloads takes some of {','.join(WORKLOADS)}")
+    if (args.report_months < 1) or (args.report_connections < 1):
+        parser.error("--report-months and --report-connections must be at least 1")
     server_env = {}
     for item in args.server_env:
         name, sep, value = item.partition("=")
@@ -121,6 +129,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         page_size=args.page_size,
         page_depth=args.page_depth,
         verify_transactions=pick(args.verify_transactions, 1_000_000, 0),
+        report_entries=pick(args.report_entries, 1_000_000, 10_000),
+        report_months=args.report_months,
+        report_connections=args.report_connections,
         pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
         status_codes=not args.no_status_codes,
         keep_database=args.keep_database or args.reuse_database is not None,
@@ -166,6 +177,7 @@ class Seeded:
     communities: list[Community] = field(default_factory=list)
     gifts: Community | None = None
     statement: Statement | None = None
+    history: ReportHistory | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,6 +196,7 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
     wanted = set(opts.workloads)
     if opts.reuse_database:
         seeded.communities, seeded.gifts, seeded.statement = await discover(seeder)
+        seeded.history = await discover_report(seeder)
         info["reused_database"] = opts.reuse_database
         info["communities"] = len(seeded.communities)
         info["volunteers"] = sum(len(c.members) for c in seeded.communities)
@@ -193,11 +206,12 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
             f"reusing {opts.reuse_database}: "
             + ", ".join(f"{k} {v:,}" for k, v in info.items() if k != "reused_database")
         )
-        lacking = [w for w, have in (("c", seeded.gifts), ("e", seeded.statement)) if w in wanted and have is None]
+        seeds = (("c", seeded.gifts), ("e", seeded.statement), ("g", seeded.history))
+        lacking = [w for w, have in seeds if w in wanted and have is None]
         lacking += [w for w in ("a", "b", "d") if w in wanted and not seeded.communities]
         if lacking:
             raise SystemExit(f"{opts.reuse_database} was not seeded for workloads {','.join(sorted(lacking))}")
-        wanted -= {"a", "b", "c", "d", "e"}
+        wanted -= {"a", "b", "c", "d", "e", "g"}
     if wanted & {"a", "b", "d"} or ("f" in wanted and not seeded.communities):
         started = time.perf_counter()
         seeded.communities = await seeder.communities(opts.communities, opts.volunteers)
@@ -218,6 +232,8 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
         info["statement_entries"] = opts.statement_entries
         info["statement_seconds"] = round(seeded.statement.seconds, 1)
         info["statement_entries_per_second"] = round(opts.statement_entries / max(seeded.statement.seconds, 1e-9), 1)
+    if "g" in wanted:
+        seeded.history = await seed_report(opts, seeder, info)
     if "f" in wanted:
         missing = opts.verify_transactions - await count_transactions(url)
         if missing > 0:
@@ -229,6 +245,34 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
     info["transactions"] = await count_transactions(url)
     say(f"ledger: {info['transactions']:,} transactions; VACUUM ANALYZE + CHECKPOINT took {info['settle_seconds']} s")
     return seeded
+
+
+async def seed_report(opts: Options, seeder: Seeder, info: dict[str, Any]) -> ReportHistory:
+    say(f"seeding {opts.report_entries:,} entries of one community over {opts.report_months} months (workload g)")
+    progress = Progress("report entries", opts.report_entries)
+    history = await ReportSeeder(seeder).seed(opts.report_entries, opts.report_months, progress)
+    info["report_entries"] = history.entries
+    info["report_months"] = opts.report_months
+    info["report_seconds"] = round(history.seconds, 1)
+    return history
+
+
+async def measure_report(opts: Options, history: ReportHistory, load: HttpLoad, sampler: Sampler) -> Result:
+    """Workload g: the report of the middle month, asked for by a few connections at once.
+
+    Offices ask for a report now and then, not 32 at a time: --report-connections (default 2).
+    """
+    path = f"/v1/communities/{history.slug}/reports/monthly?month={history.month}"
+    few = replace(load, connections=opts.report_connections, threads=min(opts.threads, opts.report_connections))
+    say(f"g: {TITLES['g']}, {history.month} of {history.entries:,} entries over {history.months} months"
+        f" ({few.connections} connections, {opts.duration} s)")  # fmt: skip
+    result = await http_workload(
+        "g", "get", [(path, history.coordinator_token)], few, sampler,
+        entries=history.entries, months=history.months, month=history.month, connections=few.connections,
+    )  # fmt: skip
+    p99 = (result.latency_ms or {}).get("p99")
+    say(f"   {result.throughput:,.1f} req/s, p99 {p99} ms, errors {result.errors}")
+    return result
 
 
 async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[str, Any]:
@@ -284,6 +328,8 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[
                     say(f"   verify FAILED (exit {f.detail['exit_code']}):\n{f.detail['output'][-1000:]}")
                 else:
                     say(f"   {f.throughput:,.1f} tx/s in {f.detail['seconds']} s")
+            if "g" in opts.workloads and seeded.history is not None:
+                results["g"] = await measure_report(opts, seeded.history, load, sampler)
         finally:
             await sampler.stop()
             peak_kb = max(sampler.peak_rss_kb, hwm_kb(server.process.pid))

@@ -245,6 +245,8 @@ async def discover(seeder: Seeder) -> tuple[list[Community], Community | None, S
         gifts: Community | None = None
         statement: Statement | None = None
         for row in found:
+            if row["slug"][len(prefix) :] == "report":
+                continue  # workload g's community: discover_report
             members = await conn.fetch(
                 "select m.id, a.id as account_id, 'coordinator' = any(m.roles) as coordinator"
                 "  from members m join accounts a on a.member_id = m.id where m.community_id = $1 order by m.seq",
@@ -269,3 +271,188 @@ async def discover(seeder: Seeder) -> tuple[list[Community], Community | None, S
             else:
                 communities.append(community)
     return communities, gifts, statement
+
+
+@dataclass(frozen=True)
+class ReportHistory:
+    """The community with a long history for the monthly report (workload g)."""
+
+    slug: str
+    coordinator_token: str
+    entries: int
+    month: str  # the month measured, YYYY-MM
+    months: int
+    seconds: float
+
+
+REPORT_GRIDS = 22
+REPORT_MEMBERS = 1000
+REPORT_ZONE = "Asia/Shanghai"
+
+
+def _keys(prefix: str, size: int) -> tuple[list[str], list[bytes]]:
+    keys = [f"{prefix}{i}" for i in range(size)]
+    return keys, [hashlib.sha256(k.encode()).digest() for k in keys]
+
+
+class ReportSeeder:
+    """A community of REPORT_MEMBERS members in REPORT_GRIDS grids with `entries` entries of every
+    everyday kind, spread evenly over `months` calendar months that end before the current one.
+
+    Every movement goes through the real operations, round after round: 200 credits of 15 minutes,
+    then of those 200 volunteers 100 give 15 minutes to another member, 50 redeem 15 for a service and
+    50 donate 15 to the pool, and the pool grants 50 x 15 (450 transactions, 900 entries a round).
+    The operations stamp each transaction with the time it was made, so a history of months is made
+    by then moving the community's transactions (and their postings, and its members' creation) to
+    evenly spread moments in transaction order, as the database owner with triggers off: seeding only,
+    never done by the service. Each account's postings stay in time order.
+    """
+
+    ROUND_CREDITS = 200
+
+    def __init__(self, seeder: Seeder) -> None:
+        self.seeder = seeder
+
+    async def _round(self, conn: Connection, community: Community, n: int) -> int:
+        s = self.seeder
+        members = community.members
+        size = self.ROUND_CREDITS
+        first = (n * size) % len(members)
+        credited = [members[(first + i) % len(members)].id for i in range(size)]
+        posted = await s._post_credits(conn, community.coordinator, credited, f"seed-{s.run}-rp-{n}-c-", "服务")
+        actor, rid = community.coordinator, s.request_id
+        givers, payers, donors = credited[:100], credited[100:150], credited[150:200]
+        receivers = [members[(first + size + 7 * i) % len(members)].id for i in range(len(givers))]
+        keys, hashes = _keys(f"seed-{s.run}-rp-{n}-t-", len(givers))
+        rows = await conn.fetch(
+            BATCHED["post_transfer"].query(),
+            [actor] * len(keys), [rid] * len(keys), keys, hashes, givers, receivers, [False] * len(keys),
+            [UNIT] * len(keys), ["赠与"] * len(keys),
+        )  # fmt: skip
+        posted += len(rows)
+        # Donations have no batch operation: post_transfer, one call per donation, in one statement.
+        keys, hashes = _keys(f"seed-{s.run}-rp-{n}-d-", len(donors))
+        donated = await conn.fetchval(
+            """
+            select count(*) filter (where r.status_code = 201)
+              from unnest($3::text[], $4::bytea[], $5::uuid[]) as u(k, h, m)
+             cross join lateral post_transfer($1, $2, u.k, u.h, u.m, null, true, $6, '捐赠') as r
+            """,
+            actor, rid, keys, hashes, donors, UNIT,
+        )  # fmt: skip
+        posted += int(donated)
+        keys, hashes = _keys(f"seed-{s.run}-rp-{n}-r-", len(payers))
+        rows = await conn.fetch(
+            BATCHED["post_redemption"].query(),
+            [actor] * len(keys), [rid] * len(keys), keys, hashes, payers, [UNIT] * len(keys),
+            ["助餐"] * len(keys), [None] * len(keys),
+        )  # fmt: skip
+        posted += len(rows)
+        keys, hashes = _keys(f"seed-{s.run}-rp-{n}-g-", len(donors))
+        granted = await conn.fetchval(
+            """
+            select count(*) filter (where r.status_code = 201)
+              from unnest($3::text[], $4::bytea[], $5::uuid[]) as u(k, h, m)
+             cross join lateral post_pool_grant($1, $2, u.k, u.h, u.m, $6, '资助') as r
+            """,
+            actor, rid, keys, hashes, receivers[: len(donors)], UNIT,
+        )  # fmt: skip
+        return posted + int(granted)
+
+    async def seed(
+        self, entries: int, months: int, progress: Callable[[int, float], None] | None = None
+    ) -> ReportHistory:
+        s = self.seeder
+        started = time.perf_counter()
+        community = await s.community("report", 0)
+        async with s.pool.acquire() as conn:
+            ids = await conn.fetch(
+                "select create_member($1, $2, $3, 'r' || g, array['volunteer', 'resident'], ((g % $5) + 1)::text,"
+                " null, null, null) as id from generate_series(1, $4) g",
+                s.admin, s.request_id, community.slug, REPORT_MEMBERS, REPORT_GRIDS,
+            )  # fmt: skip
+            rows = await conn.fetch(
+                "select member_id, id from accounts where member_id = any($1::uuid[])", [r["id"] for r in ids]
+            )
+            community.members = [Member(r["member_id"], r["id"]) for r in rows]
+            transactions = 0
+            n = 0
+            while transactions * 2 < entries:
+                transactions += await self._round(conn, community, n)
+                n += 1
+                if progress is not None:
+                    progress(min(transactions * 2, entries), time.perf_counter() - started)
+        month = await self._spread(community, months)
+        return ReportHistory(
+            community.slug, community.coordinator_token, transactions * 2, month, months, time.perf_counter() - started
+        )
+
+    async def _spread(self, community: Community, months: int) -> str:
+        """Move the community's history into the `months` months before the current one; the middle one's name."""
+        conn = await asyncpg.connect(self.seeder.owner_url, server_settings={"search_path": "timebank"})
+        try:
+            async with conn.transaction():
+                await conn.execute("set local session_replication_role = replica")
+                bounds = await conn.fetchrow(
+                    """
+                    select (m - make_interval(months => $1::integer))::timestamp at time zone $2::text,
+                           m::timestamp at time zone $2,
+                           to_char(m - make_interval(months => $1::integer - $1::integer / 2), 'YYYY-MM')
+                      from (select date_trunc('month', now() at time zone $2) as m) n
+                    """,
+                    months, REPORT_ZONE,
+                )  # fmt: skip
+                assert bounds is not None
+                start, end, middle = bounds
+                await conn.execute(
+                    """
+                    update transactions t
+                       set created_at = $2::timestamptz + (r.n::float8 / r.total) * ($3::timestamptz - $2::timestamptz)
+                      from (select id, row_number() over (order by seq) - 1 as n, count(*) over () as total
+                              from transactions where community_id = $1) r
+                     where r.id = t.id
+                    """,
+                    community.id, start, end,
+                )  # fmt: skip
+                await conn.execute(
+                    "update postings p set created_at = t.created_at from transactions t"
+                    " where t.id = p.transaction_id and t.community_id = $1",
+                    community.id,
+                )
+                await conn.execute(
+                    "update members set created_at = $2::timestamptz - interval '1 day' where community_id = $1",
+                    community.id,
+                    start,
+                )
+        finally:
+            await conn.close()
+        return str(middle)
+
+
+async def discover_report(seeder: Seeder) -> ReportHistory | None:
+    """Workload g's community from an earlier run (--keep-database), with a fresh coordinator token."""
+    async with seeder.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "select id, slug from communities where slug ~ '^bench-[0-9a-f]{8}-report$'"
+            " order by created_at desc limit 1"
+        )
+        if row is None:
+            return None
+        coordinator = await conn.fetchval(
+            "select id from members where community_id = $1 and 'coordinator' = any(roles)", row["id"]
+        )
+        [token] = await _fresh_tokens(conn, seeder.admin, seeder.request_id, [coordinator])
+        span = await conn.fetchrow(
+            """
+            select count(*) as transactions,
+                   (extract(year from age(max(created_at), min(created_at))) * 12
+                    + extract(month from age(max(created_at), min(created_at))) + 1)::integer as months,
+                   to_char(min(created_at) + (max(created_at) - min(created_at)) / 2 at time zone $2, 'YYYY-MM')
+                       as middle
+              from transactions where community_id = $1
+            """,
+            row["id"],
+            REPORT_ZONE,
+        )
+    assert span is not None
+    return ReportHistory(row["slug"], token, span["transactions"] * 2, span["middle"], span["months"], 0.0)

@@ -66,3 +66,6 @@ grant execute on function _service_request_json(uuid) to {app_role};
 grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _hold_json(uuid) to {app_role};
 grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, text, text, uuid, uuid, text, jsonb)
     to {app_role};
+-- Monthly reports (sql/functions/90_reports.sql): read-only.
+grant execute on function report_month(uuid[], timestamptz, timestamptz),
+    report_month_service_types(uuid[], timestamptz, timestamptz), community_subtree(uuid) to {app_role};

@@ -2107,6 +2107,23 @@ $$;
 
 
 --
+-- Name: community_subtree(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.community_subtree(p_community_id uuid) RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    with recursive tree(id) as (
+        select p_community_id
+        union
+        select c.id from communities c join tree t on c.parent_id = t.id
+    )
+    select array_agg(id) from tree;
+$$;
+
+
+--
 -- Name: confirm_service_request(uuid, text, text, bytea, uuid, integer, text, bigint); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -3326,6 +3343,129 @@ $$;
 
 
 --
+-- Name: report_month(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(community_id uuid, grid text, is_total boolean, earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint, granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint, services_completed bigint, people_served bigint, rating_sum bigint, rating_count bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
+    SET work_mem TO '64MB'
+    SET enable_mergejoin TO 'off'
+    AS $$
+with tx as materialized (
+    select t.id, t.kind, t.service_request_id, o.kind as original_kind, o.service_request_id as original_request
+      from transactions t
+      left join lateral (select o.kind, o.service_request_id from transactions o
+                          where t.kind = 'reversal' and o.id = t.reverses) o on true
+     where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
+), legs as materialized (
+    -- The month's postings on member accounts, account by account (postings carry created_at, the
+    -- transaction's, so each account's month is one range of postings_account_id_created_at_idx).
+    -- Members first: members_community_id_seq_idx finds a community's members (accounts have no
+    -- index on their community for member accounts).
+    select m.id as member_id, p.transaction_id, p.minutes
+      from members m
+      join accounts a on a.member_id = m.id
+     cross join lateral (
+            select p.transaction_id, p.minutes
+              from postings p
+             where p.account_id = a.id and p.created_at >= p_from and p.created_at < p_to
+            offset 0  -- keeps the per-account range scan: a hash over every posting would not scale
+           ) p
+     where m.community_id = any(p_communities)
+), flows as (
+    select l.member_id,
+           coalesce(sum(l.minutes) filter (
+               where l.minutes > 0 and tx.kind in ('credit', 'redemption', 'hold_capture')), 0) as earned,
+           coalesce(sum(-l.minutes) filter (
+               where l.minutes < 0 and tx.kind in ('redemption', 'hold_capture')), 0) as redeemed,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'transfer'), 0) as gifted,
+           coalesce(sum(-l.minutes) filter (where l.minutes < 0 and tx.kind = 'donation'), 0) as donated,
+           coalesce(sum(l.minutes) filter (where l.minutes > 0 and tx.kind = 'pool_grant'), 0) as granted,
+           -- The member the original was about: credited or granted (its posting is negated in the
+           -- reversal), else the one who paid, gave or donated (its posting is now positive).
+           coalesce(sum(abs(l.minutes)) filter (
+               where tx.kind = 'reversal'
+                 and (l.minutes < 0) = (tx.original_kind in ('credit', 'pool_grant'))), 0) as reversed
+      from legs l join tx on tx.id = l.transaction_id
+     group by l.member_id
+), served as (
+    -- Requests completed in the month: their transaction (one per request) was made in it.
+    select r.member_id, count(*) as completed, sum(r.rating) as rating_sum, count(r.rating) as rating_count,
+           coalesce(sum((select sum(p.minutes) from postings p where p.transaction_id = tx.id and p.minutes > 0))
+                    filter (where r.funding = 'pool'), 0) as pool_minutes
+      from tx join service_requests r on r.id = tx.service_request_id
+     where tx.service_request_id is not null
+     group by r.member_id
+), pool_reversals as (
+    -- A reversed pool-funded service had no member paying: its reversal is the member served's.
+    select r.member_id,
+           sum((select sum(p.minutes) from postings p where p.transaction_id = tx.id and p.minutes > 0)) as minutes
+      from tx join service_requests r on r.id = tx.original_request
+     where tx.original_request is not null and r.funding = 'pool'
+     group by r.member_id
+), balances as (
+    select m.id as member_id, m.community_id, m.grid,
+           coalesce((select p.balance_after_minutes from postings p
+                      where p.account_id = a.id and p.created_at < p_to
+                      order by p.created_at desc, p.account_version desc limit 1), 0) as balance
+      from members m join accounts a on a.member_id = m.id
+     where m.community_id = any(p_communities) and m.created_at < p_to
+), issuance as (
+    select coalesce(sum((select p.balance_after_minutes from postings p
+                          where p.account_id = a.id and p.created_at < p_to
+                          order by p.created_at desc, p.account_version desc limit 1)), 0)::bigint as balance
+      from accounts a
+     where a.community_id = any(p_communities) and a.kind = 'issuance'
+)
+select b.community_id, b.grid, grouping(b.community_id, b.grid) <> 0,
+       coalesce(sum(f.earned), 0)::bigint, (coalesce(sum(f.redeemed), 0) + coalesce(sum(s.pool_minutes), 0))::bigint,
+       coalesce(sum(f.gifted), 0)::bigint, coalesce(sum(f.donated), 0)::bigint,
+       coalesce(sum(f.granted), 0)::bigint, (coalesce(sum(f.reversed), 0) + coalesce(sum(v.minutes), 0))::bigint,
+       count(*) filter (where f.earned > 0),
+       case when grouping(b.community_id, b.grid) <> 0 then -(select balance from issuance)
+            else sum(b.balance)::bigint end,
+       coalesce(sum(s.completed), 0)::bigint, count(s.member_id), coalesce(sum(s.rating_sum), 0)::bigint,
+       coalesce(sum(s.rating_count), 0)::bigint
+  from balances b
+  left join flows f on f.member_id = b.member_id
+  left join served s on s.member_id = b.member_id
+  left join pool_reversals v on v.member_id = b.member_id
+ group by grouping sets ((b.community_id, b.grid), ())
+$$;
+
+
+--
+-- Name: report_month_service_types(uuid[], timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.report_month_service_types(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(service_type text, name text, services_completed bigint, minutes bigint, average_rating numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
+    AS $$
+with done as (
+    select r.service_type, r.rating,
+           (select sum(p.minutes) from postings p where p.transaction_id = t.id and p.minutes > 0) as minutes
+      from transactions t join service_requests r on r.id = t.service_request_id
+     where t.community_id = any(p_communities) and t.created_at >= p_from and t.created_at < p_to
+       and t.service_request_id is not null
+), types as (
+    select st.code, min(st.created_at) as created_at,
+           (array_agg(st.name order by st.community_id = p_communities[1] desc, st.created_at))[1] as name
+      from service_types st
+     where st.community_id = any(p_communities)
+     group by st.code
+)
+select ty.code, ty.name, count(d.service_type), coalesce(sum(d.minutes), 0)::bigint, round(avg(d.rating), 2)
+  from types ty left join done d on d.service_type = ty.code
+ group by ty.code, ty.name, ty.created_at
+ order by ty.created_at, ty.code
+$$;
+
+
+--
 -- Name: report_service_request(uuid, text, text, bytea, uuid, bigint); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -4429,6 +4569,13 @@ CREATE INDEX service_requests_status_updated_at_idx ON timebank.service_requests
 --
 
 CREATE INDEX tokens_principal_id_seq_idx ON timebank.tokens USING btree (principal_id, seq);
+
+
+--
+-- Name: transactions_community_id_created_at_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX transactions_community_id_created_at_idx ON timebank.transactions USING btree (community_id, created_at);
 
 
 --

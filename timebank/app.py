@@ -35,6 +35,7 @@ from timebank.http.query import index_query_parameters
 from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
 from timebank.members.routes import router as members_router
+from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
 from timebank.services.service import run_service_request_jobs
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     holds_router,
                     audit_router,
                     crediting_router,
+                    reports_router,
                     services_router,
                 ],
                 guards=[check_request],

@@ -54,7 +54,8 @@ async def test_existing_communities_get_the_six_types_and_answers_the_new_field(
             admin,
             json.dumps(answer),
         )
-        assert await migrate(settings, before_0007) == [VERSION]
+        # Later migrations (0008, 0009, ...) follow it in the same run.
+        assert VERSION in await migrate(settings, before_0007)
         types = await conn.fetch(
             "select code, name, default_minutes, active from service_types where community_id = $1 order by code",
             community,

@@ -37,6 +37,7 @@ from timebank.http.types import MemberRole, PrincipalRole
 from timebank.http.types import Request as RequestBody
 from timebank.ledger.models import AccountKind, TransactionKind
 from timebank.members.models import Relation
+from timebank.reports import csv as report_csv
 from timebank.services.models import Funding, ServiceRequestStatus
 
 # Every enum of the document, by the name generated clients give its class.
@@ -156,6 +157,18 @@ LINKS["create_member"] |= {
     "SetPin": ("set_member_pin", {"member_id": "$response.body#/id"}, {}),
     "AddRelative": ("add_relative", {"member_id": "$response.body#/id"}, {}),
     "ListRelatives": ("list_relatives", {"member_id": "$response.body#/id"}, {}),
+}
+
+# Operations whose success can also come in another media type, chosen by the Accept header:
+# operationId -> {media type: OpenAPI media type object}.
+ALTERNATE_CONTENT: dict[str, dict[str, dict[str, Any]]] = {
+    "monthly_report": {report_csv.MEDIA_TYPE: dict(report_csv.OPENAPI_CONTENT)},
+}
+# Headers such an answer may carry.
+ATTACHMENT_HEADER = {
+    "description": "A file name for the download (CSV answers)",
+    "required": False,
+    "schema": {"type": "string"},
 }
 
 # Statuses whose answers are remembered under an Idempotency-Key and replayed.
@@ -335,6 +348,9 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
         if code in (429, 503):
             headers["Retry-After"] = _header("Retry-After")
         _finish_problem(f"{method.upper()} {path} {status}", response)
+        if code < 300 and name in ALTERNATE_CONTENT:
+            response.setdefault("content", {}).update(copy.deepcopy(ALTERNATE_CONTENT[name]))
+            headers["Content-Disposition"] = copy.deepcopy(ATTACHMENT_HEADER)
         if code < 300 and name in LINKS:
             response["links"] = {
                 link: {"operationId": target, "parameters": dict(parameters)}

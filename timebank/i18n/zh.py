@@ -150,6 +150,13 @@ MESSAGES: dict[str, str] = {
     "transaction {transaction_id:value} posts outside its community": "交易 {transaction_id} 记到了本社区以外的账户。",
     "reversal {reversal_id:value} does not mirror transaction {transaction_id:value}": "冲正交易 {reversal_id} 与原交易 {transaction_id} 不对应。",
     "transaction {transaction_id:value} has an amount outside the community policy": "交易 {transaction_id} 的时长不符合社区规定。",
+    # Monthly reports (timebank/reports, timebank/http/months.py).
+    "only coordinators and auditors may read a community's reports": "只有协调员和审计员可以查看社区的报表。",
+    "{name:field} is required: a month written YYYY-MM, such as 2026-11": "请提供 {name}（月份），写成 YYYY-MM，例如 2026-11。",
+    "{name:field} must be a month written YYYY-MM, such as 2026-11": "{name} 必须是写成 YYYY-MM 的月份，例如 2026-11（月份为 01 到 12）。",
+    "a month YYYY-MM, the month 01 to 12": "写成 YYYY-MM 的月份，月份为 01 到 12",
+    "{name:field} must lie between {first:int}-01 and {last:int}-12": "{name} 必须在 {first} 年 1 月到 {last} 年 12 月之间。",
+    "a month between 1900-01 and 2999-12": "1900 年 1 月到 2999 年 12 月之间的月份",
     # Services: service types and service requests (409, 422, 403, 404).
     "no such service request": "找不到这项服务请求。",
     "members may read only their own requests, and volunteers the open ones": "成员只能查看自己的服务请求；志愿者还可以查看待认领的请求。",
