@@ -337,6 +337,77 @@ def cmd_demo(settings: Settings, args: argparse.Namespace, database: Database) -
     return 0
 
 
+# The public log (timebank/log): keygen, seal, proof check.
+def cmd_log_keygen(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    import os
+
+    from timebank.log.note import NoteError, Signer
+
+    try:
+        signer = Signer.generate(args.name)
+    except NoteError as exc:
+        print(f"timebank log keygen: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Created readable by its owner only, and never over an existing key.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"timebank log keygen: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(signer.encode() + "\n")
+    print(f"wrote the private key to {args.out} (mode 0600); set TIMEBANK_LOG_KEY_FILE to it.")
+    print("The note verifier key, to publish:")
+    print(signer.verifier.encode())
+    return 0
+
+
+def cmd_log_seal(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from timebank.log.sealer import seal_once
+    from timebank.log.signer import SigningRefusedError, checkpoint_signer
+
+    try:
+        signer = checkpoint_signer(settings.log_key_file, settings.checkpoint_dir)
+    except SigningRefusedError as exc:
+        print(f"timebank log seal: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        url = await database.require_migrated()
+        conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        try:
+            result = await seal_once(conn, signer)
+        except SigningRefusedError as exc:
+            print(f"timebank log seal: REFUSED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+        signed = "a checkpoint signed" if result.checkpoint else "no new checkpoint"
+        print(f"appended {result.appended} transaction(s); the log has {result.tree_size} leaves; {signed}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_proof_check(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from pathlib import Path
+
+    from timebank.log.check import ProofCheckError, check_proof
+
+    try:
+        verifier = args.key if "+" in args.key else Path(args.key).read_text(encoding="ascii").strip()
+        proof = Path(args.proof).read_text(encoding="utf-8")
+        transaction = Path(args.transaction).read_bytes() if args.transaction else None
+        print(check_proof(verifier, proof, transaction))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"timebank proof check: {exc}", file=sys.stderr)
+        return 2
+    except ProofCheckError as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="timebank", description="The ledger of a community time bank.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -376,6 +447,28 @@ def parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=cmd_token_list)
 
     sub.add_parser("demo", help="load a sample community to explore").set_defaults(run=cmd_demo)
+
+    log_cmd = sub.add_parser("log", help="the public log: signing key, sealing")
+    log_sub = log_cmd.add_subparsers(dest="log_command", required=True)
+    keygen = log_sub.add_parser("keygen", help="make the checkpoint signing key; prints its note verifier key last")
+    keygen.add_argument("--name", required=True, metavar="ORIGIN", help="the log's origin, e.g. timebank.example/log")
+    keygen.add_argument("--out", required=True, metavar="FILE", help="the private key file to create (mode 0600)")
+    keygen.set_defaults(run=cmd_log_keygen)
+    log_sub.add_parser(
+        "seal", help="append every committed transaction and sign a checkpoint, once (the server does it continually)"
+    ).set_defaults(run=cmd_log_seal)
+
+    proof = sub.add_parser("proof", help="proofs of the public log")
+    proof_sub = proof.add_subparsers(dest="proof_command", required=True)
+    check = proof_sub.add_parser(
+        "check", help="verify a C2SP tlog-proof offline, with only the log's verifier key (no database, no service)"
+    )
+    check.add_argument("proof", metavar="PROOF", help="a tlog-proof file (the tlog_proof of GET .../proof)")
+    check.add_argument("--key", required=True, metavar="VKEY", help="the note verifier key, or a file holding it")
+    check.add_argument(
+        "--transaction", metavar="FILE", help="the transaction's JSON as served; default: the leaf in the proof's extra"
+    )
+    check.set_defaults(run=cmd_proof_check)
     return top
 
 

@@ -260,7 +260,7 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
             headers["Location"] = _header("Location")
         if keyed and (code < 300 or code in _REMEMBERED_STATUSES):
             headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
-        if code in (429, 503):
+        if code in (429, 503) or (code == 409 and "not_yet_logged" in response.get("description", "")):
             headers["Retry-After"] = _header("Retry-After")
         _finish_problem(f"{method.upper()} {path} {status}", response)
         if code < 300 and name in LINKS:

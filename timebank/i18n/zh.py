@@ -150,6 +150,18 @@ MESSAGES: dict[str, str] = {
     "transaction {transaction_id:value} posts outside its community": "交易 {transaction_id} 记到了本社区以外的账户。",
     "reversal {reversal_id:value} does not mirror transaction {transaction_id:value}": "冲正交易 {reversal_id} 与原交易 {transaction_id} 不对应。",
     "transaction {transaction_id:value} has an amount outside the community policy": "交易 {transaction_id} 的时长不符合社区规定。",
+    # The public log (timebank/log, sql/functions/80_public_log.sql).
+    "no checkpoint has been signed yet": "公开日志还没有签署过任何检查点。",
+    "the transaction is not in the public log yet; retry shortly": "这笔交易还没有写入公开日志，请稍后再试。",
+    "tree_size {size:int} is not the size of a signed checkpoint that contains leaf {index:int}": "tree_size {size} 不是一个已签署、且包含第 {index} 条记录的检查点的大小。",
+    "use a signed size above {index:int}, at most {latest:int}": "请使用大于 {index}、不超过 {latest} 的已签署大小",
+    "give 0 <= first <= second <= {latest:int}, the size of the latest signed checkpoint": "请满足 0 <= first <= second <= {latest}（最新已签署检查点的大小）。",
+    "out of range": "超出范围",
+    "the log has {size:int} leaves, not {expected:int}": "公开日志现有 {size} 条记录，而不是 {expected} 条。",
+    "the nodes given are not the {count:int} the new leaves complete": "提交的哈希节点不是新记录所构成的那 {count} 个节点。",
+    "the log has {size:int} leaves, too few for a checkpoint of size {wanted:int}": "公开日志只有 {size} 条记录，不足以签署大小为 {wanted} 的检查点。",
+    "the root given is not the log's root at size {size:int}": "提交的根哈希不是公开日志在大小 {size} 时的根哈希。",
+    "a different checkpoint of size {size:int} is already recorded": "已经记录了另一个大小为 {size} 的检查点。",
 }
 
 # --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------
