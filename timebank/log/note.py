@@ -66,7 +66,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may itself hold '+'
         if len(parts) != 3:
             raise NoteError("a verifier key is NAME+KEYID+BASE64")
         name, hex_id, encoded = parts
@@ -95,7 +95,7 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("a signer key is PRIVATE+KEY+NAME+KEYID+BASE64")
         name, hex_id, encoded = parts[2:]
