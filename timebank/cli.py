@@ -192,6 +192,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace, database: Database
 def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.ledger.verify import CHECKS, verify
 
+    log_target = _log_target(args, settings) if args.checkpoints else None
+
     async def run() -> int:
         url = await database.require_migrated()
         # verify reads the whole ledger: the service's per-request statement timeout does not apply.
@@ -207,6 +209,12 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
                     print(f"no community {args.community!r}", file=sys.stderr)
                     return 2
             report = await verify(conn, community_id, helpers)
+            log_counts: dict[str, int] = {}
+            log_violations: list[tuple[str, str]] = []
+            if log_target is not None:
+                from timebank.log.audit import verify_log
+
+                log_counts, log_violations = await verify_log(conn, *log_target)
         finally:
             for connection in (conn, *helpers):
                 # A connection the server already dropped closes without a word.
@@ -214,12 +222,42 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
         for check in CHECKS:
             status = "ok" if report.checked[check.name] == 0 else f"{report.checked[check.name]} VIOLATION(S)"
             print(f"{check.name:<30} {status:<16} {check.description}")
-        for name, message in report.violations:
+        from timebank.log.audit import LOG_CHECKS
+
+        for log_check in LOG_CHECKS if args.checkpoints else ():
+            count = log_counts[log_check.name]
+            status = "ok" if count == 0 else f"{count} VIOLATION(S)"
+            print(f"{log_check.name:<30} {status:<16} {log_check.description}")
+        violations = report.violations + log_violations
+        for name, message in violations:
             print(f"VIOLATION {name}: {message}")
-        print("verified: ledger consistent" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
-        return 0 if report.ok else 1
+        ok = not violations
+        checked = "ledger and public log consistent" if args.checkpoints else "ledger consistent"
+        print(f"verified: {checked}" if ok else f"FAILED: {len(violations)} violation(s)")
+        return 0 if ok else 1
 
     return asyncio.run(run())
+
+
+def _log_target(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
+    """--checkpoints DIR and the log's verifier key (--log-key, or that of TIMEBANK_LOG_KEY_FILE)."""
+    from pathlib import Path
+
+    from timebank.log.note import NoteError, Verifier
+    from timebank.log.signer import load_signer
+
+    directory = Path(args.checkpoints)
+    if not directory.is_dir():
+        raise CommandError(f"--checkpoints {directory}: no such directory")
+    try:
+        if args.log_key:
+            text = args.log_key if "+" in args.log_key else Path(args.log_key).read_text(encoding="ascii")
+            return directory, Verifier.parse(text)
+        if settings.log_key_file:
+            return directory, load_signer(settings.log_key_file).verifier
+    except (OSError, NoteError) as exc:
+        raise CommandError(f"the log's key: {exc}") from None
+    raise CommandError("--checkpoints needs the log's verifier key: --log-key VKEY (or TIMEBANK_LOG_KEY_FILE)")
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace, database: Database) -> int:
@@ -425,6 +463,14 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--jobs", type=int, default=2, choices=range(1, 17), metavar="N",
         help="database connections checking at once, all on one snapshot (default 2)",
+    )  # fmt: skip
+    verify.add_argument(
+        "--checkpoints", metavar="DIR",
+        help="also recompute the public log from the ledger and check every checkpoint saved in DIR",
+    )  # fmt: skip
+    verify.add_argument(
+        "--log-key", metavar="VKEY", help="with --checkpoints: the log's note verifier key, or a file holding it"
+        " (default: that of TIMEBANK_LOG_KEY_FILE)",
     )  # fmt: skip
     verify.set_defaults(run=cmd_verify)
 
