@@ -38,7 +38,7 @@ grant execute on function _held_minutes(uuid, uuid), _transaction_json(uuid), _h
 grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, text, text, uuid, uuid, text, jsonb)
     to {app_role};
 -- The public log (sql/functions/80_public_log.sql): the service's sealer appends through these only.
-grant select on log_leaves, log_nodes, log_checkpoints, log_state to {app_role};
+grant select on log_leaves, log_nodes, log_checkpoints, log_state, log_leaf_source to {app_role};
 grant execute on function
     log_pending(integer),
     log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint),

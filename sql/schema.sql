@@ -438,21 +438,7 @@ $$;
 CREATE FUNCTION timebank._log_leaf_json(p_id uuid) RETURNS jsonb
     LANGUAGE sql STABLE
     AS $$
-    select jsonb_build_object(
-        'id', t.id,
-        'community', c.slug,
-        'kind', t.kind,
-        'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
-                       from postings p where p.transaction_id = t.id),
-        'description', t.description,
-        'service_date', t.service_date,
-        'created_at', t.created_at,
-        'created_by', t.created_by,
-        'on_behalf_of', t.on_behalf_of,
-        'reverses', t.reverses,
-        'hold_id', t.hold_id)
-      from transactions t join communities c on c.id = t.community_id
-     where t.id = p_id;
+    select leaf from log_leaf_source where transaction_id = p_id;
 $$;
 
 
@@ -1411,13 +1397,20 @@ $$;
 CREATE FUNCTION timebank.log_pending(p_limit integer) RETURNS TABLE(transaction_id uuid, xact_id xid8, seq bigint, leaf jsonb)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
     AS $$
-    select t.id, t.xact_id, t.seq, _log_leaf_json(t.id)
-      from transactions t, log_state s
-     where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
-       and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
-     order by t.xact_id, t.seq
-     limit p_limit;
+    with next as materialized (
+        select t.id, t.xact_id, t.seq
+          from transactions t, log_state s
+         where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
+           and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
+         order by t.xact_id, t.seq
+         limit p_limit
+    )
+    -- Lateral and fenced (offset 0), so that only these rows' leaves are built, each by index.
+    select n.id, n.xact_id, n.seq, v.leaf
+      from next n cross join lateral (select leaf from log_leaf_source v where v.transaction_id = n.id offset 0) v
+     order by n.xact_id, n.seq;
 $$;
 
 
@@ -1441,7 +1434,7 @@ begin
     select tree_size into v_size from log_state;
     if p_tree_size < 1 or p_tree_size > v_size then
         raise exception using errcode = 'TB000', detail = 'invalid_request',
-            message = format('the log has %s leaves; no checkpoint of size %s', v_size, p_tree_size);
+            message = format('the log has %s leaves, too few for a checkpoint of size %s', v_size, p_tree_size);
     end if;
     -- The root: the complete subtrees of [0, size), largest first, folded from the right.
     for v_level in reverse 62..0 loop
@@ -2276,6 +2269,64 @@ CREATE TABLE timebank.log_checkpoints (
 
 
 --
+-- Name: postings; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.postings (
+    id bigint NOT NULL,
+    transaction_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    minutes bigint NOT NULL,
+    balance_after_minutes bigint NOT NULL,
+    account_version bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT postings_minutes_nonzero CHECK ((minutes <> 0))
+);
+
+
+--
+-- Name: transactions; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.transactions (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    kind text NOT NULL,
+    description text NOT NULL,
+    service_date date,
+    created_at timestamp with time zone NOT NULL,
+    created_by uuid NOT NULL,
+    on_behalf_of uuid,
+    reverses uuid,
+    hold_id uuid,
+    request_id text NOT NULL,
+    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
+    CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
+    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL))),
+    CONSTRAINT transactions_service_date_range CHECK (((service_date >= '1900-01-01'::date) AND (service_date <= '2999-12-31'::date)))
+);
+
+
+--
+-- Name: log_leaf_source; Type: VIEW; Schema: timebank; Owner: -
+--
+
+CREATE VIEW timebank.log_leaf_source AS
+ SELECT t.id AS transaction_id,
+    t.xact_id,
+    t.seq,
+    jsonb_build_object('id', t.id, 'community', c.slug, 'kind', t.kind, 'postings', p.postings, 'description', t.description, 'service_date', t.service_date, 'created_at', t.created_at, 'created_by', t.created_by, 'on_behalf_of', t.on_behalf_of, 'reverses', t.reverses, 'hold_id', t.hold_id) AS leaf
+   FROM ((timebank.transactions t
+     JOIN timebank.communities c ON ((c.id = t.community_id)))
+     LEFT JOIN LATERAL ( SELECT jsonb_agg(jsonb_build_object('account_id', p_1.account_id, 'minutes', p_1.minutes) ORDER BY p_1.id) AS postings
+           FROM timebank.postings p_1
+          WHERE (p_1.transaction_id = t.id)) p ON (true));
+
+
+--
 -- Name: log_leaves; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -2327,22 +2378,6 @@ ALTER TABLE timebank.members ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-
---
--- Name: postings; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.postings (
-    id bigint NOT NULL,
-    transaction_id uuid NOT NULL,
-    account_id uuid NOT NULL,
-    minutes bigint NOT NULL,
-    balance_after_minutes bigint NOT NULL,
-    account_version bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    CONSTRAINT postings_minutes_nonzero CHECK ((minutes <> 0))
 );
 
 
@@ -2409,32 +2444,6 @@ ALTER TABLE timebank.tokens ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-
---
--- Name: transactions; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.transactions (
-    seq bigint NOT NULL,
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    kind text NOT NULL,
-    description text NOT NULL,
-    service_date date,
-    created_at timestamp with time zone NOT NULL,
-    created_by uuid NOT NULL,
-    on_behalf_of uuid,
-    reverses uuid,
-    hold_id uuid,
-    request_id text NOT NULL,
-    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
-    CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
-    CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
-    CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
-    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL))),
-    CONSTRAINT transactions_service_date_range CHECK (((service_date >= '1900-01-01'::date) AND (service_date <= '2999-12-31'::date)))
 );
 
 

@@ -6,23 +6,31 @@
 -- GET /v1/transactions/{id} serves it, without reversed_by (it changes when the transaction is
 -- reversed) and without created_by_name (a display name, which can change). Fields added to the API
 -- later do not join the leaf: a leaf never changes once logged.
+create or replace view log_leaf_source as
+    select t.id as transaction_id, t.xact_id, t.seq,
+           jsonb_build_object(
+               'id', t.id,
+               'community', c.slug,
+               'kind', t.kind,
+               'postings', p.postings,
+               'description', t.description,
+               'service_date', t.service_date,
+               'created_at', t.created_at,
+               'created_by', t.created_by,
+               'on_behalf_of', t.on_behalf_of,
+               'reverses', t.reverses,
+               'hold_id', t.hold_id) as leaf
+      from transactions t
+      join communities c on c.id = t.community_id
+      left join lateral (
+          select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
+                 as postings
+            from postings p where p.transaction_id = t.id
+      ) p on true;
+
 create or replace function _log_leaf_json(p_id uuid) returns jsonb
 language sql stable as $$
-    select jsonb_build_object(
-        'id', t.id,
-        'community', c.slug,
-        'kind', t.kind,
-        'postings', (select jsonb_agg(jsonb_build_object('account_id', p.account_id, 'minutes', p.minutes) order by p.id)
-                       from postings p where p.transaction_id = t.id),
-        'description', t.description,
-        'service_date', t.service_date,
-        'created_at', t.created_at,
-        'created_by', t.created_by,
-        'on_behalf_of', t.on_behalf_of,
-        'reverses', t.reverses,
-        'hold_id', t.hold_id)
-      from transactions t join communities c on c.id = t.community_id
-     where t.id = p_id;
+    select leaf from log_leaf_source where transaction_id = p_id;
 $$;
 
 -- What the sealer should log next: visible transactions at or after the watermark that have no leaf
@@ -30,13 +38,20 @@ $$;
 -- repeatable-read transaction to read the state and the candidates in one snapshot.
 create or replace function log_pending(p_limit integer)
 returns table (transaction_id uuid, xact_id xid8, seq bigint, leaf jsonb)
-language sql stable security definer set search_path = timebank, pg_temp as $$
-    select t.id, t.xact_id, t.seq, _log_leaf_json(t.id)
-      from transactions t, log_state s
-     where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
-       and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
-     order by t.xact_id, t.seq
-     limit p_limit;
+-- JIT off: the planner overestimates the per-row leaf builds and would compile for longer than they take.
+language sql stable security definer set search_path = timebank, pg_temp set jit = off as $$
+    with next as materialized (
+        select t.id, t.xact_id, t.seq
+          from transactions t, log_state s
+         where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
+           and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
+         order by t.xact_id, t.seq
+         limit p_limit
+    )
+    -- Lateral and fenced (offset 0), so that only these rows' leaves are built, each by index.
+    select n.id, n.xact_id, n.seq, v.leaf
+      from next n cross join lateral (select leaf from log_leaf_source v where v.transaction_id = n.id offset 0) v
+     order by n.xact_id, n.seq;
 $$;
 
 -- Append leaves p_from.. for the given transactions, with every complete subtree they complete,

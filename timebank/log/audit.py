@@ -96,8 +96,9 @@ async def verify_log(conn: Any, directory: Path, verifier: Verifier) -> tuple[di
             next_size = next(wanted, None)
         expected_index = 0
         cursor = conn.cursor(
-            "select l.leaf_index, l.transaction_id, n.hash, _log_leaf_json(l.transaction_id)::text as leaf"
+            "select l.leaf_index, l.transaction_id, n.hash, v.leaf::text as leaf"
             "  from log_leaves l left join log_nodes n on n.level = 0 and n.index = l.leaf_index"
+            "  left join log_leaf_source v on v.transaction_id = l.transaction_id"
             " order by l.leaf_index",
             prefetch=5000,
         )
