@@ -47,6 +47,7 @@ from timebank.log.signer import CheckpointSigner
 log = structlog.get_logger(__name__)
 
 BATCH = 5000
+SEALER_TIMEOUT = "set local statement_timeout = '120s'"
 
 
 @dataclass
@@ -59,6 +60,8 @@ class SealResult:
 async def _append_batch(conn: Any, batch: int) -> tuple[int, int] | None:
     """Append the next batch; (appended, tree size), or None when another sealer moved the log."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # A backlog (a large ledger when the log is first switched on) may take longer than a request may.
+        await conn.execute(SEALER_TIMEOUT)
         state = await conn.fetchrow(
             "select tree_size, watermark_xact::text::numeric as wx, watermark_seq as ws,"
             " pg_snapshot_xmin(pg_current_snapshot())::text::numeric as xmin from log_state"
@@ -79,16 +82,18 @@ async def _append_batch(conn: Any, batch: int) -> tuple[int, int] | None:
         watermark = (xmin, 0)
     nodes = sorted(made.items())
     try:
-        new_size: int = await conn.fetchval(
-            "select log_append($1, $2, $3, $4, $5, $6::text::xid8, $7)",
-            size,
-            [r["transaction_id"] for r in rows],
-            [level for (level, _), _ in nodes],
-            [index for (_, index), _ in nodes],
-            [h for _, h in nodes],
-            str(watermark[0]),
-            watermark[1],
-        )
+        async with conn.transaction():
+            await conn.execute(SEALER_TIMEOUT)
+            new_size: int = await conn.fetchval(
+                "select log_append($1, $2, $3, $4, $5, $6::text::xid8, $7)",
+                size,
+                [r["transaction_id"] for r in rows],
+                [level for (level, _), _ in nodes],
+                [index for (_, index), _ in nodes],
+                [h for _, h in nodes],
+                str(watermark[0]),
+                watermark[1],
+            )
     except asyncpg.PostgresError as exc:
         if getattr(exc, "detail", None) == "log_moved" or isinstance(exc, asyncpg.UniqueViolationError):
             return None
