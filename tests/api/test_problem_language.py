@@ -171,6 +171,11 @@ async def _not_yet_logged(env: Env) -> AsyncIterator[Send]:
     yield lambda h: get_with(env.api, path, env.api.admin_token, h)
 
 
+@produces("invalid_tree_size")
+async def _invalid_tree_size(env: Env) -> AsyncIterator[Send]:
+    yield lambda h: get_with(env.api, "/v1/log/consistency?first=2&second=1", None, h)
+
+
 @produces("community_exists")
 async def _community_exists(env: Env) -> AsyncIterator[Send]:
     community = await env.api.community()

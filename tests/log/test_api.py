@@ -121,17 +121,29 @@ async def test_consistency_proofs_need_no_token_and_verify(logged: LoggedService
     again = await _proof(api, first_tx["id"], token, tree_size=new.size)
     assert again.status_code == 200
     assert again.json()["checkpoint"] == second["checkpoint"]
-    for params in ({"first": new.size, "second": old.size}, {"first": 0, "second": new.size + 10**6}):
-        refused = await api.client.get("/v1/log/consistency", params=params)
-        assert refused.status_code == 400, refused.text
-        assert refused.json()["code"] == "invalid_request"
-    for params in ({"first": "x", "second": 1}, {"first": 1}, {"first": -1, "second": 1}):
+    backwards = await api.client.get("/v1/log/consistency", params={"first": new.size, "second": old.size})
+    assert backwards.status_code == 422, backwards.text
+    assert backwards.json()["code"] == "invalid_tree_size"
+    ahead = await api.client.get("/v1/log/consistency", params={"first": 0, "second": new.size + 10**6})
+    assert ahead.status_code == 409, ahead.text
+    assert ahead.json()["code"] == "not_yet_logged"
+    assert ahead.headers["Retry-After"] == "1"
+    for params in (
+        {"first": "x", "second": 1},
+        {"first": 1},
+        {"first": -1, "second": 1},
+        {"first": 0, "second": 10**13},
+    ):
         refused = await api.client.get("/v1/log/consistency", params=params)
         assert refused.status_code == 400, (params, refused.text)
     # The newer transaction is not in the older tree.
     bad_size = await _proof(api, second_tx["id"], token2, tree_size=old.size)
-    assert bad_size.status_code == 400
+    assert bad_size.status_code == 422
+    assert bad_size.json()["code"] == "invalid_tree_size"
     assert bad_size.json()["errors"][0]["field"] == "tree_size"
+    unsigned = await _proof(api, second_tx["id"], token2, tree_size=new.size + 5)
+    assert unsigned.status_code == 409
+    assert unsigned.json()["code"] == "not_yet_logged"
 
 
 async def test_not_yet_logged_is_409_with_retry_after_and_only_readers_get_proofs(

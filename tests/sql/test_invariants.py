@@ -51,7 +51,7 @@ READABLE_TABLES = (
 )
 SECRET_TABLES = ("tokens", "idempotency_keys")
 # Read helpers the service role may call (they run with the caller's rights).
-READ_HELPERS = {"_held_minutes", "_transaction_json", "_hold_json", "_audit_event_digest"}
+READ_HELPERS = {"_held_minutes", "_transaction_json", "_hold_json", "_audit_event_digest", "_log_leaf_json"}
 
 
 async def attempt(conn: asyncpg.Connection, sql: str, *args: Any) -> BaseException | None:

@@ -82,6 +82,7 @@ Link = tuple[str, dict[str, str], dict[str, str]]
 _TRANSACTION_LINKS: dict[str, Link] = {
     "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}, {}),
     "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}, {}),
+    "GetTransactionProof": ("get_transaction_proof", {"transaction_id": "$response.body#/id"}, {}),
 }
 LINKS: dict[str, dict[str, Link]] = {
     "create_community": {

@@ -17,12 +17,16 @@ from timebank.ledger import service as ledger
 from timebank.log import service
 from timebank.log.models import ConsistencyProof, InclusionProof
 
+# A trillion leaves: far beyond any community's history, and exact in every JSON number parser.
+MAX_TREE_SIZE = 10**12
 TreeSize = Annotated[
     int | None,
-    QueryParameter(ge=1, le=2**62, description="a signed checkpoint's size (default: the latest checkpoint)"),
+    QueryParameter(ge=1, le=MAX_TREE_SIZE, description="a signed checkpoint's size (default: the latest checkpoint)"),
 ]
-First = Annotated[int, QueryParameter(ge=0, le=2**62, description="the older tree size")]
-Second = Annotated[int, QueryParameter(ge=0, le=2**62, description="the newer tree size, at most the latest signed")]
+First = Annotated[int, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="the older tree size")]
+Second = Annotated[
+    int, QueryParameter(ge=0, le=MAX_TREE_SIZE, description="the newer tree size, at most the latest signed")
+]
 
 
 @get(
@@ -39,18 +43,19 @@ async def get_checkpoint(db: Db) -> Response[str]:
 
 @get(
     "/v1/log/consistency",
-    responses=problems("invalid_request", authenticated=False),
+    responses=problems("invalid_request", "not_yet_logged", "invalid_tree_size", authenticated=False),
     opt={"public": True},
     guards=[validate_query],
     summary="A consistency proof between two sizes of the public log (RFC 6962)",
 )
-async def get_consistency(db: Db, first: First, second: Second) -> ConsistencyProof:
-    return await service.consistency_proof(db, first, second)
+async def get_consistency(db: Db, request: Request[Any, Any, State], first: First, second: Second) -> ConsistencyProof:
+    interval = request.app.state.settings.log_seal_interval_seconds
+    return await service.consistency_proof(db, first, second, interval)
 
 
 @get(
     "/v1/transactions/{transaction_id:uuid}/proof",
-    responses=problems("invalid_request", "forbidden", "not_found", "not_yet_logged"),
+    responses=problems("invalid_request", "forbidden", "not_found", "not_yet_logged", "invalid_tree_size"),
     summary="A transaction's inclusion proof in the public log, with the signed checkpoint",
 )
 async def get_transaction_proof(

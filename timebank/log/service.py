@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from timebank.db import Database
-from timebank.errors import DomainError, InvalidRequestError, NotFoundError
+from timebank.errors import DomainError, NotFoundError
 from timebank.log import tree
 from timebank.log.leaf import leaf_from_json
 from timebank.log.models import ConsistencyProof, InclusionProof
@@ -56,10 +56,16 @@ async def inclusion_proof(
                 )
             index = leaf["leaf_index"]
             size = latest if tree_size is None else tree_size
+            if size > latest:
+                raise NotYetLoggedError(
+                    f"no checkpoint of {size} leaves is signed yet; the latest has {latest}",
+                    max(1, math.ceil(seal_interval_seconds)),
+                )
             checkpoint = await conn.fetchval("select note from log_checkpoints where tree_size = $1", size)
             if checkpoint is None or size <= index:
-                raise InvalidRequestError(
-                    f"tree_size {size} is not the size of a signed checkpoint that contains leaf {index}",
+                raise DomainError(
+                    code="invalid_tree_size",
+                    detail=f"tree_size {size} is not the size of a signed checkpoint that contains leaf {index}",
                     errors=[{"field": "tree_size", "message": f"use a signed size above {index}, at most {latest}"}],
                 )
             leaf_hash, path = await tree.inclusion_path(conn, index, size)
@@ -76,14 +82,20 @@ async def inclusion_proof(
     return await db.run(work)
 
 
-async def consistency_proof(db: Database, first: int, second: int) -> ConsistencyProof:
+async def consistency_proof(db: Database, first: int, second: int, seal_interval_seconds: float) -> ConsistencyProof:
     async def work(conn: Any) -> ConsistencyProof:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             latest = await conn.fetchval("select coalesce(max(tree_size), 0) from log_checkpoints")
-            if not 0 <= first <= second <= latest:
-                raise InvalidRequestError(
-                    f"give 0 <= first <= second <= {latest}, the size of the latest signed checkpoint",
-                    errors=[{"field": "second" if first <= second else "first", "message": "out of range"}],
+            if first > second:
+                raise DomainError(
+                    code="invalid_tree_size",
+                    detail="first is larger than second",
+                    errors=[{"field": "first", "message": "larger than second"}],
+                )
+            if second > latest:
+                raise NotYetLoggedError(
+                    f"no checkpoint of {second} leaves is signed yet; the latest has {latest}",
+                    max(1, math.ceil(seal_interval_seconds)),
                 )
             path = await tree.consistency_path(conn, first, second)
         return ConsistencyProof(first=first, second=second, path=[_b64(h) for h in path])
