@@ -38,7 +38,9 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -64,6 +66,7 @@ from tests.e2e.server import running_server
 from timebank.auth.bootstrap import create_principal
 from timebank.config import load_settings
 from timebank.ledger.verify import verify
+from timebank.log.note import Signer
 
 ROLES = (
     "admin",
@@ -796,10 +799,23 @@ def print_figures(figures: Figures, operations: int, seconds: float, reproduce: 
     print("\n".join(lines))
 
 
+def _public_log() -> tuple[Path, dict[str, str]]:
+    """The public log signs checkpoints, so that its proofs and consistency answers get fuzzed too."""
+    log_dir = Path(tempfile.mkdtemp(prefix="timebank-fuzz-log-"))
+    key = log_dir / "log.key"
+    key.write_text(Signer.generate("timebank.fuzz/log").encode() + "\n")
+    return log_dir, {
+        "TIMEBANK_LOG_KEY_FILE": str(key),
+        "TIMEBANK_CHECKPOINT_DIR": str(log_dir / "checkpoints"),
+        "TIMEBANK_LOG_SEAL_INTERVAL_SECONDS": "0.2",
+    }
+
+
 async def run(server_url: str, budget: int, rng_seed: int, report: Path | None) -> int:
     started = time.monotonic()
     settings_ = load_settings({})
     name, owner_url = await pg.migrated_database(server_url, settings_, prefix="timebank_fuzz")
+    log_dir, log_env = _public_log()
     try:
         admin_token = "tb_fuzz_admin_" + secrets.token_urlsafe(24)
         auditor_token = "tb_fuzz_auditor_" + secrets.token_urlsafe(24)
@@ -811,6 +827,7 @@ async def run(server_url: str, budget: int, rng_seed: int, report: Path | None) 
             # No expiry job during the run: the state only changes by request.
             "TIMEBANK_HOLD_EXPIRY_INTERVAL_SECONDS": "3600",
             "TIMEBANK_LOG_LEVEL": "warning",
+            **log_env,
         }
         async with running_server(owner_url, **env) as server:
             world = await asyncio.to_thread(seed_world, server.url, admin_token, auditor_token)
@@ -847,6 +864,7 @@ async def run(server_url: str, budget: int, rng_seed: int, report: Path | None) 
                     figures.violations.append(Violation("error_in_log", "-", "-", None, "\n".join(errors[:5]), ""))
     finally:
         await pg.drop_database(server_url, name)
+        shutil.rmtree(log_dir, ignore_errors=True)
     seconds = time.monotonic() - started
     reproduce = f"python -m reliability.fuzz --requests {budget} --seed {rng_seed}"
     print_figures(figures, operations, seconds, reproduce)

@@ -20,6 +20,7 @@ from typing import IO, Any
 import asyncpg
 import httpx
 
+from reliability.public_log import log_environment
 from timebank.embedded import start_embedded_server
 
 START_TIMEOUT_SECONDS = 60.0
@@ -59,16 +60,20 @@ class ServiceProcess:
 
     def environment(self) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
-        return environment | {
-            "TIMEBANK_DATABASE_URL": self.database_url,
-            "TIMEBANK_ADMIN_TOKEN": self.admin_token,
-            "TIMEBANK_LOG_FORMAT": "json",
-            # Errors and warnings only: a log line per request would cost the run's CPU.
-            "TIMEBANK_LOG_LEVEL": "warning",
-            # The expiry job runs every second, so short holds are marked expired during the run.
-            "TIMEBANK_HOLD_EXPIRY_INTERVAL_SECONDS": "1",
-            "TIMEBANK_SHUTDOWN_GRACE_SECONDS": "0",
-        }
+        return (
+            environment
+            | {
+                "TIMEBANK_DATABASE_URL": self.database_url,
+                "TIMEBANK_ADMIN_TOKEN": self.admin_token,
+                "TIMEBANK_LOG_FORMAT": "json",
+                # Errors and warnings only: a log line per request would cost the run's CPU.
+                "TIMEBANK_LOG_LEVEL": "warning",
+                # The expiry job runs every second, so short holds are marked expired during the run.
+                "TIMEBANK_HOLD_EXPIRY_INTERVAL_SECONDS": "1",
+                "TIMEBANK_SHUTDOWN_GRACE_SECONDS": "0",
+            }
+            | log_environment(self.log_path)
+        )  # the public log: sealed and signed throughout the run
 
     @property
     def running(self) -> bool:

@@ -22,6 +22,7 @@ import contextlib
 import os
 import random
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ from reliability.figures import Fault, Figures
 from reliability.history import FAILED, INDETERMINATE, NOT_DELIVERED, OK, REPLAY, RESOLVE, RUN, HistoryWriter, Op
 from reliability.operations import run_client
 from reliability.processes import ServiceProcess
+from reliability.public_log import check_log, log_files
 from reliability.runner import Runner
 from reliability.world import World, build_world
 from tests import pg
@@ -313,6 +315,7 @@ async def run(
         violations = list(harness.violations) + check(runner.ops, ledger)
         if status != 0:
             violations.append(Violation("verify", f"`timebank verify` exited {status}:\n{output}"))
+        violations += await check_log(database_url, log_path, runner.ops)  # every acknowledged transaction logged
         figures = Figures(
             command=command,
             reproduce=reproduce,
@@ -335,6 +338,14 @@ async def run(
                 await pg.drop_database(server_url, name)
             if not service.errors():
                 log_path.unlink(missing_ok=True)
+                _remove_log_files(log_path)
+
+
+def _remove_log_files(log_path: Path) -> None:
+    """The run's public-log key and checkpoints, next to its service log."""
+    key, checkpoints = log_files(log_path)
+    key.unlink(missing_ok=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def arguments(description: str) -> argparse.ArgumentParser:

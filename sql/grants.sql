@@ -69,3 +69,11 @@ grant execute on function _audit_event_digest(uuid, timestamptz, text, uuid, tex
 -- Monthly reports (sql/functions/90_reports.sql): read-only.
 grant execute on function report_month(uuid[], timestamptz, timestamptz),
     report_month_service_types(uuid[], timestamptz, timestamptz), community_subtree(uuid) to {app_role};
+-- The public log (sql/functions/80_public_log.sql): the service's sealer appends through these only.
+grant select on log_leaves, log_nodes, log_checkpoints, log_state, log_leaf_source to {app_role};
+grant execute on function
+    log_pending(integer),
+    log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint),
+    log_record_checkpoint(bigint, bytea, text),
+    _log_leaf_json(uuid)
+to {app_role};

@@ -693,6 +693,17 @@ $$;
 
 
 --
+-- Name: _log_leaf_json(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank._log_leaf_json(p_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+    select leaf from log_leaf_source where transaction_id = p_id;
+$$;
+
+
+--
 -- Name: _member_account(uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2558,6 +2569,131 @@ $$;
 
 
 --
+-- Name: log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.log_append(p_from bigint, p_transaction_ids uuid[], p_levels smallint[], p_indexes bigint[], p_hashes bytea[], p_watermark_xact xid8, p_watermark_seq bigint) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_state log_state;
+    v_to bigint := p_from + coalesce(cardinality(p_transaction_ids), 0);
+    v_expected bigint := 0;
+    v_level integer := 0;
+    v_bad bigint;
+begin
+    select * into v_state from log_state for update;
+    if v_state.tree_size <> p_from then
+        raise exception using errcode = 'TB000', detail = 'log_moved',
+            message = format('the log has %s leaves, not %s', v_state.tree_size, p_from);
+    end if;
+    insert into log_leaves (leaf_index, transaction_id)
+    select p_from + i - 1, id from unnest(p_transaction_ids) with ordinality as x(id, i);
+    insert into log_nodes (level, index, hash)
+    select * from unnest(p_levels, p_indexes, p_hashes);
+    -- Exactly the nodes the new leaves make: for each level, indexes (from >> level) .. (to >> level) - 1.
+    while (v_to >> v_level) > 0 loop
+        v_expected := v_expected + (v_to >> v_level) - (p_from >> v_level);
+        v_level := v_level + 1;
+    end loop;
+    select count(*) filter (where n.index < (p_from >> n.level) or n.index >= (v_to >> n.level)
+                               or (n.level > 0 and n.hash is distinct from
+                                   sha256('\x01'::bytea || l.hash || r.hash)))
+      into v_bad
+      from unnest(p_levels, p_indexes, p_hashes) as n(level, index, hash)
+      left join log_nodes l on l.level = n.level - 1 and l.index = 2 * n.index
+      left join log_nodes r on r.level = n.level - 1 and r.index = 2 * n.index + 1;
+    if v_bad > 0 or coalesce(cardinality(p_levels), 0) <> v_expected then
+        raise exception using errcode = 'TB000', detail = 'invalid_request',
+            message = format('the nodes given are not the %s the new leaves complete', v_expected);
+    end if;
+    update log_state
+       set tree_size = v_to,
+           watermark_xact = greatest(watermark_xact, p_watermark_xact),
+           watermark_seq = case when p_watermark_xact > watermark_xact then p_watermark_seq
+                                when p_watermark_xact = watermark_xact then greatest(watermark_seq, p_watermark_seq)
+                                else watermark_seq end;
+    return v_to;
+end;
+$$;
+
+
+--
+-- Name: log_pending(integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.log_pending(p_limit integer) RETURNS TABLE(transaction_id uuid, xact_id xid8, seq bigint, leaf jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    SET jit TO 'off'
+    AS $$
+    with next as materialized (
+        select t.id, t.xact_id, t.seq
+          from transactions t, log_state s
+         where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
+           and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
+         order by t.xact_id, t.seq
+         limit p_limit
+    )
+    -- Lateral and fenced (offset 0), so that only these rows' leaves are built, each by index.
+    select n.id, n.xact_id, n.seq, v.leaf
+      from next n cross join lateral (select leaf from log_leaf_source v where v.transaction_id = n.id offset 0) v
+     order by n.xact_id, n.seq;
+$$;
+
+
+--
+-- Name: log_record_checkpoint(bigint, bytea, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.log_record_checkpoint(p_tree_size bigint, p_root bytea, p_note text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_size bigint;
+    v_root bytea;
+    v_existing log_checkpoints;
+    v_lo bigint := 0;
+    v_level integer;
+    v_parts bytea[] := '{}';
+    v_i integer;
+begin
+    select tree_size into v_size from log_state;
+    if p_tree_size < 1 or p_tree_size > v_size then
+        raise exception using errcode = 'TB000', detail = 'invalid_request',
+            message = format('the log has %s leaves, too few for a checkpoint of size %s', v_size, p_tree_size);
+    end if;
+    -- The root: the complete subtrees of [0, size), largest first, folded from the right.
+    for v_level in reverse 62..0 loop
+        if (p_tree_size >> v_level) & 1 = 1 then
+            v_parts := v_parts || (select hash from log_nodes where level = v_level and index = v_lo >> v_level);
+            v_lo := v_lo + (1::bigint << v_level);
+        end if;
+    end loop;
+    v_root := v_parts[cardinality(v_parts)];
+    for v_i in reverse cardinality(v_parts) - 1..1 loop
+        v_root := sha256('\x01'::bytea || v_parts[v_i] || v_root);
+    end loop;
+    if v_root is distinct from p_root then
+        raise exception using errcode = 'TB000', detail = 'invalid_request',
+            message = format('the root given is not the log''s root at size %s', p_tree_size);
+    end if;
+    select * into v_existing from log_checkpoints where tree_size = p_tree_size;
+    if found then
+        if v_existing.root_hash = p_root and v_existing.note = p_note then
+            return;
+        end if;
+        raise exception using errcode = 'TB000', detail = 'conflict',
+            message = format('a different checkpoint of size %s is already recorded', p_tree_size);
+    end if;
+    insert into log_checkpoints (tree_size, root_hash, note) values (p_tree_size, p_root, p_note);
+end;
+$$;
+
+
+--
 -- Name: member_pin_state(uuid, uuid); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -3217,6 +3353,24 @@ begin
         errcode = 'TB900',
         message = format('%s is append-only: %s is not allowed', tg_table_name, lower(tg_op)),
         detail = 'append_only';
+end;
+$$;
+
+
+--
+-- Name: reject_log_state_regression(); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.reject_log_state_regression() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+    if new.tree_size < old.tree_size or (new.watermark_xact, new.watermark_seq) < (old.watermark_xact, old.watermark_seq)
+    then
+        raise exception using errcode = 'TB900', message = 'log_state: the log cannot shrink or go back',
+            detail = 'append_only';
+    end if;
+    return new;
 end;
 $$;
 
@@ -3939,6 +4093,120 @@ ALTER TABLE timebank.holds ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: log_checkpoints; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.log_checkpoints (
+    tree_size bigint NOT NULL,
+    root_hash bytea NOT NULL,
+    note text NOT NULL,
+    signed_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT log_checkpoints_root_hash_length CHECK ((octet_length(root_hash) = 32)),
+    CONSTRAINT log_checkpoints_tree_size_positive CHECK ((tree_size > 0))
+);
+
+
+--
+-- Name: postings; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.postings (
+    id bigint NOT NULL,
+    transaction_id uuid NOT NULL,
+    account_id uuid NOT NULL,
+    minutes bigint NOT NULL,
+    balance_after_minutes bigint NOT NULL,
+    account_version bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    CONSTRAINT postings_minutes_nonzero CHECK ((minutes <> 0))
+);
+
+
+--
+-- Name: transactions; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.transactions (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    community_id uuid NOT NULL,
+    kind text NOT NULL,
+    description text NOT NULL,
+    service_date date,
+    created_at timestamp with time zone NOT NULL,
+    created_by uuid NOT NULL,
+    on_behalf_of uuid,
+    reverses uuid,
+    hold_id uuid,
+    request_id text NOT NULL,
+    service_request_id uuid,
+    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
+    CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
+    CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
+    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL))),
+    CONSTRAINT transactions_service_date_range CHECK (((service_date >= '1900-01-01'::date) AND (service_date <= '2999-12-31'::date)))
+);
+
+
+--
+-- Name: log_leaf_source; Type: VIEW; Schema: timebank; Owner: -
+--
+
+CREATE VIEW timebank.log_leaf_source AS
+ SELECT t.id AS transaction_id,
+    t.xact_id,
+    t.seq,
+    jsonb_build_object('id', t.id, 'community', c.slug, 'kind', t.kind, 'postings', p.postings, 'description', t.description, 'service_date', t.service_date, 'created_at', t.created_at, 'created_by', t.created_by, 'on_behalf_of', t.on_behalf_of, 'reverses', t.reverses, 'hold_id', t.hold_id) AS leaf
+   FROM ((timebank.transactions t
+     JOIN timebank.communities c ON ((c.id = t.community_id)))
+     LEFT JOIN LATERAL ( SELECT jsonb_agg(jsonb_build_object('account_id', p_1.account_id, 'minutes', p_1.minutes) ORDER BY p_1.id) AS postings
+           FROM timebank.postings p_1
+          WHERE (p_1.transaction_id = t.id)) p ON (true));
+
+
+--
+-- Name: log_leaves; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.log_leaves (
+    leaf_index bigint NOT NULL,
+    transaction_id uuid NOT NULL,
+    leaf_format smallint DEFAULT 1 NOT NULL,
+    logged_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT log_leaves_leaf_format_known CHECK ((leaf_format = 1)),
+    CONSTRAINT log_leaves_leaf_index_nonnegative CHECK ((leaf_index >= 0))
+);
+
+
+--
+-- Name: log_nodes; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.log_nodes (
+    level smallint NOT NULL,
+    index bigint NOT NULL,
+    hash bytea NOT NULL,
+    CONSTRAINT log_nodes_hash_length CHECK ((octet_length(hash) = 32)),
+    CONSTRAINT log_nodes_index_nonnegative CHECK ((index >= 0)),
+    CONSTRAINT log_nodes_level_range CHECK (((level >= 0) AND (level <= 62)))
+);
+
+
+--
+-- Name: log_state; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.log_state (
+    id boolean DEFAULT true NOT NULL,
+    tree_size bigint DEFAULT 0 NOT NULL,
+    watermark_xact xid8 DEFAULT '0'::xid8 NOT NULL,
+    watermark_seq bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT log_state_single CHECK (id)
+);
+
+
+--
 -- Name: member_pins; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -3965,22 +4233,6 @@ ALTER TABLE timebank.members ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-
---
--- Name: postings; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.postings (
-    id bigint NOT NULL,
-    transaction_id uuid NOT NULL,
-    account_id uuid NOT NULL,
-    minutes bigint NOT NULL,
-    balance_after_minutes bigint NOT NULL,
-    account_version bigint NOT NULL,
-    created_at timestamp with time zone NOT NULL,
-    CONSTRAINT postings_minutes_nonzero CHECK ((minutes <> 0))
 );
 
 
@@ -4076,32 +4328,6 @@ ALTER TABLE timebank.tokens ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-
---
--- Name: transactions; Type: TABLE; Schema: timebank; Owner: -
---
-
-CREATE TABLE timebank.transactions (
-    seq bigint NOT NULL,
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    community_id uuid NOT NULL,
-    kind text NOT NULL,
-    description text NOT NULL,
-    service_date date,
-    created_at timestamp with time zone NOT NULL,
-    created_by uuid NOT NULL,
-    on_behalf_of uuid,
-    reverses uuid,
-    hold_id uuid,
-    request_id text NOT NULL,
-    service_request_id uuid,
-    CONSTRAINT transactions_description_length CHECK ((char_length(description) <= 500)),
-    CONSTRAINT transactions_hold_id_matches_kind CHECK (((kind = 'hold_capture'::text) = (hold_id IS NOT NULL))),
-    CONSTRAINT transactions_kind_known CHECK ((kind = ANY (ARRAY['credit'::text, 'redemption'::text, 'transfer'::text, 'donation'::text, 'pool_grant'::text, 'reversal'::text, 'hold_capture'::text]))),
-    CONSTRAINT transactions_reverses_matches_kind CHECK (((kind = 'reversal'::text) = (reverses IS NOT NULL))),
-    CONSTRAINT transactions_service_date_range CHECK (((service_date >= '1900-01-01'::date) AND (service_date <= '2999-12-31'::date)))
 );
 
 
@@ -4245,6 +4471,46 @@ ALTER TABLE ONLY timebank.holds
 
 ALTER TABLE ONLY timebank.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (principal_id, key);
+
+
+--
+-- Name: log_checkpoints log_checkpoints_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_checkpoints
+    ADD CONSTRAINT log_checkpoints_pkey PRIMARY KEY (tree_size);
+
+
+--
+-- Name: log_leaves log_leaves_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_leaves
+    ADD CONSTRAINT log_leaves_pkey PRIMARY KEY (leaf_index);
+
+
+--
+-- Name: log_leaves log_leaves_transaction_id_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_leaves
+    ADD CONSTRAINT log_leaves_transaction_id_key UNIQUE (transaction_id);
+
+
+--
+-- Name: log_nodes log_nodes_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_nodes
+    ADD CONSTRAINT log_nodes_pkey PRIMARY KEY (level, index);
+
+
+--
+-- Name: log_state log_state_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_state
+    ADD CONSTRAINT log_state_pkey PRIMARY KEY (id);
 
 
 --
@@ -4593,6 +4859,13 @@ CREATE UNIQUE INDEX transactions_service_request_id_key ON timebank.transactions
 
 
 --
+-- Name: transactions_xact_id_seq_idx; Type: INDEX; Schema: timebank; Owner: -
+--
+
+CREATE INDEX transactions_xact_id_seq_idx ON timebank.transactions USING btree (xact_id, seq);
+
+
+--
 -- Name: audit_events audit_events_append_only; Type: TRIGGER; Schema: timebank; Owner: -
 --
 
@@ -4667,6 +4940,69 @@ CREATE TRIGGER holds_append_only BEFORE DELETE OR UPDATE ON timebank.holds FOR E
 --
 
 CREATE TRIGGER holds_no_truncate BEFORE TRUNCATE ON timebank.holds FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_checkpoints log_checkpoints_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_checkpoints_append_only BEFORE DELETE OR UPDATE ON timebank.log_checkpoints FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_checkpoints log_checkpoints_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_checkpoints_no_truncate BEFORE TRUNCATE ON timebank.log_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_leaves log_leaves_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_leaves_append_only BEFORE DELETE OR UPDATE ON timebank.log_leaves FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_leaves log_leaves_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_leaves_no_truncate BEFORE TRUNCATE ON timebank.log_leaves FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_nodes log_nodes_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_nodes_append_only BEFORE DELETE OR UPDATE ON timebank.log_nodes FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_nodes log_nodes_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_nodes_no_truncate BEFORE TRUNCATE ON timebank.log_nodes FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_state log_state_forward_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_state_forward_only BEFORE UPDATE ON timebank.log_state FOR EACH ROW EXECUTE FUNCTION timebank.reject_log_state_regression();
+
+
+--
+-- Name: log_state log_state_no_delete; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_state_no_delete BEFORE DELETE ON timebank.log_state FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: log_state log_state_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER log_state_no_truncate BEFORE TRUNCATE ON timebank.log_state FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
 
 
 --
@@ -4899,6 +5235,14 @@ ALTER TABLE ONLY timebank.holds
 
 ALTER TABLE ONLY timebank.idempotency_keys
     ADD CONSTRAINT idempotency_keys_principal_id_fkey FOREIGN KEY (principal_id) REFERENCES timebank.principals(id);
+
+
+--
+-- Name: log_leaves log_leaves_transaction_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.log_leaves
+    ADD CONSTRAINT log_leaves_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES timebank.transactions(id);
 
 
 --

@@ -34,6 +34,10 @@ from timebank.http.problems import handle_exception
 from timebank.http.query import index_query_parameters
 from timebank.ledger.batch import WriteBatches
 from timebank.ledger.routes import router as ledger_router
+from timebank.log.routes import public_router as log_public_router
+from timebank.log.routes import router as log_router
+from timebank.log.sealer import run_sealer_job
+from timebank.log.signer import checkpoint_signer
 from timebank.members.routes import router as members_router
 from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
@@ -58,6 +62,9 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     `run_jobs` False leaves the background jobs (hold expiry, service requests) to another process of the service.
     """
 
+    # A key without a checkpoint directory, or a key file that cannot be read, stops the start here.
+    signer = checkpoint_signer(settings.log_key_file, settings.checkpoint_dir) if run_jobs else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await Database.connect(settings, dsn)
@@ -72,6 +79,8 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
         if run_jobs:
             interval = settings.service_request_jobs_interval_seconds
             jobs.append(asyncio.create_task(run_service_request_jobs(db, interval)))
+            # The public log: every committed transaction appended, and a checkpoint signed, each interval.
+            jobs.append(asyncio.create_task(run_sealer_job(db, signer, settings.log_seal_interval_seconds)))
         try:
             yield
         finally:
@@ -85,6 +94,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     app = Litestar(
         route_handlers=[
             health_router,
+            log_public_router,
             # Every /v1 route: authenticate first, then hold the body to the exact schema.
             Router(
                 path="/",
@@ -98,6 +108,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     crediting_router,
                     reports_router,
                     services_router,
+                    log_router,
                 ],
                 guards=[check_request],
                 security=[{"bearer": []}],

@@ -192,6 +192,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace, database: Database
 def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from timebank.ledger.verify import CHECKS, verify
 
+    log_target = _log_target(args, settings) if args.checkpoints else None
+
     async def run() -> int:
         url = await database.require_migrated()
         # verify reads the whole ledger: the service's per-request statement timeout does not apply.
@@ -207,6 +209,12 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
                     print(f"no community {args.community!r}", file=sys.stderr)
                     return 2
             report = await verify(conn, community_id, helpers)
+            log_counts: dict[str, int] = {}
+            log_violations: list[tuple[str, str]] = []
+            if log_target is not None:
+                from timebank.log.audit import verify_log
+
+                log_counts, log_violations = await verify_log(conn, *log_target)
         finally:
             for connection in (conn, *helpers):
                 # A connection the server already dropped closes without a word.
@@ -214,10 +222,19 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
         for check in CHECKS:
             status = "ok" if report.checked[check.name] == 0 else f"{report.checked[check.name]} VIOLATION(S)"
             print(f"{check.name:<30} {status:<16} {check.description}")
-        for name, message in report.violations:
+        from timebank.log.audit import LOG_CHECKS
+
+        for log_check in LOG_CHECKS if args.checkpoints else ():
+            count = log_counts[log_check.name]
+            status = "ok" if count == 0 else f"{count} VIOLATION(S)"
+            print(f"{log_check.name:<30} {status:<16} {log_check.description}")
+        violations = report.violations + log_violations
+        for name, message in violations:
             print(f"VIOLATION {name}: {message}")
-        print("verified: ledger consistent" if report.ok else f"FAILED: {len(report.violations)} violation(s)")
-        return 0 if report.ok else 1
+        ok = not violations
+        checked = "ledger and public log consistent" if args.checkpoints else "ledger consistent"
+        print(f"verified: {checked}" if ok else f"FAILED: {len(violations)} violation(s)")
+        return 0 if ok else 1
 
     return asyncio.run(run())
 
@@ -237,6 +254,27 @@ def cmd_jobs_run_once(settings: Settings, args: argparse.Namespace, database: Da
     for name, count in asyncio.run(run()).items():
         print(f"{name:<32} {count}")
     return 0
+
+
+def _log_target(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
+    """--checkpoints DIR and the log's verifier key (--log-key, or that of TIMEBANK_LOG_KEY_FILE)."""
+    from pathlib import Path
+
+    from timebank.log.note import NoteError, Verifier
+    from timebank.log.signer import load_signer
+
+    directory = Path(args.checkpoints)
+    if not directory.is_dir():
+        raise CommandError(f"--checkpoints {directory}: no such directory")
+    try:
+        if args.log_key:
+            text = args.log_key if "+" in args.log_key else Path(args.log_key).read_text(encoding="ascii")
+            return directory, Verifier.parse(text)
+        if settings.log_key_file:
+            return directory, load_signer(settings.log_key_file).verifier
+    except (OSError, NoteError) as exc:
+        raise CommandError(f"the log's key: {exc}") from None
+    raise CommandError("--checkpoints needs the log's verifier key: --log-key VKEY (or TIMEBANK_LOG_KEY_FILE)")
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace, database: Database) -> int:
@@ -354,6 +392,77 @@ def cmd_demo(settings: Settings, args: argparse.Namespace, database: Database) -
     return 0
 
 
+# The public log (timebank/log): keygen, seal, proof check.
+def cmd_log_keygen(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    import os
+
+    from timebank.log.note import NoteError, Signer
+
+    try:
+        signer = Signer.generate(args.name)
+    except NoteError as exc:
+        print(f"timebank log keygen: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Created readable by its owner only, and never over an existing key.
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"timebank log keygen: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(signer.encode() + "\n")
+    print(f"wrote the private key to {args.out} (mode 0600); set TIMEBANK_LOG_KEY_FILE to it.")
+    print("The note verifier key, to publish:")
+    print(signer.verifier.encode())
+    return 0
+
+
+def cmd_log_seal(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from timebank.log.sealer import seal_once
+    from timebank.log.signer import SigningRefusedError, checkpoint_signer
+
+    try:
+        signer = checkpoint_signer(settings.log_key_file, settings.checkpoint_dir)
+    except SigningRefusedError as exc:
+        print(f"timebank log seal: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        url = await database.require_migrated()
+        conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        try:
+            result = await seal_once(conn, signer)
+        except SigningRefusedError as exc:
+            print(f"timebank log seal: REFUSED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+        signed = "a checkpoint signed" if result.checkpoint else "no new checkpoint"
+        print(f"appended {result.appended} transaction(s); the log has {result.tree_size} leaves; {signed}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_proof_check(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from pathlib import Path
+
+    from timebank.log.check import ProofCheckError, check_proof
+
+    try:
+        verifier = args.key if "+" in args.key else Path(args.key).read_text(encoding="ascii").strip()
+        proof = Path(args.proof).read_text(encoding="utf-8")
+        transaction = Path(args.transaction).read_bytes() if args.transaction else None
+        print(check_proof(verifier, proof, transaction))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"timebank proof check: {exc}", file=sys.stderr)
+        return 2
+    except ProofCheckError as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="timebank", description="The ledger of a community time bank.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -371,6 +480,14 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--jobs", type=int, default=2, choices=range(1, 17), metavar="N",
         help="database connections checking at once, all on one snapshot (default 2)",
+    )  # fmt: skip
+    verify.add_argument(
+        "--checkpoints", metavar="DIR",
+        help="also recompute the public log from the ledger and check every checkpoint saved in DIR",
+    )  # fmt: skip
+    verify.add_argument(
+        "--log-key", metavar="VKEY", help="with --checkpoints: the log's note verifier key, or a file holding it"
+        " (default: that of TIMEBANK_LOG_KEY_FILE)",
     )  # fmt: skip
     verify.set_defaults(run=cmd_verify)
 
@@ -401,6 +518,28 @@ def parser() -> argparse.ArgumentParser:
     ).set_defaults(run=cmd_jobs_run_once)
 
     sub.add_parser("demo", help="load a sample community to explore").set_defaults(run=cmd_demo)
+
+    log_cmd = sub.add_parser("log", help="the public log: signing key, sealing")
+    log_sub = log_cmd.add_subparsers(dest="log_command", required=True)
+    keygen = log_sub.add_parser("keygen", help="make the checkpoint signing key; prints its note verifier key last")
+    keygen.add_argument("--name", required=True, metavar="ORIGIN", help="the log's origin, e.g. timebank.example/log")
+    keygen.add_argument("--out", required=True, metavar="FILE", help="the private key file to create (mode 0600)")
+    keygen.set_defaults(run=cmd_log_keygen)
+    log_sub.add_parser(
+        "seal", help="append every committed transaction and sign a checkpoint, once (the server does it continually)"
+    ).set_defaults(run=cmd_log_seal)
+
+    proof = sub.add_parser("proof", help="proofs of the public log")
+    proof_sub = proof.add_subparsers(dest="proof_command", required=True)
+    check = proof_sub.add_parser(
+        "check", help="verify a C2SP tlog-proof offline, with only the log's verifier key (no database, no service)"
+    )
+    check.add_argument("proof", metavar="PROOF", help="a tlog-proof file (the tlog_proof of GET .../proof)")
+    check.add_argument("--key", required=True, metavar="VKEY", help="the note verifier key, or a file holding it")
+    check.add_argument(
+        "--transaction", metavar="FILE", help="the transaction's JSON as served; default: the leaf in the proof's extra"
+    )
+    check.set_defaults(run=cmd_proof_check)
     return top
 
 

@@ -66,6 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     token_cache_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses); none by default.
     forwarded_allow_ips: str = ""
+    # The public log: the checkpoint signing key (a file `timebank log keygen` wrote; never in the
+    # database), the directory every signed checkpoint is also written to, and how often the sealer
+    # appends what committed and signs a checkpoint. Without a key, leaves are appended unsigned.
+    log_key_file: str | None = None
+    checkpoint_dir: str | None = None
+    log_seal_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
 
     def __repr__(self) -> str:
         shown = {

@@ -125,6 +125,8 @@ CODES: dict[str, ErrorCode] = {
     "invalid_transfer_target": ErrorCode(422, "Invalid transfer target", "转出对象无效", remembered=True),
     "invalid_cursor": ErrorCode(422, "Invalid cursor", "分页游标无效"),
     "unknown_time_zone": ErrorCode(422, "Unknown time zone", "未知的时区", remembered=True),
+    # The public log: a tree size the log cannot prove against (not signed, or before the leaf).
+    "invalid_tree_size": ErrorCode(422, "Invalid tree size", "树大小无效"),
     # 429: slow down.
     "too_many_requests": ErrorCode(429, "Too many requests", "请求过于频繁"),
     "too_many_attempts": ErrorCode(429, "Too many attempts", "尝试次数过多，已暂时锁定"),

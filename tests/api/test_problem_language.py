@@ -41,6 +41,11 @@ EN = {"Accept-Language": "en"}
 UNBUILT = frozenset(
     {
         "not_yet_logged",
+        "not_eligible",
+        "not_a_relative",
+        "service_type_exists",
+        "invalid_transition",
+        "too_many_attempts",
     }
 )
 
@@ -156,6 +161,21 @@ async def _unsupported_media_type(env: Env) -> AsyncIterator[Send]:
         return env.api.client.post("/v1/credits", headers=headers | {"Content-Type": "text/plain"}, content=content)
 
     yield send
+
+
+@produces("not_yet_logged")
+async def _not_yet_logged(env: Env) -> AsyncIterator[Send]:
+    # The session's service signs no checkpoint (it has no log key), so no transaction is provable yet.
+    member = await env.api.member(await env.api.community(), "volunteer")
+    response = await env.api.credit(member, 60)
+    assert response.status_code == 201, response.text
+    path = f"/v1/transactions/{response.json()['id']}/proof"
+    yield lambda h: get_with(env.api, path, env.api.admin_token, h)
+
+
+@produces("invalid_tree_size")
+async def _invalid_tree_size(env: Env) -> AsyncIterator[Send]:
+    yield lambda h: get_with(env.api, "/v1/log/consistency?first=2&second=1", None, h)
 
 
 @produces("community_exists")

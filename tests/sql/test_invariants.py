@@ -62,6 +62,7 @@ READ_HELPERS = {
     "_audit_event_digest",
     "_credit_batch_json",
     "_service_request_json",
+    "_log_leaf_json",
 }
 
 

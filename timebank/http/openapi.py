@@ -92,6 +92,7 @@ Link = tuple[str, dict[str, str], dict[str, str]]
 _TRANSACTION_LINKS: dict[str, Link] = {
     "GetTransaction": ("get_transaction", {"transaction_id": "$response.body#/id"}, {}),
     "ReverseTransaction": ("reverse_transaction", {"transaction_id": "$response.body#/id"}, {}),
+    "GetTransactionProof": ("get_transaction_proof", {"transaction_id": "$response.body#/id"}, {}),
 }
 # Service requests: each answer leads to the request and its next steps.
 _SERVICE_REQUEST_STEPS = ("assign", "check_in", "report", "confirm", "dispute", "cancel")
@@ -345,7 +346,7 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any], public:
             headers["Location"] = _header("Location")
         if keyed and (code < 300 or code in _REMEMBERED_STATUSES):
             headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
-        if code in (429, 503):
+        if code in (429, 503) or (code == 409 and "not_yet_logged" in response.get("description", "")):
             headers["Retry-After"] = _header("Retry-After")
         _finish_problem(f"{method.upper()} {path} {status}", response)
         if code < 300 and name in ALTERNATE_CONTENT:

@@ -92,8 +92,8 @@ def problem_response(request: Request[Any, Any, State], exc: Exception) -> Respo
     if error.code == "internal_error":
         log.error("request_failed", exc_info=exc)
     request.scope.setdefault("state", {})["error_code"] = error.code
-    if isinstance(error, TooManyRequestsError):
-        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, TooManyRequestsError) or getattr(error, "retry_after", None) is not None:
+        headers["Retry-After"] = str(getattr(error, "retry_after", 1))
     elif error.status == 503:
         # Transient by definition: a conflict that outlasted its retries, or the database away.
         headers["Retry-After"] = "1"

@@ -76,6 +76,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "errors": [{"field": "$.scheduled_at", "message": "between 7 days ago and 366 days ahead"}],
     },
     "not_yet_logged": {"detail": "the transaction is not in the public log yet; retry shortly"},
+    "invalid_tree_size": {
+        "detail": "tree_size 40 is not the size of a signed checkpoint that contains leaf 41",
+        "errors": [{"field": "tree_size", "message": "use a signed size above 41, at most 57"}],
+    },
     "conflict": {"detail": "TIMEBANK_ADMIN_TOKEN is already the token of a non-admin principal"},
     "amount_not_multiple_of_unit": {"detail": "minutes must be a multiple of 15", "unit_minutes": 15},
     "amount_out_of_range": {"detail": "minutes must be between 1 and 1440", "max_transaction_minutes": 1440},

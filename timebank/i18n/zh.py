@@ -226,6 +226,19 @@ MESSAGES: dict[str, str] = {
     "the credit would take the balance above the community's cap": "记入后余额将超过本社区的存储上限",
     "only staff and auditors may read credit batches": "只有社区工作人员和审计人员可以查看批量记时。",
     "no such credit batch": "该批量记时不存在。",
+    # The public log (timebank/log, sql/functions/80_public_log.sql).
+    "no checkpoint has been signed yet": "公开日志还没有签署过任何检查点。",
+    "the transaction is not in the public log yet; retry shortly": "这笔交易还没有写入公开日志，请稍后再试。",
+    "tree_size {size:int} is not the size of a signed checkpoint that contains leaf {index:int}": "tree_size {size} 不是一个已签署、且包含第 {index} 条记录的检查点的大小。",
+    "use a signed size above {index:int}, at most {latest:int}": "请使用大于 {index}、不超过 {latest} 的已签署大小",
+    "first is larger than second": "first 大于 second。",
+    "larger than second": "大于 second",
+    "no checkpoint of {size:int} leaves is signed yet; the latest has {latest:int}": "还没有签署包含 {size} 条记录的检查点；最新的检查点有 {latest} 条。",
+    "the log has {size:int} leaves, not {expected:int}": "公开日志现有 {size} 条记录，而不是 {expected} 条。",
+    "the nodes given are not the {count:int} the new leaves complete": "提交的哈希节点不是新记录所构成的那 {count} 个节点。",
+    "the log has {size:int} leaves, too few for a checkpoint of size {wanted:int}": "公开日志只有 {size} 条记录，不足以签署大小为 {wanted} 的检查点。",
+    "the root given is not the log's root at size {size:int}": "提交的根哈希不是公开日志在大小 {size} 时的根哈希。",
+    "a different checkpoint of size {size:int} is already recorded": "已经记录了另一个大小为 {size} 的检查点。",
 }
 
 # --- messages of the libraries: msgspec's validation, Litestar's HTTP errors --------------------

@@ -1,0 +1,103 @@
+"""Reads of the public log for the API: the latest checkpoint, inclusion and consistency proofs."""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from typing import Any
+
+from timebank.db import Database
+from timebank.errors import DomainError, NotFoundError
+from timebank.log import tree
+from timebank.log.leaf import leaf_from_json
+from timebank.log.models import ConsistencyProof, InclusionProof
+from timebank.log.note import TlogProof
+
+
+class NotYetLoggedError(DomainError):
+    """The transaction has no leaf yet, or no signed checkpoint covers it yet."""
+
+    code = "not_yet_logged"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+async def latest_checkpoint(db: Database) -> str:
+    note: str | None = await db.fetchval("select note from log_checkpoints order by tree_size desc limit 1")
+    if note is None:
+        raise NotFoundError("no checkpoint has been signed yet")
+    return note
+
+
+async def inclusion_proof(
+    db: Database, transaction_id: uuid.UUID, tree_size: int | None, seal_interval_seconds: float
+) -> InclusionProof:
+    """The proof of a transaction (whose reader the caller was found to be) against a signed checkpoint."""
+
+    async def work(conn: Any) -> InclusionProof:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            leaf = await conn.fetchrow(
+                "select leaf_index, _log_leaf_json(transaction_id)::text as leaf"
+                " from log_leaves where transaction_id = $1",
+                transaction_id,
+            )
+            latest = await conn.fetchval("select max(tree_size) from log_checkpoints")
+            if leaf is None or latest is None or leaf["leaf_index"] >= latest:
+                raise NotYetLoggedError(
+                    "the transaction is not in the public log yet; retry shortly",
+                    max(1, math.ceil(seal_interval_seconds)),
+                )
+            index = leaf["leaf_index"]
+            size = latest if tree_size is None else tree_size
+            if size > latest:
+                raise NotYetLoggedError(
+                    f"no checkpoint of {size} leaves is signed yet; the latest has {latest}",
+                    max(1, math.ceil(seal_interval_seconds)),
+                )
+            checkpoint = await conn.fetchval("select note from log_checkpoints where tree_size = $1", size)
+            if checkpoint is None or size <= index:
+                raise DomainError(
+                    code="invalid_tree_size",
+                    detail=f"tree_size {size} is not the size of a signed checkpoint that contains leaf {index}",
+                    errors=[{"field": "tree_size", "message": f"use a signed size above {index}, at most {latest}"}],
+                )
+            leaf_hash, path = await tree.inclusion_path(conn, index, size)
+        extra = leaf_from_json(leaf["leaf"])
+        return InclusionProof(
+            leaf_index=index,
+            tree_size=size,
+            leaf_hash=_b64(leaf_hash),
+            inclusion_path=[_b64(h) for h in path],
+            checkpoint=checkpoint,
+            tlog_proof=TlogProof(index, path, checkpoint, extra).encode(),
+        )
+
+    return await db.run(work)
+
+
+async def consistency_proof(db: Database, first: int, second: int, seal_interval_seconds: float) -> ConsistencyProof:
+    async def work(conn: Any) -> ConsistencyProof:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            latest = await conn.fetchval("select coalesce(max(tree_size), 0) from log_checkpoints")
+            if first > second:
+                raise DomainError(
+                    code="invalid_tree_size",
+                    detail="first is larger than second",
+                    errors=[{"field": "first", "message": "larger than second"}],
+                )
+            if second > latest:
+                raise NotYetLoggedError(
+                    f"no checkpoint of {second} leaves is signed yet; the latest has {latest}",
+                    max(1, math.ceil(seal_interval_seconds)),
+                )
+            path = await tree.consistency_path(conn, first, second)
+        return ConsistencyProof(first=first, second=second, path=[_b64(h) for h in path])
+
+    return await db.run(work)
