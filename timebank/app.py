@@ -39,6 +39,7 @@ from timebank.log.routes import router as log_router
 from timebank.log.sealer import run_sealer_job
 from timebank.log.signer import checkpoint_signer
 from timebank.members.routes import router as members_router
+from timebank.passbook.routes import router as passbook_router
 from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
 from timebank.services.service import run_service_request_jobs
@@ -109,6 +110,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                     reports_router,
                     services_router,
                     log_router,
+                    passbook_router,
                 ],
                 guards=[check_request],
                 security=[{"bearer": []}],

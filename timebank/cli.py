@@ -1,4 +1,4 @@
-"""`timebank serve|migrate|verify|token|demo`."""
+"""`timebank serve|migrate|verify|token|demo|log|proof|passbook`."""
 
 from __future__ import annotations
 
@@ -444,6 +444,43 @@ def cmd_log_seal(settings: Settings, args: argparse.Namespace, database: Databas
     return asyncio.run(run())
 
 
+def cmd_passbook(settings: Settings, args: argparse.Namespace, database: Database) -> int:
+    from pathlib import Path
+
+    from timebank.errors import DomainError
+    from timebank.http.moments import parse_moment
+    from timebank.passbook.fonts import find_font
+    from timebank.passbook.models import Passbook
+    from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
+    from timebank.passbook.service import read_passbook
+
+    try:
+        member_id = uuid.UUID(args.member)
+    except ValueError:
+        print(f"timebank passbook: --member {args.member}: not a member id (a UUID)", file=sys.stderr)
+        return 2
+
+    async def read(bounds: tuple[Any, Any]) -> Passbook:
+        url = await database.require_migrated()
+        conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        try:
+            return await read_passbook(conn, member_id, *bounds, ROWS_PER_PAGE)
+        finally:
+            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+
+    try:
+        bounds = parse_moment("from", args.start), parse_moment("to", args.end)
+        font = find_font(settings.pdf_font)
+        passbook = asyncio.run(read(bounds))
+    except DomainError as exc:
+        print(f"timebank passbook: {exc.detail}", file=sys.stderr)
+        return 2
+    Path(args.output).write_bytes(render_passbook(passbook, font))
+    pages = len(passbook.pages)
+    print(f"wrote {args.output}: the passbook of {passbook.display_name} ({passbook.member_no}), {pages} page(s)")
+    return 0
+
+
 def cmd_proof_check(settings: Settings, args: argparse.Namespace, database: Database) -> int:
     from pathlib import Path
 
@@ -540,7 +577,17 @@ def parser() -> argparse.ArgumentParser:
         "--transaction", metavar="FILE", help="the transaction's JSON as served; default: the leaf in the proof's extra"
     )
     check.set_defaults(run=cmd_proof_check)
+    _passbook_parser(sub)
     return top
+
+
+def _passbook_parser(sub: Any) -> None:
+    passbook = sub.add_parser("passbook", help="print a member's passbook (存折) as a PDF in Chinese")
+    passbook.add_argument("--member", required=True, metavar="ID", help="the member's id")
+    passbook.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the PDF")
+    passbook.add_argument("--from", dest="start", metavar="DATE", help="entries from this day (or RFC 3339 moment)")
+    passbook.add_argument("--to", dest="end", metavar="DATE", help="entries before this day (or RFC 3339 moment)")
+    passbook.set_defaults(run=cmd_passbook)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

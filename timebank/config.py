@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_key_file: str | None = None
     checkpoint_dir: str | None = None
     log_seal_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    # The passbook PDF's font: a .ttf, .otf or .ttc file with Chinese glyphs (default: one found on the
+    # machine, such as Noto Sans CJK from Debian's fonts-noto-cjk).
+    pdf_font: str | None = None
 
     def __repr__(self) -> str:
         shown = {

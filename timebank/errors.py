@@ -134,6 +134,8 @@ CODES: dict[str, ErrorCode] = {
     "internal_error": ErrorCode(500, "Internal error", "服务内部错误"),
     "conflict_retry": ErrorCode(503, "Conflict, retry", "并发冲突，请用同一 Idempotency-Key 重试"),
     "unavailable": ErrorCode(503, "Service unavailable", "服务暂时不可用"),
+    # The passbook: no font that writes Chinese is installed (the detail says what to install).
+    "pdf_font_missing": ErrorCode(503, "No Chinese font for the PDF", "缺少打印存折所需的中文字体"),
 }
 
 

@@ -166,6 +166,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "internal_error": {"detail": "the service failed to handle this request"},
     "conflict_retry": {"detail": "the write kept conflicting with concurrent writes; retry with the same key"},
     "unavailable": {"detail": "the database is not available"},
+    "pdf_font_missing": {
+        "detail": "no font with Chinese glyphs is installed for the passbook PDF: install one with"
+        " `apt-get install fonts-noto-cjk`, or name a .ttf, .otf or .ttc font in TIMEBANK_PDF_FONT"
+    },
 }
 
 _STATUS_PHRASES = {

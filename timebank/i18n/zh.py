@@ -228,6 +228,9 @@ MESSAGES: dict[str, str] = {
     "no such credit batch": "该批量记时不存在。",
     # The public log (timebank/log, sql/functions/80_public_log.sql).
     "no checkpoint has been signed yet": "公开日志还没有签署过任何检查点。",
+    # The passbook PDF (503 pdf_font_missing).
+    "no font with Chinese glyphs is installed for the passbook PDF: install one with `apt-get install fonts-noto-cjk`, or name a .ttf, .otf or .ttc font in TIMEBANK_PDF_FONT": "服务器上没有可以打印中文的字体，无法生成存折 PDF。请安装字体：`apt-get install fonts-noto-cjk`，或在 TIMEBANK_PDF_FONT 中指定一个含中文字形的 .ttf、.otf 或 .ttc 字体文件。",
+    "TIMEBANK_PDF_FONT names {path}, which is not a font file with Chinese glyphs: name a .ttf, .otf or .ttc font that has them, or install one with `apt-get install fonts-noto-cjk`": "TIMEBANK_PDF_FONT 指定的 {path} 不是含中文字形的字体文件。请指定含中文字形的 .ttf、.otf 或 .ttc 字体，或安装字体：`apt-get install fonts-noto-cjk`。",
     "the transaction is not in the public log yet; retry shortly": "这笔交易还没有写入公开日志，请稍后再试。",
     "tree_size {size:int} is not the size of a signed checkpoint that contains leaf {index:int}": "tree_size {size} 不是一个已签署、且包含第 {index} 条记录的检查点的大小。",
     "use a signed size above {index:int}, at most {latest:int}": "请使用大于 {index}、不超过 {latest} 的已签署大小",
