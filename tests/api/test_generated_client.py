@@ -36,6 +36,9 @@ async def generated(client: AsyncTestClient[Any], tmp_path_factory: pytest.TempP
     root = tmp_path_factory.mktemp("generated")
     spec = root / "openapi.json"
     spec.write_text(json.dumps(document))
+    # The generator types bytes only as application/octet-stream; the passbook's PDF is bytes too.
+    config = root / "config.json"
+    config.write_text(json.dumps({"content_type_overrides": {"application/pdf": "application/octet-stream"}}))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = await asyncio.to_thread(
         subprocess.run,
@@ -48,6 +51,8 @@ async def generated(client: AsyncTestClient[Any], tmp_path_factory: pytest.TempP
             str(spec),
             "--meta",
             "none",
+            "--config",
+            str(config),
             "--output-path",
             str(root / PACKAGE),
         ],

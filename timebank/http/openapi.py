@@ -165,9 +165,13 @@ LINKS["create_member"] |= {
 ALTERNATE_CONTENT: dict[str, dict[str, dict[str, Any]]] = {
     "monthly_report": {report_csv.MEDIA_TYPE: dict(report_csv.OPENAPI_CONTENT)},
 }
+# passbook: the PDF, bytes (its only success media type; this replaces Litestar's plain string).
+ALTERNATE_CONTENT["get_passbook"] = {
+    "application/pdf": {"schema": {"type": "string", "format": "binary", "description": "the passbook, a PDF"}}
+}
 # Headers such an answer may carry.
 ATTACHMENT_HEADER = {
-    "description": "A file name for the download (CSV answers)",
+    "description": "A file name for the download (CSV and PDF answers)",
     "required": False,
     "schema": {"type": "string"},
 }

@@ -9,6 +9,7 @@ digits (Droid Sans Fallback) is passed over. The PDF embeds the font as a subset
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,6 +42,8 @@ class FontMissingError(DomainError):
     """No usable Chinese font: the passbook cannot be written. The detail says what to install."""
 
     code = "pdf_font_missing"
+    # Retry-After of the 503: enough time to install a font.
+    retry_after = 300
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,17 @@ def _has_required(face: TTFont) -> bool:
 def usable(path: str) -> Font | None:
     """The path as a Font if it holds a face with every required glyph (the SC face first)."""
     try:
-        if Path(path).suffix.lower() in {".ttc", ".otc"}:
-            with TTCollection(path, lazy=True) as collection:
-                faces = list(collection.fonts)
-                order = sorted(range(len(faces)), key=lambda i: 0 if " SC" in _face_name(faces[i]) else 1)
-                found = next((i for i in order if _has_required(faces[i])), None)
-                return None if found is None else Font(path, found)
-        with TTFont(path, lazy=True) as face:
-            return Font(path, 0) if _has_required(face) else None
-    except (OSError, TTLibError, AssertionError, KeyError, ValueError):
+        # Opened here and read within the block: fontTools leaves a file it failed to parse open.
+        with Path(path).open("rb") as file:
+            if Path(path).suffix.lower() in {".ttc", ".otc"}:
+                faces = list(TTCollection(file, lazy=True).fonts)
+            else:
+                faces = [TTFont(file, lazy=True)]
+            order = sorted(range(len(faces)), key=lambda i: 0 if " SC" in _face_name(faces[i]) else 1)
+            found = next((i for i in order if _has_required(faces[i])), None)
+    except (OSError, TTLibError, AssertionError, KeyError, ValueError, IndexError, struct.error):
         return None
+    return None if found is None else Font(path, found)
 
 
 def _fontconfig_choice() -> str | None:

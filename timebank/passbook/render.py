@@ -32,7 +32,7 @@ MARGIN = 14.0
 ROW_H = 11.5
 QR_MM = 62.0
 # Columns: 日期, 摘要, 存入, 支出, 余额 (widths in mm, 182 in all).
-COLUMNS = (("日期", 43.0), ("摘要", 43.0), ("存入", 29.0), ("支出", 29.0), ("余额", 38.0))
+COLUMNS = (("日期", 43.0), ("摘要", 41.0), ("存入", 30.0), ("支出", 30.0), ("余额", 38.0))
 NOT_LOGGED = "※"
 
 KIND_NAMES = {
@@ -106,12 +106,12 @@ def _header(pdf: _Document, passbook: Passbook) -> None:
     pdf.ln(10)
     pdf.text_cell(182, 10, f"社区：{passbook.community_name}", HEAD_PT)
     pdf.ln(10)
-    first = chinese_day(passbook.first_day) if passbook.first_day else "开户"
+    first = chinese_day(passbook.first_day) if passbook.first_day else "开户起"
     last = chinese_day(passbook.last_day) if passbook.last_day else chinese_day(passbook.printed_at.date())
     period = f"期间：{first} 至 {last}"
     if passbook.first_day:
         period += f"　承前余额：{hours(passbook.opening_minutes)}"
-    pdf.text_cell(182, 9, period, NOTE_PT)
+    pdf.text_cell(182, 9, period, NOTE_PT + 2)
     pdf.ln(11)
 
 
