@@ -31,6 +31,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 timebank \
     && useradd --system --uid 10001 --gid timebank --home-dir /var/lib/timebank --create-home \
         --shell /usr/sbin/nologin timebank
+# The passbook PDF's Chinese font (Noto Sans CJK SC, embedded in each PDF as a subset).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-index --find-links=/tmp/wheels timebank && rm -rf /tmp/wheels
 USER timebank:timebank
