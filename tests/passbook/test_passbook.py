@@ -5,9 +5,10 @@ whose every page carries a QR code that a real decoder reads from the rendered p
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.client import Api, Member
 from tests.eventually import eventually
@@ -77,7 +78,9 @@ async def test_the_passbook_prints_every_entry_and_each_page_proves_its_last(
     for row, entry in zip(rows, statement, strict=True):
         assert row.split()[-1] == hours(entry["balance_after_minutes"]), (row, entry)
         assert hours(abs(entry["minutes"])) in row
-    assert rows[0].split()[0] == chinese_day(date.fromisoformat(statement[0]["created_at"][:10]))
+    # Dates in the community's time zone (Asia/Shanghai unless its policy says otherwise).
+    booked = datetime.fromisoformat(statement[0]["created_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert rows[0].split()[0] == chinese_day(booked.date())
     assert "第1页" in flat
     assert "共2页" in flat
     assert "※" not in text  # everything was logged
@@ -143,6 +146,17 @@ async def test_the_command_marks_entries_not_yet_logged_and_proves_the_last_logg
     assert status == 0, out + err
     assert out.startswith(f"OK: transaction {credits[2]['id']} is leaf 2 "), out
     assert "共3条" in text.replace(" ", "")
+
+    # From a later day: no entries, and the balance carried forward (承前余额) is the whole balance.
+    later = tmp_path / "later.pdf"
+    status, out, err = await run_timebank(
+        "passbook", "--member", str(elder.id), "-o", str(later), "--from", "2999-01-01", env=db_env
+    )
+    assert status == 0, out + err
+    text = pdf_text(later).replace(" ", "")
+    assert "这段期间没有记录" in text
+    assert "承前余额：3小时30分" in text
+    assert "2999年1月1日" in text
 
     # Neither a member that does not exist nor a malformed id writes a file.
     missing = tmp_path / "missing.pdf"

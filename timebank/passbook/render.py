@@ -20,12 +20,14 @@ from segno import DataOverflowError
 from timebank.passbook.fonts import Font
 from timebank.passbook.models import Page, Passbook, PassbookEntry
 
-ROWS_PER_PAGE = 12
+# Eleven rows leave room, on a full page, for the ※ note above the code.
+ROWS_PER_PAGE = 11
 
 # Sizes in points (text) and millimetres (layout). 16 pt is about 5.6 mm a character.
 TITLE_PT = 26
 HEAD_PT = 18
 ROW_PT = 16
+SUMMARY_PT = 14
 NOTE_PT = 14
 SMALL_PT = 12
 MARGIN = 14.0
@@ -87,6 +89,40 @@ class _Document(FPDF):
             self.set_font("cjk", size=size)
         self.cell(width, height, text, border=border, align=align, new_x=XPos.RIGHT, new_y=YPos.TOP)
 
+    def lines_of(self, text: str, width: float, size: float, most: int) -> list[str]:
+        """The text broken into at most `most` lines of the width (by character: Chinese has no spaces),
+        the last ending in … when the text is longer."""
+        self.set_font("cjk", size=size)
+        lines: list[str] = []
+        rest = text
+        while rest and len(lines) < most:
+            if len(lines) == most - 1:
+                lines.append(self.fitted(rest, width, size))
+                break
+            cut = len(rest)
+            while cut > 1 and self.get_string_width(rest[:cut]) > width - 2:
+                cut -= 1
+            lines.append(rest[:cut])
+            rest = rest[cut:]
+        return lines
+
+    def summary_cell(self, width: float, text: str) -> None:
+        """The entry's summary: one line in the row's size, or two smaller lines rather than cut short."""
+        self.set_font("cjk", size=ROW_PT)
+        if self.get_string_width(text) <= width - 2:
+            self.text_cell(width, ROW_H, text, ROW_PT, border=1)
+            return
+        lines = self.lines_of(text, width, SUMMARY_PT, 2)
+        if len(lines) == 1:
+            self.text_cell(width, ROW_H, lines[0], SUMMARY_PT, border=1)
+            return
+        x, y = self.get_x(), self.get_y()
+        self.rect(x, y, width, ROW_H)
+        for number, line in enumerate(lines):
+            self.set_xy(x, y + 0.6 + number * ROW_H / 2.2)
+            self.cell(width, ROW_H / 2.2, line, new_x=XPos.RIGHT, new_y=YPos.TOP)
+        self.set_xy(x + width, y)
+
     def fitted(self, text: str, width: float, size: float) -> str:
         """The text cut to fit the width at this size, ending in … when cut."""
         self.set_font("cjk", size=size)
@@ -133,7 +169,7 @@ def _table(pdf: _Document, passbook: Passbook, page: Page) -> None:
             summary = NOT_LOGGED + summary
         widths = [width for _, width in COLUMNS]
         pdf.text_cell(widths[0], ROW_H, chinese_day(entry.day), ROW_PT, border=1)
-        pdf.text_cell(widths[1], ROW_H, pdf.fitted(summary, widths[1], ROW_PT), ROW_PT, border=1)
+        pdf.summary_cell(widths[1], summary)
         pdf.text_cell(widths[2], ROW_H, hours(entry.minutes) if entry.minutes > 0 else "", ROW_PT, Align.R, border=1)
         pdf.text_cell(widths[3], ROW_H, hours(-entry.minutes) if entry.minutes < 0 else "", ROW_PT, Align.R, border=1)
         pdf.text_cell(widths[4], ROW_H, hours(entry.balance_after_minutes), ROW_PT, Align.R, border=1)
