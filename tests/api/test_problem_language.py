@@ -169,6 +169,14 @@ async def _invalid_tree_size(env: Env) -> AsyncIterator[Send]:
     yield lambda h: get_with(env.api, "/v1/log/consistency?first=2&second=1", None, h)
 
 
+@produces("pdf_font_missing")
+async def _pdf_font_missing(env: Env) -> AsyncIterator[Send]:
+    # A font setting that names no font: the passbook cannot be written.
+    member = await env.api.member(await env.api.community(), "resident")
+    async with app_with(env, pdf_font="/nonexistent/no-such-font.ttf") as api:
+        yield lambda h: get_with(api, f"/v1/members/{member.id}/passbook.pdf", api.admin_token, h)
+
+
 @produces("community_exists")
 async def _community_exists(env: Env) -> AsyncIterator[Send]:
     community = await env.api.community()
