@@ -31,6 +31,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.client import Api, Community, Member
 from tests.eventually import eventually
+from tests.passbook.tools import require_tools
 
 PROBLEM_FIELDS = ("type", "title", "status", "detail", "code")
 CODE_OF_STATUS = {401: "unauthenticated", 403: "forbidden", 404: "not_found"}
@@ -444,6 +445,12 @@ async def relative_list(w: World, t: Member) -> Call:
     return Call("GET", f"/v1/members/{t.id}/relatives")
 
 
+@endpoint("member.passbook")
+async def member_passbook(w: World, t: Member) -> Call:
+    require_tools()  # a 200 is a PDF: without a Chinese font it would be 503 pdf_font_missing
+    return Call("GET", f"/v1/members/{t.id}/passbook.pdf")
+
+
 @endpoint("credit_batch")
 async def credit_batch(w: World, t: Member) -> Call:
     body = {"community": w.a.slug, "service_date": "2026-11-02", "credits": [{"member_id": t.id, "minutes": 15}]}
@@ -636,6 +643,7 @@ MATRIX: dict[str, tuple[int | None, ...]] = {
     "relative.add":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
     "relative.list":          (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "relative.remove":        (204,  204,   404,   403,   403,   403,  403,   403,  403),
+    "member.passbook":        (200,  200,   404,   200,   200,   200,  403,   200,  403),
     "credit_batch":           (201,  201,   404,   403,   403,   403,  403,   403,  403),
     "credit_batch.get":       (200,  200,   404,   200,   200,   403,  None,  403, None),
     "service_type.list":      (200,  200,   404,   200,   200,   200,  None,  200, None),
@@ -693,7 +701,8 @@ async def test_role_matrix(world: World, endpoint_name: str, caller: str, status
 
     if status < 400:
         assert response.status_code == status, response.text
-        body = response.json() if response.content else {}
+        json_body = response.content and "json" in response.headers.get("content-type", "")
+        body = response.json() if json_body else {}
         assert {k: body.get(k) for k in call.expect} == call.expect
         if call.method == "GET":
             assert after == before, "a read changed state"
@@ -752,7 +761,7 @@ PROBED = (
     "account.entries", "account.balance",
     "transaction.get", "hold.get", "credit", "redemption", "transfer.gift", "transfer.to_pool", "pool_grant",
     "reversal", "hold.place", "hold.capture", "hold.release",
-    "member.patch", "member.pin", "relative.add", "relative.list", "relative.remove", "credit_batch",
+    "member.patch", "member.pin", "relative.add", "relative.list", "relative.remove", "member.passbook", "credit_batch",
     "credit_batch.get",
     "service_request.create", "service_request.get", "service_request.assign", "service_request.check_in",
     "service_request.report", "service_request.confirm", "service_request.dispute", "service_request.cancel",
