@@ -26,6 +26,7 @@ issues fresh tokens and sets fresh demo PINs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -103,7 +104,9 @@ class Loader:
         self.principals: dict[str, uuid.UUID] = {}
         self.requests: dict[str, uuid.UUID] = {}
         self.credits: dict[str, uuid.UUID] = {}
-        self.marks: list[tuple[datetime, datetime]] = []  # (database clock, story moment)
+        # (database clock, story moment): what is stamped after that clock belongs to that moment.
+        self.marks: list[tuple[datetime, datetime]] = []
+        self.clock: datetime | None = None  # the database clock after the last write
         self.started: datetime | None = None  # the transaction's now()
         self.community: uuid.UUID | None = None
         self.step_count: dict[str, int] = {}
@@ -113,8 +116,10 @@ class Loader:
     async def move(self, function: str, actor: uuid.UUID, key: str, *args: object) -> dict[str, Any]:
         """Call an Idempotency-Keyed operation as `actor`; returns its body."""
         placeholders = "".join(f", ${i}" for i in range(5, 5 + len(args)))
+        # The clock is read after the operation (the subquery is a fence), in the same round trip.
         row = await self.conn.fetchrow(
-            f"select status_code, body from {function}($1, $2, $3, $4{placeholders})",
+            f"select s.status_code, s.body, clock_timestamp() as done"
+            f" from (select * from {function}($1, $2, $3, $4{placeholders}) offset 0) s",
             actor,
             self.request_id,
             "demo-" + key,
@@ -123,12 +128,23 @@ class Loader:
         )
         if row is None or row["status_code"] not in (200, 201):
             raise DemoError(f"{function} ({key}) answered {row and row['status_code']}")
+        self.clock = row["done"]
         body: dict[str, Any] = json.loads(row["body"])
         return body
 
-    async def mark(self, at: datetime) -> None:
+    def mark(self, at: datetime) -> None:
         """Note that what follows happens, in the story, at `at`."""
-        self.marks.append((await self.conn.fetchval("select clock_timestamp()"), at))
+        assert self.clock is not None
+        self.marks.append((self.clock, at))
+
+    async def stamped(self, call: str, *args: object) -> Any:
+        """The value of a call that writes (not keyed by an Idempotency-Key), noting the clock after it."""
+        row = await self.conn.fetchrow(
+            f"select s.v, clock_timestamp() as done from (select {call} as v offset 0) s", *args
+        )
+        assert row is not None
+        self.clock = row["done"]
+        return row["v"]
 
     def planned(self, at: datetime, planned: datetime) -> datetime:
         """A moment planned at story moment `at`, as the operation must see it (from the real now)."""
@@ -168,8 +184,10 @@ class Loader:
     # -- the load ----------------------------------------------------------------------------------
 
     async def load(self) -> None:
-        self.started = await self.conn.fetchval("select now()")
-        await self.mark(demo_story._at(self.story.months[0], 8))
+        moments = await self.conn.fetchrow("select now() as started, clock_timestamp() as clock")
+        assert moments is not None
+        self.started, self.clock = moments["started"], moments["clock"]
+        self.mark(demo_story._at(self.story.months[0], 8))
         await self.create_community()
         await self.register_members()
         steps: list[tuple[datetime, int, str, Any, dict[str, Any]]] = []
@@ -187,10 +205,10 @@ class Loader:
                 continue
             at = max(last + timedelta(seconds=1), at)
             last = at
-            await self.mark(at)
+            self.mark(at)
             await getattr(self, "step_" + kind)(at, request, args)
         await self.run_jobs(jobs)
-        await self.mark(self.story.now)  # the end of the story: later stamps stay as they are
+        self.mark(self.story.now)  # the end of the story: later stamps stay as they are
         await self.back_date()
 
     async def create_community(self) -> None:
@@ -198,8 +216,8 @@ class Loader:
         # `timebank token create --admin` makes one for a person to use.
         token, _ = new_token()
         self.admin = await create_principal(self.database_url, "admin", None, token)
-        self.community = await self.conn.fetchval(
-            "select create_community($1, $2, $3, $4, null, $5, $6, $7, $8, 'Asia/Shanghai', $9, $10, 'relatives', true)",
+        self.community = await self.stamped(
+            "create_community($1, $2, $3, $4, null, $5, $6, $7, $8, 'Asia/Shanghai', $9, $10, 'relatives', true)",
             self.admin,
             self.request_id,
             SLUG,
@@ -217,10 +235,10 @@ class Loader:
         # are marked eligible for the pool's hours (with the reason, as PATCH /v1/members asks).
         first = demo_story._at(self.story.months[0], 8, 30)
         for n, person in enumerate(self.story.people):
-            await self.mark(first + timedelta(minutes=n))
+            self.mark(first + timedelta(minutes=n))
             staff = not set(person.roles) <= {"volunteer", "resident"}
-            member_id: uuid.UUID = await self.conn.fetchval(
-                "select create_member($1, $2, $3, $4, $5, $6, $7, $8, null)",
+            member_id: uuid.UUID = await self.stamped(
+                "create_member($1, $2, $3, $4, $5, $6, $7, $8, null)",
                 self.admin if staff else self.principals[COORDINATOR],
                 self.request_id,
                 SLUG,
@@ -368,7 +386,7 @@ class Loader:
         )
         hold_id = uuid.UUID(hold["id"])
         if args["outcome"] == "captured":
-            await self.mark(at + timedelta(minutes=5))
+            self.mark(at + timedelta(minutes=5))
             await self.move(
                 "capture_hold",
                 self.principals[COORDINATOR],
@@ -378,7 +396,7 @@ class Loader:
                 self.members[args["provider"]],
             )
         elif args["outcome"] == "released":
-            await self.mark(at + timedelta(minutes=5))
+            self.mark(at + timedelta(minutes=5))
             await self.move("release_hold", self.principals[COORDINATOR], f"{key}-release", hold_id)
 
     # -- service requests --------------------------------------------------------------------------
@@ -386,6 +404,8 @@ class Loader:
     async def step_create(self, at: datetime, request: demo_story.Request, _: dict[str, Any]) -> None:
         minutes = demo_story.MINUTES[request.service_type]
         funding = request.funding
+        if funding == "pool" and not self.people[request.resident].pool_eligible:
+            funding = "own"
         if funding == "own" and await self.available(request.resident) < minutes:
             funding = "pool" if self.people[request.resident].pool_eligible else "community"
         if funding == "pool" and await self.available(None) < minutes:
@@ -489,9 +509,9 @@ class Loader:
                     await self.conn.execute(
                         "update service_requests set checked_out_at = $2 where id = $1", request_id, reported
                     )
-            await self.mark(at)
+            self.mark(at)
             function = "expire_service_requests" if kind == "expire" else "auto_confirm_service_requests"
-            if await self.conn.fetchval(f"select {function}($1, 100)", self.request_id) < 1:
+            if await self.stamped(f"{function}($1, 100)", self.request_id) < 1:
                 raise DemoError(f"{function} did not step the demo's request {request.label}")
 
     # -- back-dating -------------------------------------------------------------------------------
@@ -651,8 +671,10 @@ async def _issue_sign_ins(conn: asyncpg.Connection, request_id: str) -> list[Sig
     )
     # Only an admin may set a staff member's PIN: the demo's admin (the first admin) does.
     admin = await conn.fetchval("select id from principals where kind = 'admin' order by created_at limit 1")
+    pins = [f"{secrets.randbelow(10**6):06d}" for _ in SIGN_IN]
+    hashes = await asyncio.gather(*(hash_pin(pin) for pin in pins))
     issued = []
-    for role, name in SIGN_IN:
+    for (role, name), pin, pin_hash in zip(SIGN_IN, pins, hashes, strict=True):
         row = await conn.fetchrow(
             """
             select m.id, m.member_no, a.id as account_id
@@ -667,7 +689,6 @@ async def _issue_sign_ins(conn: asyncpg.Connection, request_id: str) -> list[Sig
             raise DemoError(f"the demo community has no member {name}")
         token, digest = new_token()
         await conn.fetchval("select issue_member_token(null, $1, $2, $3)", request_id, row["id"], digest)
-        pin = f"{secrets.randbelow(10**6):06d}"
         key = f"demo-pin-{uuid.uuid4().hex}"
         result = await conn.fetchrow(
             "select status_code from set_member_pin($1, $2, $3, $4, $5, $6, false)",
@@ -676,7 +697,7 @@ async def _issue_sign_ins(conn: asyncpg.Connection, request_id: str) -> list[Sig
             key,
             hashlib.sha256(key.encode()).digest(),
             row["id"],
-            await hash_pin(pin),
+            pin_hash,
         )
         if result is None or result["status_code"] not in (200, 201, 204):
             raise DemoError(f"could not set the demo PIN of {name}")

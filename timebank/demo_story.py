@@ -290,16 +290,21 @@ def build(now: datetime) -> Story:
 
     # Completed services: about two per grid a month, every type every month, every kind of funding.
     n = 0
-    for month in months:
+    residents_by_grid = [[r for r in residents if r.grid == g] for g in GRIDS]
+    for mi, month in enumerate(months):
         end = min(_next_month(month), latest.date())
         days = (end - month).days
         if days < 3:
             continue
-        for i, resident in enumerate(residents):
-            if (i + month.month) % 2 and month != months[-1]:
-                continue
-            if month == months[-1] and i % 4:
-                continue
+        # Two residents of each grid a month (in turn); this month so far, one in every other grid.
+        current = month == months[-1]
+        chosen = [
+            grid_residents[(2 * mi + j) % len(grid_residents)]
+            for g, grid_residents in enumerate(residents_by_grid)
+            for j in range(1 if current else 2)
+            if not (current and g % 2)
+        ]
+        for resident in chosen:
             day = month + timedelta(days=rng.randrange(0, days - 2))
             created = _at(day, rng.randrange(8, 11), rng.choice((0, 15, 30, 45)))
             scheduled = _at(day + timedelta(days=1), rng.choice((9, 10, 14, 15)))
@@ -412,11 +417,11 @@ def build(now: datetime) -> Story:
                 )
             )
     # Activity days: one a month, about 30 volunteers each, credited in one batch.
-    for month in months[:-1]:
-        day = month + timedelta(days=rng.randrange(10, 25))
-        chosen = rng.sample([v.name for v in volunteers], 30)
+    for mi, month in enumerate(months[:-1]):
+        day = month + timedelta(days=rng.randrange(4, 8) if mi == 0 else rng.randrange(10, 25))
+        helpers = [VOLUNTEER, *rng.sample([v.name for v in volunteers if v.name != VOLUNTEER], 29)]
         events.append(
-            (_at(day, 18), "batch", {"description": ACTIVITIES[month.month], "day": day, "volunteers": chosen})
+            (_at(day, 18), "batch", {"description": ACTIVITIES[month.month], "day": day, "volunteers": helpers})
         )
     # Donations to the pool, and grants from it to residents over 80.
     donors = rng.sample([v.name for v in volunteers], 16)
@@ -433,7 +438,24 @@ def build(now: datetime) -> Story:
     for k, resident_name in enumerate(rng.sample(eligible, 4)):
         month = months[1 + k % 2]
         events.append((_at(month + timedelta(days=27), 10, k), "grant", {"to": resident_name, "minutes": 120}))
-    # Hand-recorded services (no request): the community canteen, a volunteer paid directly.
+    # Hand-recorded services (no request): the community canteen each month, paid with hours her
+    # daughter gave her.
+    events.append(
+        (_at(months[0] + timedelta(days=11), 20), "gift", {"from": VOLUNTEER, "to": RESIDENT, "minutes": 120})
+    )
+    for mi, month in enumerate(months[:-1]):
+        events.append(
+            (
+                _at(month + timedelta(days=26), 12, 10),
+                "redeem",
+                {
+                    "resident": RESIDENT,
+                    "minutes": 30 if mi == 0 else 60,
+                    "description": "社区长者食堂午餐",
+                    "provider": None,
+                },
+            )
+        )
     canteen = months[2] + timedelta(days=26)
     events += [
         (
