@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from timebank.app import create_app
 from timebank.config import Settings
-from timebank.demo import load_demo
+from timebank.demo import DemoError, load_demo
 from timebank.ledger.verify import verify
 from timebank.members.pins import pin_matches
 
@@ -324,3 +324,15 @@ async def test_cli_demo_command(fresh_db: str, demo_db: asyncpg.Connection) -> N
     assert "紫轩社区 (zixuan) loaded" in output
     assert "ledger verified" in output
     assert len(SIGN_IN.findall(output)) == 4
+
+
+async def test_a_database_with_signed_checkpoints_is_refused(
+    fresh_db: str, settings: Settings, demo_db: asyncpg.Connection
+) -> None:
+    # Back-dated transactions logged after a signed checkpoint are what verify --checkpoints flags.
+    await demo_db.execute(
+        "insert into log_checkpoints (tree_size, root_hash, note) values (1, $1, 'planted')", bytes(32)
+    )
+    with pytest.raises(DemoError, match="signed checkpoints"):
+        await load_demo(settings, fresh_db)
+    assert await demo_db.fetchval("select count(*) from communities where slug = 'zixuan'") == 0
