@@ -3,22 +3,25 @@
 
 The people and what happens to them are in timebank/demo_story.py. Everything is played through the
 SQL operations the HTTP endpoints call, as the service role, each write with its own Idempotency-Key
-(`demo-r17-confirm`, ...): service requests through their whole state machine, the system jobs,
+(`demo-r17-5-confirm`, ...): service requests through their whole state machine, the system jobs,
 credit batches, gifts, donations, pool grants, holds, a reversal. So the ledger, the audit trail and
 `timebank verify` see exactly what real use makes.
 
 Back-dating. Those operations stamp the moment they run (clock_timestamp()), and the monthly report
 places hours by when their transaction was made, so four months of life played in a few seconds
-would all land in today. The load therefore runs in one database transaction and notes, before each
-step, the database clock and the moment of the story the step belongs to; before committing, the
-owner connection moves every timestamp the load wrote (created_at, updated_at, checked_in_at, audit
-`at` with its content hash recomputed, ...) from the real moment to the story's, the append-only
-triggers stepped aside for these rows only, inside the same transaction. Moments keep their order,
-so each account's postings keep the order of their versions, and no balance or amount is touched:
-`timebank verify` stays clean. Hours planned ahead (a request's scheduled_at, a hold's expires_at)
-move with the step that planned them. The details of audit events still hold the planned moments as
-the operation saw them. A database whose public log has signed checkpoints is refused: a back-dated
-transaction logged after a checkpoint is exactly what `timebank verify --checkpoints` must flag.
+would all land in today. The load therefore runs in one database transaction and notes, for each
+step, the database clock before it (read in the same round trip as the previous write) and the
+story's moment of the step; before committing, the owner connection moves every timestamp the load
+wrote (created_at, updated_at, checked_in_at, audit `at` with its content hash recomputed, ...) of
+the demo community's rows from the real moment to the story's, with the append-only triggers
+disabled inside that same transaction (other sessions wait on the table lock for that second and
+never see them off). Moments keep their order, so each account's postings keep the order of their
+versions, and no balance or amount is touched: `timebank verify` stays clean. Moments planned ahead
+(a request's scheduled_at, a hold's expires_at) move with the step that planned them. The details
+of audit events still hold the planned moments as the operation saw them. The two system jobs run
+as the server runs them, over the whole database (any other request that is due is stepped too).
+A database whose public log has signed checkpoints is refused: a back-dated transaction logged
+after a checkpoint is exactly what `timebank verify --checkpoints` must flag.
 
 A community `zixuan` that already exists means the demo is loaded; a second run adds nothing,
 issues fresh tokens and sets fresh demo PINs.
