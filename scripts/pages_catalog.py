@@ -7,23 +7,10 @@ tests/pages/test_catalog.py fails on any left empty)
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = ROOT / "timebank" / "pages"
-PO_FILE = PAGES / "locale" / "zh_CN" / "LC_MESSAGES" / "messages.po"
-METHODS = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
-
-
-def extracted() -> Catalog:
-    catalog = Catalog(locale="zh_CN", project="timebank", domain="messages")
-    for filename, lineno, message, _comments, _context in extract_from_dir(PAGES, METHODS):
-        catalog.add(message, locations=[(filename, lineno)])
-    return catalog
+from timebank.pages.extract import extracted
+from timebank.pages.i18n import PO_FILE
 
 
 def main() -> None:
