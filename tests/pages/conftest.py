@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,3 +20,24 @@ def pages(client: AsyncTestClient[Any]) -> Iterator[AsyncTestClient[Any]]:
     yield client
     client.follow_redirects = follow
     client.cookies.clear()
+
+
+SCREENSHOTS: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests put a screenshot of every page (both languages, both widths).
+
+    TIMEBANK_SCREENSHOTS names the folder; otherwise a fresh temporary one, named at the end of the run.
+    """
+    named = os.environ.get("TIMEBANK_SCREENSHOTS")
+    folder = Path(named) if named else tmp_path_factory.mktemp("page-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.append(folder)
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for folder in SCREENSHOTS:
+        terminalreporter.write_line(f"page screenshots: {folder}")
