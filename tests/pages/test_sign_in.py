@@ -6,10 +6,13 @@ import re
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api
 from tests.pages.helpers import PIN, csrf_of, resident_with_pin, sign_in
+from timebank.app import create_app
+from timebank.config import Settings
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -111,3 +114,40 @@ async def test_pages_need_a_session(pages: AsyncTestClient[Any]) -> None:
     pages.cookies.set("tb_session", "tb_" + "x" * 40)
     forged = await pages.get("/me")
     assert forged.status_code == 303
+
+
+async def test_wrong_pins_are_also_throttled_per_address(
+    settings: Settings, database: str, admin_token: str, api: Api
+) -> None:
+    """Guessing across many members from one device: after the address's allowance, every try is
+    refused in words, even a right PIN, and no member's own counter moves any further."""
+    residents = [await resident_with_pin(api, 15) for _ in range(2)]
+    limited = msgspec.structs.replace(settings, auth_failures_per_minute=3)
+    async with AsyncTestClient(app=create_app(limited, database), raise_server_exceptions=False) as browser:
+        browser.follow_redirects = False
+        answers = [(await sign_in(browser, residents[i % 2], pin="000000", **EN)).status_code for i in range(3)]
+        assert answers == [401, 401, 401]
+        busy = await sign_in(browser, residents[1], **EN)
+        assert busy.status_code == 429
+        assert "from this device" in busy.text
+
+
+async def test_hostile_forms_and_query_strings_get_words_not_errors(pages: AsyncTestClient[Any], api: Api) -> None:
+    resident = await resident_with_pin(api, 15)
+    page = await pages.get("/login")
+    csrf = csrf_of(page.text)
+    hostile = ["\x00", "a" * 5000, "' or 1=1 --", "../../etc/passwd", "<script>alert(1)</script>", "٣٣٣", "\ud7ff"]
+    for value in hostile:
+        for field in ("community", "member_no", "pin"):
+            form = {"csrf_token": csrf, "community": resident.community.slug, "member_no": resident.member_no,
+                    "pin": "000000"} | {field: value}  # fmt: skip
+            answer = await pages.post("/login", data=form)
+            assert answer.status_code in (400, 401, 429), (field, value, answer.status_code)
+            assert "<script>alert" not in answer.text
+    odd = await pages.post(
+        "/login", content=b"\xff\xfe=\x00", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert odd.status_code < 500
+    for path in ("/history?before=-1", "/history?before=99999999999999999999999", "/language?to=xx&next=%00",
+                 "/language?next=http://evil.example/", "/login?token", "/me?x=%ff"):  # fmt: skip
+        assert (await pages.get(path)).status_code < 500, path

@@ -15,6 +15,7 @@ from litestar.datastructures import Cookie, State
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
+from timebank.auth.throttle import AuthThrottle
 from timebank.communities import service as communities
 from timebank.db import Database
 from timebank.errors import DomainError
@@ -74,8 +75,12 @@ def _to_login(request: Request[Any, Any, State]) -> Response[Any]:
 
 
 def _field(form: Any, name: str) -> str:
+    """A form field as text: trimmed, at most 64 characters, and no control characters (PostgreSQL
+    refuses NUL in text, and no slug, number or PIN has any)."""
     value = form.get(name)
-    return value.strip()[:_MAX_FIELD_CHARS] if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    return "".join(ch for ch in value if ch.isprintable()).strip()[:_MAX_FIELD_CHARS]
 
 
 @get("/login", include_in_schema=False)
@@ -97,8 +102,13 @@ async def login(request: Request[Any, Any, State]) -> Response[Any]:
     values = {name: _field(form, name) for name in ("community", "member_no", "pin")}
     error: str | None = None
     locked_minutes: int | None = None
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client else "unknown"
     if not all(values.values()):
         error = "missing"
+    elif not throttle.allows(address):
+        # Wrong PINs are also counted per address, with the API's failed authentications.
+        error, locked_minutes = "busy", (throttle.retry_after_seconds(address) + 59) // 60
     else:
         result = await sign_in(
             _db(request), request_id_of(request), values["community"], values["member_no"], values["pin"]
@@ -108,12 +118,13 @@ async def login(request: Request[Any, Any, State]) -> Response[Any]:
             response.set_cookie(session.cookie(request, session.SESSION_COOKIE, result.token))
             response.set_cookie(session.expired(request, session.PRE_SESSION_COOKIE))
             return response
-        if result.locked_seconds is not None:
-            error, locked_minutes = "locked", (result.locked_seconds + 59) // 60
-        else:
+        if result.locked_seconds is None:
             error = "wrong"
+        else:
+            error, locked_minutes = "locked", (result.locked_seconds + 59) // 60
+        throttle.record_failure(address)
     form_values = {"community": values["community"], "member_no": values["member_no"]}
-    status = 429 if error == "locked" else 400 if error == "missing" else 401
+    status = 429 if error in ("locked", "busy") else 400 if error == "missing" else 401
     return _page(
         request, "login.html", status, csrf=session.csrf_for(secret), form=form_values, error=error,
         locked_minutes=locked_minutes,
