@@ -188,3 +188,11 @@ async def test_a_post_without_the_csrf_token_is_refused(browser: Browser, server
     assert cookies["tb_pre"]["httpOnly"]
     assert cookies["tb_pre"]["sameSite"] == "Lax"
     await seen.context.close()
+
+
+async def test_the_api_documentation_needs_no_other_host(browser: Browser, server: Server) -> None:
+    seen = await visit(browser, server, "en", 1280)
+    page = await seen.context.new_page()
+    await page.goto("/schema", wait_until="networkidle")
+    assert seen.foreign() == [], "the API documentation page must be served by the service alone"
+    await seen.context.close()
