@@ -53,6 +53,8 @@ ALLOWED_CODES: dict[str, frozenset[str]] = {
     # A pending hold guarantees its minutes: capturing it can only hit the provider's cap.
     "capture": frozenset({"hold_not_pending", "balance_cap_exceeded"}),
     "release": frozenset({"hold_not_pending"}),
+    # All or nothing: one volunteer over the cap, or one off-unit amount, refuses the batch.
+    "credit_batch": frozenset({"balance_cap_exceeded", "amount_not_multiple_of_unit"}),
     "reversal": frozenset(
         {"already_reversed", "cannot_reverse_reversal", "insufficient_balance", "balance_cap_exceeded"}
     ),
@@ -205,6 +207,20 @@ def _posting_pairs(body: Any) -> Counter[tuple[str, int]] | None:
     return pairs
 
 
+def _transaction_bodies(op: Op) -> list[Any]:
+    """The transactions an acknowledged write answered: its body, or each credit of a batch."""
+    body = op.final_body
+    if op.kind == "credit_batch":
+        items = body.get("transactions") if isinstance(body, dict) else None
+        return list(items) if isinstance(items, list) else []
+    return [body]
+
+
+def _transaction_body(op: Op, tx_id: str) -> Any:
+    """The answered body of transaction `tx_id`, acknowledged to `op`."""
+    return next((b for b in _transaction_bodies(op) if isinstance(b, dict) and str(b.get("id")) == tx_id), None)
+
+
 def _object_id(op: Op) -> str | None:
     body = op.final_body
     value = body.get("id") if isinstance(body, dict) else None
@@ -223,11 +239,14 @@ def acknowledgements(ops: Iterable[Op]) -> tuple[Acks, list[Violation]]:
                 Violation("wrong_response", f"{op.kind} answered without an id: {op.final_body}", op.op_id)
             )
             continue
-        if op.kind in TRANSACTION_KINDS:
-            other = acks.transactions.setdefault(object_id, op)
+        tx_ids = [object_id] if op.kind in TRANSACTION_KINDS else []
+        if op.kind == "credit_batch":
+            tx_ids = [str(b.get("id")) for b in _transaction_bodies(op) if isinstance(b, dict)]
+        for tx_id in tx_ids:
+            other = acks.transactions.setdefault(tx_id, op)
             if other is not op:
                 violations.append(
-                    Violation("duplicate", f"transaction {object_id} acknowledged to {other.op_id} too", op.op_id)
+                    Violation("duplicate", f"transaction {tx_id} acknowledged to {other.op_id} too", op.op_id)
                 )
         if op.kind == "hold":
             acks.holds[object_id] = op
@@ -242,7 +261,7 @@ def expected_postings(op: Op, acks: Acks) -> Counter[tuple[str, int]] | None:
         return Counter(dict.fromkeys(op.expect["postings"].items(), 1))
     if op.kind == "reversal":
         original = acks.transactions.get(op.expect["reverses"])
-        pairs = _posting_pairs(original.final_body) if original else None
+        pairs = _posting_pairs(_transaction_body(original, op.expect["reverses"])) if original else None
         return Counter({(a, -m): n for (a, m), n in pairs.items()}) if pairs is not None else None
     if op.kind == "capture":
         hold = acks.holds.get(op.expect["hold_id"])
@@ -331,6 +350,35 @@ def _check_transaction_op(op: Op, acks: Acks, ledger: Ledger) -> list[Violation]
     return violations
 
 
+def _check_batch_op(op: Op, ledger: Ledger) -> list[Violation]:
+    """A credit batch: one credit per item, in order, each with the postings asked for, all in the ledger."""
+    bodies = _transaction_bodies(op)
+    items = op.expect["credits"]
+    if len(bodies) != len(items):
+        return [
+            Violation("wrong_response", f"credit batch of {len(items)} acknowledged {len(bodies)} credits", op.op_id)
+        ]
+    violations: list[Violation] = []
+    for body, postings in zip(bodies, items, strict=True):
+        answered = _posting_pairs(body)
+        wanted = Counter(dict.fromkeys(((a, m) for a, m in postings.items()), 1))
+        if not isinstance(body, dict) or body.get("kind") != "credit" or answered != wanted:
+            violations.append(
+                Violation("wrong_postings", f"credit batch asked {postings}, acknowledged {body}", op.op_id)
+            )
+            continue
+        stored = ledger.transactions.get(str(body["id"]))
+        if stored is None:
+            violations.append(
+                Violation("lost", f"acknowledged batch credit {body['id']} is not in the ledger", op.op_id)
+            )
+        elif Counter(stored.postings) != answered or stored.kind != "credit" or stored.community != op.community:
+            violations.append(
+                Violation("wrong_postings", f"batch credit {stored.id}: ledger has {sorted(stored.postings)}", op.op_id)
+            )
+    return violations
+
+
 def _check_hold_op(op: Op, ledger: Ledger) -> list[Violation]:
     body = op.final_body
     hold_id = str(body["id"])
@@ -374,6 +422,8 @@ def check_acknowledged(ops: Sequence[Op], acks: Acks, ledger: Ledger) -> list[Vi
             continue
         if op.kind in TRANSACTION_KINDS:
             violations += _check_transaction_op(op, acks, ledger)
+        if op.kind == "credit_batch":
+            violations += _check_batch_op(op, ledger)
         if op.kind == "hold":
             violations += _check_hold_op(op, ledger)
         if op.kind in ("capture", "release"):
@@ -525,8 +575,8 @@ def check_replays(ops: Iterable[Op]) -> list[Violation]:
 def check_balances(ops: Iterable[Op], acks: Acks, ledger: Ledger) -> list[Violation]:
     """Each account holds the sum of its acknowledged postings; each community sums to zero."""
     expected: Counter[str] = Counter()
-    for tx_op in acks.transactions.values():
-        for (account_id, minutes), n in (_posting_pairs(tx_op.final_body) or Counter()).items():
+    for tx_id, tx_op in acks.transactions.items():
+        for (account_id, minutes), n in (_posting_pairs(_transaction_body(tx_op, tx_id)) or Counter()).items():
             expected[account_id] += minutes * n
     violations: list[Violation] = []
     sums: Counter[str] = Counter()

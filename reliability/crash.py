@@ -24,7 +24,17 @@ from pathlib import Path
 from reliability.checker import Violation
 from reliability.figures import Fault
 from reliability.processes import OwnPostgres
-from reliability.workload import Harness, Injector, Options, Result, arguments, options_from, quiet_logging, run
+from reliability.workload import (
+    Goal,
+    Harness,
+    Injector,
+    Options,
+    Result,
+    arguments,
+    options_from,
+    quiet_logging,
+    run,
+)
 
 SERVICE = "service kill"
 POSTGRES = "postgres kill"
@@ -102,9 +112,24 @@ async def run_crash(
     history: Path | None = None,
     replays: int = 300,
     keep: bool = False,
+    goal: Goal | None = None,
+    bound_seconds: float | None = None,
 ) -> Result:
-    """The workload on a PostgreSQL of its own, with the planned kills; removed afterwards."""
-    options = Options(clients=clients, seconds=seconds, seed=seed, history=history, replays=replays, keep=keep)
+    """The workload on a PostgreSQL of its own, with the planned kills; removed afterwards.
+
+    The kills are planned within `seconds`. With a `goal` the clients go on until it is met (and the
+    kills are over), for at most `bound_seconds`: on a busy machine, where a killed service takes
+    long to come back, a run of fixed length may not get every operation through.
+    """
+    options = Options(
+        clients=clients,
+        seconds=max(seconds, bound_seconds or seconds),
+        seed=seed,
+        history=history,
+        replays=replays,
+        keep=keep,
+        goal=goal,
+    )
     root = Path(tempfile.mkdtemp(prefix="timebank-crash-pg-", dir="/tmp"))
     postgres = OwnPostgres(root)
     reproduce = (

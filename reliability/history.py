@@ -39,7 +39,8 @@ TRANSACTION_KINDS: dict[str, str] = {
     "capture": "hold_capture",
     "reversal": "reversal",
 }
-WRITE_KINDS = frozenset({*TRANSACTION_KINDS, "hold", "release"})
+# A credit batch (people) writes one credit transaction per item, all or nothing.
+WRITE_KINDS = frozenset({*TRANSACTION_KINDS, "hold", "release", "credit_batch"})
 READ_KINDS = frozenset({"read_account", "read_entries", "read_balance", "read_transaction", "final_account"})
 
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from reliability.history import FAILED, OK, RUN, TRANSACTION_KINDS, Attempt, Op
 from reliability.runner import Runner
 from reliability.world import (
+    SERVICE_DATE,
     Actor,
     Community,
     HoldTarget,
@@ -43,6 +44,7 @@ WEIGHTS: dict[str, int] = {
     "capture": 6,
     "release": 4,
     "reversal": 5,
+    "credit_batch": 5,
     "read_account": 14,
     "read_entries": 7,
     "read_balance": 4,
@@ -113,6 +115,7 @@ class Planner:
             "capture": self.capture,
             "release": self.release,
             "reversal": self.reversal,
+            "credit_batch": self.credit_batch,
             "read_account": self.read_account,
             "read_entries": self.read_entries,
             "read_balance": self.read_balance,
@@ -261,6 +264,22 @@ class Planner:
         path = f"/v1/transactions/{target.id}/reversal"
         return self._op(op_id, "reversal", self._staff(draw), path, {"reason": "a mistake"}, {"reverses": target.id})
 
+    def credit_batch(self, draw: Draw, op_id: str) -> Op:
+        """An activity: two to four volunteers credited at once by staff, all or nothing."""
+        volunteers = list(self.c.volunteers)
+        count = min(len(volunteers), draw.integer(2, 4))
+        start = draw.integer(0, len(volunteers) - 1)
+        chosen = [volunteers[(start + i) % len(volunteers)] for i in range(count)]
+        minutes = amount(draw, self.c.policy, 4)
+        body = {
+            "community": self.c.slug,
+            "service_date": SERVICE_DATE,
+            "description": "activity",
+            "credits": [{"member_id": m.id, "minutes": minutes} for m in chosen],
+        }
+        expect = {"credits": [{self.c.accounts["issuance"]: -minutes, m.account_id: minutes} for m in chosen]}
+        return self._op(op_id, "credit_batch", self._staff(draw), "/v1/credit-batches", body, expect)
+
     # --- reads ---
 
     def _read_target(self, draw: Draw) -> tuple[Actor, str]:
@@ -317,6 +336,9 @@ def learn(community: Community, op: Op, attempt: Attempt) -> None:
                 _forget(community.transactions, op.expect["reverses"])
             else:
                 community.transactions.append(target)
+        if outcome == OK and op.kind == "credit_batch":
+            for credit in body["transactions"]:
+                community.transactions.append(TransactionTarget(str(credit["id"]), postings_of(credit)))
         elif op.kind == "reversal" and outcome == FAILED and code == "already_reversed":
             _forget(community.transactions, op.expect["reverses"])
         if op.kind == "hold" and outcome == OK:

@@ -37,7 +37,7 @@ def log_environment(log_path: Path) -> dict[str, str]:
     return {
         "TIMEBANK_LOG_KEY_FILE": str(key),
         "TIMEBANK_CHECKPOINT_DIR": str(checkpoints),
-        "TIMEBANK_LOG_SEAL_INTERVAL_SECONDS": "0.5",
+        "TIMEBANK_LOG_SEAL_INTERVAL_SECONDS": "1",
     }
 
 

@@ -267,7 +267,13 @@ async def _drive(harness: Harness, injector: Injector | None) -> float:
     clients = [
         asyncio.create_task(run_client(runner, harness.world, i, options.seed, stop)) for i in range(options.clients)
     ]
-    injection = asyncio.create_task(injector(harness)) if injector else None
+    faults_over_at: list[float] = []
+
+    async def inject(injector: Injector) -> None:
+        await injector(harness)
+        faults_over_at.append(harness.elapsed())
+
+    injection = asyncio.create_task(inject(injector)) if injector else None
     try:
         if options.goal is None:
             await asyncio.sleep(options.seconds)
@@ -275,8 +281,10 @@ async def _drive(harness: Harness, injector: Injector | None) -> float:
             harness.goal_missing = await _until_goal(harness, options.goal)
         if injection is not None:
             await injection
-            if harness.elapsed() > options.seconds - AFTER_FAULTS_SECONDS:
-                await asyncio.sleep(AFTER_FAULTS_SECONDS)
+            # The clients run on against the recovered service for a while after the last fault.
+            healthy_for = harness.elapsed() - faults_over_at[0]
+            if healthy_for < AFTER_FAULTS_SECONDS:
+                await asyncio.sleep(AFTER_FAULTS_SECONDS - healthy_for)
     finally:
         stop.set()
         if injection is not None and not injection.done():

@@ -4260,7 +4260,7 @@ CREATE VIEW timebank.log_leaf_source AS
  SELECT t.id AS transaction_id,
     t.xact_id,
     t.seq,
-    jsonb_build_object('id', t.id, 'community', c.slug, 'kind', t.kind, 'postings', p.postings, 'description', t.description, 'service_date', t.service_date, 'created_at', t.created_at, 'created_by', t.created_by, 'on_behalf_of', t.on_behalf_of, 'reverses', t.reverses, 'hold_id', t.hold_id) AS leaf
+    jsonb_build_object('id', t.id, 'community', c.slug, 'kind', t.kind, 'postings', p.postings, 'description', t.description, 'service_date', t.service_date, 'created_at', t.created_at, 'created_by', t.created_by, 'on_behalf_of', t.on_behalf_of, 'reverses', t.reverses, 'hold_id', t.hold_id, 'service_request_id', t.service_request_id) AS leaf
    FROM ((timebank.transactions t
      JOIN timebank.communities c ON ((c.id = t.community_id)))
      LEFT JOIN LATERAL ( SELECT jsonb_agg(jsonb_build_object('account_id', p_1.account_id, 'minutes', p_1.minutes) ORDER BY p_1.id) AS postings

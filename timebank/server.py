@@ -142,9 +142,27 @@ class GracefulServer(uvicorn.Server):
         timer.daemon = True
         timer.start()
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        with self.capture_signals():
+            stop = _stop_requested.pop() if _stop_requested else None
+            if stop is not None:
+                # Asked to stop before uvicorn took the signals over (building the app, say): start
+                # nothing new and shut down at once, with no grace period (no traffic came here yet).
+                uvicorn.Server.handle_exit(self, stop, None)
+            await self._serve(sockets)
 
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+
+# Stop signals that came while uvicorn was not listening for them: before it takes them over, and
+# when it re-raises the one it handled once it has shut down. Noted, never raised as an exception: a
+# signal handler runs between any two bytecodes, also inside a __del__ or a callback that swallows
+# exceptions, where a raised SystemExit would be lost and the stop with it.
+_stop_requested: list[int] = []
+# Stop signals: passed on by the supervisor of forked workers, each of which drains on its own.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def _note_stop(signum: int, frame: FrameType | None) -> None:
+    _stop_requested.append(signum)
 
 
 def _config(app: Litestar, host: str, port: int, forwarded_allow_ips: str) -> uvicorn.Config:
@@ -177,6 +195,8 @@ def serve(
 ) -> None:
     """Serve `make_app(worker_index)`: in this process, or in `workers` forked processes sharing one socket."""
     if workers <= 1:
+        for signum in STOP_SIGNALS:  # a stop while the app is built is noted, then honoured at once
+            signal.signal(signum, _note_stop)
         _serve_one(make_app(0), host, port, grace_seconds, forwarded_allow_ips)
         return
     _serve_forked(make_app, host, port, grace_seconds, forwarded_allow_ips, workers)
@@ -193,9 +213,9 @@ def _serve_one(
     config = _config(app, host, port, forwarded_allow_ips)
     # uvicorn re-raises the signal it caught once it has shut down. With the default handler that
     # kills the process before exit hooks run (the embedded PostgreSQL would be left running); this
-    # handler, which uvicorn restores before re-raising, turns it into a normal exit instead.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
+    # handler, which uvicorn restores before re-raising, only notes it: run() returns, a normal exit.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _note_stop)
     GracefulServer(config, app, grace_seconds).run(sockets=[sock] if sock is not None else None)
 
 
@@ -206,10 +226,6 @@ def _die_with_parent() -> None:
     """A worker is killed when the process that started it dies, however it dies (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-# Stop signals: passed on by the supervisor, each worker drains on its own.
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -238,8 +254,8 @@ def _run_worker(parent: int, start: Callable[[], None]) -> NoReturn:
     """The forked worker's whole life: `start()` serves until stopped; the exit code says how it ended.
 
     It is entered with the stop signals blocked (see _serve_forked): a worker asked to stop before
-    uvicorn has taken the signals over (still building the app, connecting) exits cleanly once its
-    handler is in place, instead of dying of the signal's default action.
+    uvicorn has taken the signals over (still building the app) has the stop noted once its handler
+    is in place and honoured as soon as uvicorn starts, instead of dying of the signal's default action.
     """
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above took effect
@@ -247,7 +263,7 @@ def _run_worker(parent: int, start: Callable[[], None]) -> NoReturn:
     code = 0
     try:
         for signum in STOP_SIGNALS:
-            signal.signal(signum, _exit_cleanly)
+            signal.signal(signum, _note_stop)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         start()
     except SystemExit as exc:

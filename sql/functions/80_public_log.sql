@@ -19,7 +19,8 @@ create or replace view log_leaf_source as
                'created_by', t.created_by,
                'on_behalf_of', t.on_behalf_of,
                'reverses', t.reverses,
-               'hold_id', t.hold_id) as leaf
+               'hold_id', t.hold_id,
+               'service_request_id', t.service_request_id) as leaf
       from transactions t
       join communities c on c.id = t.community_id
       left join lateral (

@@ -119,8 +119,20 @@ async def test_sigterm_drains_then_exits(fresh_db: str) -> None:
         resume.set()
         response = await slow
         assert response.startswith(b"HTTP/1.1 201"), response[:200]
-        assert await asyncio.wait_for(server.process.wait(), 30) == 0
+        assert await _exit_code(server) == 0, server.log()
         assert "Application shutdown complete" in server.log()
+
+
+# Stopping takes the grace period and a drain; on a busy machine, with workers still starting, far more.
+EXIT_TIMEOUT_SECONDS = 60.0
+
+
+async def _exit_code(server: Server) -> int:
+    """The server's exit code once it has stopped (bounded); on timeout, fail with its log."""
+    try:
+        return await asyncio.wait_for(server.process.wait(), EXIT_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise AssertionError(f"the server did not stop in {EXIT_TIMEOUT_SECONDS:g} s:\n{server.log()}") from None
 
 
 def _children(pid: int) -> list[int]:
@@ -148,19 +160,19 @@ async def test_worker_processes_share_the_port_and_stop_together(fresh_db: str) 
         )
         assert [r.status_code for r in responses] == [200] * 20
         server.terminate()
-        assert await asyncio.wait_for(server.process.wait(), 30) == 0, server.log()
+        assert await _exit_code(server) == 0, server.log()
         assert not any(_alive(worker) for worker in workers)
 
 
 async def test_workers_stopped_while_starting_exit_cleanly(fresh_db: str) -> None:
     """SIGTERM as soon as the workers are forked, while they are still building the app: each must
     exit 0 (the signal waits until its handler is in place), not die of the signal's default action."""
-    async with starting_server(fresh_db, TIMEBANK_WORKERS="2") as server:
+    async with starting_server(fresh_db, TIMEBANK_WORKERS="2", TIMEBANK_SHUTDOWN_GRACE_SECONDS="0.2") as server:
         workers = await eventually(
             lambda: _forked_workers(server), lambda found: len(found) == 2, what="two workers to be forked"
         )
         server.terminate()
-        assert await asyncio.wait_for(server.process.wait(), 30) == 0, server.log()
+        assert await _exit_code(server) == 0, server.log()
         assert not any(_alive(worker) for worker in workers)
 
 

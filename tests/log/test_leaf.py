@@ -29,6 +29,7 @@ leaves = st.builds(
     on_behalf_of=st.none() | st.uuids(),
     reverses=st.none() | st.uuids(),
     hold_id=st.none() | st.uuids(),
+    service_request_id=st.none() | st.uuids(),
 )
 
 
@@ -47,8 +48,11 @@ def test_the_leaf_leaves_out_what_may_change_and_what_is_added_later() -> None:
         "hold_id": None, "service_request_id": str(uuid.uuid4()),
     }  # fmt: skip
     leaf = leaf_from_served(served)
-    renamed = leaf_from_served(served | {"created_by_name": "周秀英", "reversed_by": None, "service_request_id": None})
+    # A renamed creator, a later reversal and a field the API may gain later leave the leaf as it was.
+    renamed = leaf_from_served(served | {"created_by_name": "周秀英", "reversed_by": None, "rating": 5})
     assert leaf == renamed
+    # The service request a transaction pays for is part of it (set when it is made, never changed).
+    assert f'"service_request_id":"{served["service_request_id"]}"'.encode() in leaf
     assert b"created_by_name" not in leaf
     assert b"reversed_by" not in leaf
     assert b'"created_at":"2026-11-01T00:30:00.500000Z"' in leaf

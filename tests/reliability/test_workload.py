@@ -149,6 +149,48 @@ def test_a_duplicated_transaction_is_caught() -> None:
     assert "t1-again" in duplicates[0].message
 
 
+def _batch(op_id: str, minutes: int, tx_ids: list[str]) -> Op:
+    """A credit batch crediting ALICE and BOB `minutes` each, acknowledged as tx_ids."""
+    credits = [
+        {"id": tx_id, "kind": "credit", "postings": _postings({ISSUANCE: -minutes, to: minutes})}
+        for tx_id, to in zip(tx_ids, (ALICE, BOB), strict=True)
+    ]
+    return Op(
+        op_id=op_id,
+        client="0",
+        kind="credit_batch",
+        community=COMMUNITY,
+        actor="coordinator",
+        method="POST",
+        path="/v1/credit-batches",
+        key="k-" + op_id,
+        body={"credits": [{"member_id": "m-alice", "minutes": minutes}, {"member_id": "m-bob", "minutes": minutes}]},
+        expect={"credits": [{ISSUANCE: -minutes, ALICE: minutes}, {ISSUANCE: -minutes, BOB: minutes}]},
+        attempts=[_attempt(op_id, 0, 201, {"id": "b-" + op_id, "transactions": credits})],
+    )
+
+
+def _batch_ledger(op: Op, keep: int = 2) -> Ledger:
+    """The ledger after the batch, holding only its first `keep` credits."""
+    request_id = op.first.request_id
+    credits = [
+        LedgerTransaction(
+            b["id"], COMMUNITY, "credit", request_id, tuple((p["account_id"], p["minutes"]) for p in b["postings"])
+        )
+        for b in op.final_body["transactions"][:keep]
+    ]
+    return _ledger(extra=tuple(credits))
+
+
+def test_a_credit_batch_is_checked_credit_by_credit() -> None:
+    batch = _batch("0.1", 30, ["t1", "t2"])
+    assert check([batch, _read("0.2", BOB, 30)], _batch_ledger(batch)) == []
+    # One of its credits missing from the ledger: lost, and the balances no longer add up.
+    violations = check([batch], _batch_ledger(batch, keep=1))
+    assert [(v.kind, v.op_id) for v in violations if v.kind == "lost"] == [("lost", "0.1")]
+    assert "balance_mismatch" in [v.kind for v in violations]
+
+
 def test_a_failed_operation_that_left_a_trace_is_caught() -> None:
     op = _credit("0.1", 60)
     trace = LedgerTransaction("t9", COMMUNITY, "credit", request_id_for("0.1", 0), ((ISSUANCE, -60), (ALICE, 60)))

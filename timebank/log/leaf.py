@@ -32,6 +32,7 @@ class LeafV1(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     on_behalf_of: uuid.UUID | None
     reverses: uuid.UUID | None
     hold_id: uuid.UUID | None
+    service_request_id: uuid.UUID | None
 
 
 FIELDS = frozenset(LeafV1.__struct_fields__)
