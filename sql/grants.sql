@@ -77,3 +77,10 @@ grant execute on function
     log_record_checkpoint(bigint, bytea, text),
     _log_leaf_json(uuid)
 to {app_role};
+-- Signing in on the pages (sql/functions/95_sign_in.sql).
+grant execute on function
+    sign_in_pin_state(text, text),
+    record_sign_in_failure(text, uuid),
+    sign_in_with_pin(text, uuid, bytea),
+    sign_out(text, bytea)
+to {app_role};

@@ -3342,6 +3342,38 @@ $$;
 
 
 --
+-- Name: record_sign_in_failure(text, uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.record_sign_in_failure(p_request_id text, p_member_id uuid) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_pins member_pins;
+begin
+    update member_pins
+       set failed_attempts = case when locked_until is not null and locked_until <= now() then 1
+                                  else failed_attempts + 1 end,
+           locked_until = case when locked_until is not null and locked_until <= now() then null else locked_until end
+     where member_id = p_member_id
+    returning * into v_pins;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    if v_pins.failed_attempts >= 5 and v_pins.locked_until is null then
+        update member_pins set locked_until = now() + interval '15 minutes' where member_id = p_member_id
+        returning * into v_pins;
+    end if;
+    perform _audit('system', null, 'member.sign_in_failed', 'member', p_member_id,
+        (select community_id from members where id = p_member_id), p_request_id,
+        jsonb_build_object('failed_attempts', v_pins.failed_attempts, 'locked_until', v_pins.locked_until));
+    return v_pins.locked_until;
+end;
+$$;
+
+
+--
 -- Name: reject_ledger_change(); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -3873,6 +3905,77 @@ begin
     return v_old.id;
 end;
 $_$;
+
+
+--
+-- Name: sign_in_pin_state(text, text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_pin_state(p_slug text, p_login text) RETURNS TABLE(member_id uuid, pin_hash text, locked_until timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select m.id, p.pin_hash, p.locked_until
+      from communities c
+      join members m on m.community_id = c.id
+      join member_pins p on p.member_id = m.id
+     where c.slug = p_slug and (m.member_no = p_login or m.phone = p_login)
+     order by (m.member_no = p_login) desc, m.seq
+     limit 1;
+$$;
+
+
+--
+-- Name: sign_in_with_pin(text, uuid, bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_with_pin(p_request_id text, p_member_id uuid, p_token_hash bytea) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_pins member_pins;
+    v_principal uuid;
+    v_token uuid;
+begin
+    select * into v_pins from member_pins where member_id = p_member_id for update;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    if v_pins.locked_until is not null and v_pins.locked_until > now() then
+        return v_pins.locked_until;
+    end if;
+    update member_pins set failed_attempts = 0, locked_until = null where member_id = p_member_id;
+    select id into v_principal from principals where member_id = p_member_id;
+    insert into tokens (principal_id, token_hash, created_by) values (v_principal, p_token_hash, 'sign_in')
+    returning id into v_token;
+    perform _audit(v_principal::text, null, 'member.signed_in', 'member', p_member_id,
+        (select community_id from members where id = p_member_id), p_request_id,
+        jsonb_build_object('token_id', v_token));
+    return null;
+end;
+$$;
+
+
+--
+-- Name: sign_out(text, bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_out(p_request_id text, p_token_hash bytea) RETURNS TABLE(listeners integer[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_token tokens;
+begin
+    select * into v_token from tokens t where t.token_hash = p_token_hash;
+    if not found then
+        return query select array[]::integer[];
+        return;
+    end if;
+    return query select (_revoke_token(v_token.principal_id::text, v_token, p_request_id)).listeners;
+end;
+$$;
 
 
 --

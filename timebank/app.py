@@ -40,6 +40,9 @@ from timebank.log.sealer import run_sealer_job
 from timebank.log.signer import checkpoint_signer
 from timebank.members.routes import router as members_router
 from timebank.passbook.routes import router as passbook_router
+from timebank.pages.routes import router as pages_router
+from timebank.pages.routes import static_router as pages_static_router
+from timebank.pages.templating import template_config
 from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
 from timebank.services.service import run_service_request_jobs
@@ -96,6 +99,9 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
         route_handlers=[
             health_router,
             log_public_router,
+            # Pages for people (issue 11): sessions in cookies, not bearer tokens; not in the API schema.
+            pages_router,
+            pages_static_router,
             # Every /v1 route: authenticate first, then hold the body to the exact schema.
             Router(
                 path="/",
@@ -120,6 +126,7 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
         signature_namespace={"Principal": Principal, "Database": Database},
         exception_handlers=cast("ExceptionHandlersMap", {Exception: handle_exception}),
         lifespan=[lifespan],
+        template_config=template_config(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="timebank",

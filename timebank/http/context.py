@@ -88,6 +88,12 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise UnauthenticatedError("a valid bearer token is required")
+    return await principal_for_token(request, token)
+
+
+async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token: str) -> Principal:
+    """Who a token stands for (a bearer token, or the pages' session cookie, which holds one); 401
+    when unknown or revoked, 429 after too many failures from the address."""
     digest = hash_token(token)
     state = request.app.state
     cache: TokenCache = state.token_cache
