@@ -39,10 +39,10 @@ from timebank.log.routes import router as log_router
 from timebank.log.sealer import run_sealer_job
 from timebank.log.signer import checkpoint_signer
 from timebank.members.routes import router as members_router
-from timebank.passbook.routes import router as passbook_router
 from timebank.pages.routes import router as pages_router
 from timebank.pages.routes import static_router as pages_static_router
 from timebank.pages.templating import template_config
+from timebank.passbook.routes import router as passbook_router
 from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
 from timebank.services.service import run_service_request_jobs
