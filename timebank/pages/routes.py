@@ -8,85 +8,38 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import Cookie, State
-from litestar.response import Redirect, Template
+from litestar.datastructures import State
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
 from timebank.auth.throttle import AuthThrottle
-from timebank.communities import service as communities
-from timebank.db import Database
-from timebank.errors import DomainError
-from timebank.http.context import Principal, principal_for_token, request_id_of
+from timebank.http.context import request_id_of
 from timebank.ledger import service as ledger
-from timebank.members import service as members
 from timebank.pages import session
-from timebank.pages.i18n import HTML_LANG, LANGUAGE_COOKIE, choose, current_language
+from timebank.pages.common import (
+    community_time_zone,
+    database_of,
+    form_field,
+    member_context,
+    refused,
+    render,
+    set_language,
+    signed_in_principal,
+    to_login,
+)
+from timebank.pages.i18n import LANGUAGE_COOKIE
 from timebank.pages.signin import sign_in, sign_out
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
-_MAX_FIELD_CHARS = 64
-
-
-async def set_language(request: Request[Any, Any, State]) -> None:
-    """Before each page: the language it is drawn in (an async hook, so the value reaches the template)."""
-    current_language.set(choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.getall("accept-language", [])))
-
-
-def _db(request: Request[Any, Any, State]) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-async def _signed_in(request: Request[Any, Any, State]) -> Principal | None:
-    token = session.session_token(request)
-    if token is None:
-        return None
-    try:
-        return await principal_for_token(request, token)
-    except DomainError:
-        return None
-
-
-def _page(
-    request: Request[Any, Any, State],
-    name: str,
-    status_code: int = 200,
-    cookies: list[Cookie] | None = None,
-    **context: Any,
-) -> Response[Any]:
-    language = current_language.get()
-    context |= {
-        "html_lang": HTML_LANG[language],
-        "other_language": "en" if language == "zh" else "zh",
-        "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/?=&"),
-    }
-    return Template(template_name=name, context=context, status_code=status_code, cookies=cookies or [])
-
-
-def _to_login(request: Request[Any, Any, State]) -> Response[Any]:
-    response: Response[Any] = Redirect("/login", status_code=303)
-    if session.session_token(request) is not None:
-        response.set_cookie(session.expired(request, session.SESSION_COOKIE))
-    return response
-
-
-def _field(form: Any, name: str) -> str:
-    """A form field as text: trimmed, at most 64 characters, and no control characters (PostgreSQL
-    refuses NUL in text, and no slug, number or PIN has any)."""
-    value = form.get(name)
-    if not isinstance(value, str):
-        return ""
-    return "".join(ch for ch in value if ch.isprintable()).strip()[:_MAX_FIELD_CHARS]
 
 
 @get("/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, State]) -> Response[Any]:
     secret = session.pre_session(request) or session.new_secret()
-    return _page(
+    return render(
         request, "login.html", csrf=session.csrf_for(secret), form={}, error=None, locked_minutes=None,
         cookies=[session.cookie(request, session.PRE_SESSION_COOKIE, secret)],
     )  # fmt: skip
@@ -97,9 +50,9 @@ async def login(request: Request[Any, Any, State]) -> Response[Any]:
     form = await request.form()
     secret = session.pre_session(request)
     if not session.csrf_ok(secret, form.get(session.CSRF_FIELD)):
-        return _refused(request)
+        return refused(request)
     assert secret is not None
-    values = {name: _field(form, name) for name in ("community", "member_no", "pin")}
+    values = {name: form_field(form, name) for name in ("community", "member_no", "pin")}
     error: str | None = None
     locked_minutes: int | None = None
     throttle: AuthThrottle = request.app.state.auth_throttle
@@ -111,7 +64,7 @@ async def login(request: Request[Any, Any, State]) -> Response[Any]:
         error, locked_minutes = "busy", (throttle.retry_after_seconds(address) + 59) // 60
     else:
         result = await sign_in(
-            _db(request), request_id_of(request), values["community"], values["member_no"], values["pin"]
+            database_of(request), request_id_of(request), values["community"], values["member_no"], values["pin"]
         )
         if result.token is not None:
             response: Response[Any] = Redirect("/", status_code=303)
@@ -125,14 +78,10 @@ async def login(request: Request[Any, Any, State]) -> Response[Any]:
         throttle.record_failure(address)
     form_values = {"community": values["community"], "member_no": values["member_no"]}
     status = 429 if error in ("locked", "busy") else 400 if error == "missing" else 401
-    return _page(
+    return render(
         request, "login.html", status, csrf=session.csrf_for(secret), form=form_values, error=error,
         locked_minutes=locked_minutes,
     )  # fmt: skip
-
-
-def _refused(request: Request[Any, Any, State]) -> Response[Any]:
-    return _page(request, "refused.html", 403)
 
 
 @post("/logout", include_in_schema=False, status_code=303)
@@ -140,17 +89,17 @@ async def logout(request: Request[Any, Any, State]) -> Response[Any]:
     form = await request.form()
     token = session.session_token(request)
     if not session.csrf_ok(token, form.get(session.CSRF_FIELD)):
-        return _refused(request)
+        return refused(request)
     assert token is not None
-    await sign_out(_db(request), request_id_of(request), token)
-    return _to_login(request)
+    await sign_out(database_of(request), request_id_of(request), token)
+    return to_login(request)
 
 
 @get("/", include_in_schema=False)
 async def home(request: Request[Any, Any, State]) -> Response[Any]:
-    principal = await _signed_in(request)
+    principal = await signed_in_principal(request)
     if principal is None or principal.member_id is None:
-        return _to_login(request)
+        return to_login(request)
     return Redirect("/me", status_code=303)
 
 
@@ -167,50 +116,35 @@ async def switch_language(request: Request[Any, Any, State]) -> Response[Any]:
     return response
 
 
-async def _member_context(request: Request[Any, Any, State]) -> tuple[Principal, Any, str] | None:
-    principal = await _signed_in(request)
-    if principal is None or principal.member_id is None:
-        return None
-    member = await members.get_own(_db(request), principal.member_id)
-    token = session.session_token(request)
-    assert token is not None
-    return principal, member, session.csrf_for(token)
-
-
 @get("/me", include_in_schema=False)
 async def me(request: Request[Any, Any, State]) -> Response[Any]:
-    found = await _member_context(request)
+    found = await member_context(request)
     if found is None:
-        return _to_login(request)
+        return to_login(request)
     principal, member, csrf = found
-    db = _db(request)
+    db = database_of(request)
     account = await ledger.get_account(db, principal, member.account_id)
-    time_zone = await _time_zone(db, principal)
+    time_zone = await community_time_zone(db, principal)
     upcoming = [request_view(r, time_zone) for r in await upcoming_requests(db, principal)]
-    return _page(request, "me.html", member=member, account=account, upcoming=upcoming, csrf=csrf, signed_in=True)
+    return render(request, "me.html", member=member, account=account, upcoming=upcoming, csrf=csrf, signed_in=True)
 
 
 @get("/history", include_in_schema=False)
 async def history(request: Request[Any, Any, State]) -> Response[Any]:
-    found = await _member_context(request)
+    found = await member_context(request)
     if found is None:
-        return _to_login(request)
+        return to_login(request)
     principal, member, csrf = found
     before_text = request.query_params.get("before") or ""
     before = int(before_text) if before_text.isdigit() and len(before_text) <= 18 else None
-    db = _db(request)
-    time_zone = await _time_zone(db, principal)
+    db = database_of(request)
+    time_zone = await community_time_zone(db, principal)
     entries, rows = await ledger.list_entries(db, principal, member.account_id, before, None, None, HISTORY_PAGE_SIZE)
     older = rows[HISTORY_PAGE_SIZE - 1]["account_version"] if len(rows) > HISTORY_PAGE_SIZE else None
-    return _page(
+    return render(
         request, "history.html", member=member, entries=[entry_view(e, time_zone) for e in entries], older=older,
         first_page=before is None, csrf=csrf, signed_in=True,
     )  # fmt: skip
-
-
-async def _time_zone(db: Database, principal: Principal) -> str:
-    assert principal.community_id is not None
-    return await communities.time_zone_of(db, principal.community_id)
 
 
 STATIC_DIR = Path(__file__).parent / "static"
