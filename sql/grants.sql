@@ -84,3 +84,9 @@ grant execute on function
     sign_in_with_pin(text, uuid, bytea),
     sign_out(text, bytea)
 to {app_role};
+-- Sign-in cards (sql/functions/96_pages_staff.sql); the table itself (secret hashes) is not granted.
+grant execute on function
+    issue_sign_in_card(uuid, text, uuid, bytea),
+    sign_in_card_member(bytea),
+    sign_in_card_issued_at(uuid)
+to {app_role};

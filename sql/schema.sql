@@ -2569,6 +2569,37 @@ $$;
 
 
 --
+-- Name: issue_sign_in_card(uuid, text, uuid, bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.issue_sign_in_card(p_actor uuid, p_request_id text, p_member_id uuid, p_secret_hash bytea) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_member members;
+    v_replaced boolean;
+    v_at timestamptz := clock_timestamp();
+begin
+    select * into v_member from members where id = p_member_id;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
+    v_replaced := exists (select 1 from sign_in_cards where member_id = p_member_id);
+    insert into sign_in_cards (member_id, secret_hash, issued_at, issued_by)
+    values (p_member_id, p_secret_hash, v_at, p_actor::text)
+    on conflict (member_id) do update
+       set secret_hash = excluded.secret_hash, issued_at = excluded.issued_at, issued_by = excluded.issued_by;
+    perform _audit(p_actor::text, p_member_id, 'member.sign_in_card_issued', 'member', p_member_id,
+        v_member.community_id, p_request_id, jsonb_build_object('replaced', v_replaced));
+    return v_at;
+end;
+$$;
+
+
+--
 -- Name: log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -3908,6 +3939,34 @@ $_$;
 
 
 --
+-- Name: sign_in_card_issued_at(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_card_issued_at(p_member_id uuid) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select issued_at from sign_in_cards where member_id = p_member_id;
+$$;
+
+
+--
+-- Name: sign_in_card_member(bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_card_member(p_secret_hash bytea) RETURNS TABLE(community text, member_no text, display_name text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select c.slug, m.member_no, m.display_name
+      from sign_in_cards s
+      join members m on m.id = s.member_id
+      join communities c on c.id = m.community_id
+     where s.secret_hash = p_secret_hash;
+$$;
+
+
+--
 -- Name: sign_in_pin_state(text, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -4409,6 +4468,19 @@ ALTER TABLE timebank.service_requests ALTER COLUMN seq ADD GENERATED ALWAYS AS I
 
 
 --
+-- Name: sign_in_cards; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.sign_in_cards (
+    member_id uuid NOT NULL,
+    secret_hash bytea NOT NULL,
+    issued_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    issued_by text NOT NULL,
+    CONSTRAINT sign_in_cards_secret_hash_sha256 CHECK ((octet_length(secret_hash) = 32))
+);
+
+
+--
 -- Name: token_revocations; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -4734,6 +4806,22 @@ ALTER TABLE ONLY timebank.service_requests
 
 ALTER TABLE ONLY timebank.service_types
     ADD CONSTRAINT service_types_pkey PRIMARY KEY (community_id, code);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_secret_hash_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_secret_hash_key UNIQUE (secret_hash);
 
 
 --
@@ -5482,6 +5570,14 @@ ALTER TABLE ONLY timebank.service_requests
 
 ALTER TABLE ONLY timebank.service_types
     ADD CONSTRAINT service_types_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
 
 
 --

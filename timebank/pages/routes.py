@@ -31,6 +31,7 @@ from timebank.pages.common import (
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
 from timebank.pages.signin import sign_in, sign_out
+from timebank.pages.staff.routes import STAFF_ROUTES
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
@@ -151,7 +152,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history],
+    route_handlers=[login_page, login, logout, home, switch_language, me, history, *STAFF_ROUTES],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],
