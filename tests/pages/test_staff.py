@@ -370,3 +370,40 @@ async def test_every_word_on_the_staff_pages_is_translated(pages: AsyncTestClien
         drawn["card unknown"] = (await pages.get("/login/card/nothing", headers=headers)).text
         found = {name: words for name, html in drawn.items() if (words := untranslated(html, language))}
         assert found == {}, f"{language}: words not from the catalog"
+
+
+async def test_a_coordinator_assigns_confirms_and_cancels_on_behalf(pages: AsyncTestClient[Any], api: Api) -> None:
+    work = await _a_member_with_work(api)
+    place, request = work["office"], work["request"]
+    helper = await api.member(place.community, "volunteer", name="周帮忙")
+    csrf = await enter(pages, place.coordinator, **EN)
+    listed = await pages.get("/staff/requests", params={"status": "open", "service_type": "meals"}, headers=EN)
+    assert f"/staff/requests/{request}" in listed.text
+    drawn = await pages.get(f"/staff/requests/{request}", headers=EN)
+    assert "周帮忙" in drawn.text  # offered by name in the list of volunteers
+    form = {"csrf_token": csrf, "key": re.findall(r'name="key" value="([0-9a-f]+)"', drawn.text)[0],
+            "provider_no": await member_no(api, helper)}  # fmt: skip
+    assigned = await pages.post(f"/staff/requests/{request}/assign", data=form, headers=EN)
+    assert (assigned.status_code, assigned.headers["location"]) == (303, f"/staff/requests/{request}?done=assign")
+    for step, body in (("check-in", None), ("report", {"minutes": 45})):
+        answer = await api.post(f"/v1/service-requests/{request}/{step}", helper.token, body)
+        assert answer.status_code == 200, answer.text
+    reported = await pages.get(f"/staff/requests/{request}", headers=EN)
+    confirm_key = re.search(r'action="[^"]*/confirm".*?name="key" value="([0-9a-f]+)"', reported.text, re.S)
+    assert confirm_key
+    confirm = {"csrf_token": csrf, "key": confirm_key.group(1), "rating": "5", "comment": "很好"}
+    for _ in range(2):  # sent twice: the hours move once
+        done = await pages.post(f"/staff/requests/{request}/confirm", data=confirm, headers=EN)
+        assert done.status_code == 303, done.text
+    assert await api.balance(helper.account_id) == 45
+    assert await api.balance(work["volunteer"].account_id) == 15
+    other = await api.post("/v1/service-requests", api.admin_token, {
+        "member_id": work["volunteer"].id, "service_type": "meals", "funding": "own", "minutes": 15,
+        "scheduled_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()})  # fmt: skip
+    assert other.status_code == 201, other.text
+    other_id = other.json()["id"]
+    cancel = {"csrf_token": csrf, "key": uuid.uuid4().hex, "reason": "家属已安排"}
+    cancelled = await pages.post(f"/staff/requests/{other_id}/cancel", data=cancel, headers=EN)
+    assert cancelled.status_code == 303
+    got = (await api.get(f"/v1/service-requests/{other_id}", api.admin_token)).json()
+    assert (got["status"], got["cancel_reason"]) == ("cancelled", "家属已安排")

@@ -14,6 +14,7 @@ from litestar.response import Redirect
 
 from timebank.errors import DomainError, ForbiddenError, NotFoundError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
+from timebank.members import service as members
 from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Staff,
@@ -36,6 +37,7 @@ from timebank.services.models import (
 )
 
 LIST_LIMIT = 50
+VOLUNTEERS_LISTED = 200
 STEP_ERRORS = (DomainError, ReplayedProblemError, msgspec.ValidationError)
 DONE = {
     "assign": N_("The volunteer is assigned."),
@@ -83,13 +85,21 @@ async def _visible(request: Request[Any, Any, State], staff: Staff, request_id: 
     return found
 
 
-def _request_page(request: Request[Any, Any, State], staff: Staff, found: ServiceRequest, status: int = 200,
-                  **context: Any) -> Response[Any]:  # fmt: skip
+async def _request_page(request: Request[Any, Any, State], staff: Staff, found: ServiceRequest, status: int = 200,
+                        **context: Any) -> Response[Any]:  # fmt: skip
     context = {"problem": None, "problem_form": None, "form": {}} | context
+    volunteers: list[Any] = []
+    if found.status in ("open", "assigned"):
+        listed, rows = await members.list_members(
+            database_of(request), staff.community_id, "volunteer", None, None, None, VOLUNTEERS_LISTED
+        )
+        # A long list is no help: past it, the coordinator types the volunteer's number.
+        volunteers = [m for m in listed if m.id != found.member_id] if len(rows) <= VOLUNTEERS_LISTED else []
     done = DONE.get(request.query_params.get("done") or "")
     return render(
         request, "staff/request.html", status, section="requests", r=found, v=request_view(found, staff.time_zone),
-        keys={n: new_key() for n in ("assign", "confirm", "cancel")}, done=done, **staff.context, **context,
+        keys={n: new_key() for n in ("assign", "confirm", "cancel")}, done=done, volunteers=volunteers,
+        **staff.context, **context,
     )  # fmt: skip
 
 
@@ -101,7 +111,7 @@ async def request_page(request: Request[Any, Any, State], request_id: FromPath[u
     found = await _visible(request, staff, request_id)
     if found is None:
         return not_found(request)
-    return _request_page(request, staff, found)
+    return await _request_page(request, staff, found)
 
 
 @post("/staff/requests/{request_id:uuid}/{step:str}", include_in_schema=False, status_code=303)
@@ -147,5 +157,5 @@ async def request_step(
         await execute_write(db, keyed_request, staff.principal, function, operation, request_id, body, *args)
     except STEP_ERRORS as error:
         shown = {n: text(form, n) for n in form if n not in ("csrf_token", "key")}
-        return _request_page(request, staff, found, 422, problem=refusal(error), problem_form=step, form=shown)
+        return await _request_page(request, staff, found, 422, problem=refusal(error), problem_form=step, form=shown)
     return Redirect(f"/staff/requests/{request_id}?done={step}", status_code=303)
