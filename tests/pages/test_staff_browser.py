@@ -21,7 +21,7 @@ from tests.client import Api
 from tests.e2e.server import Server
 from tests.pages import test_browser as shared
 from tests.pages.helpers import PIN, Resident
-from tests.pages.staff_helpers import member_no, office
+from tests.pages.staff_helpers import member_no, office, with_pin
 from tests.pages.test_browser import LOCALES, WIDTHS, check_page, sign_in, visit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -153,6 +153,11 @@ async def _staff_pages(page: Page, api: Api, work: dict[str, str], tag: str, fol
     await page.context.clear_cookies()
     await page.goto(card_url)
     await check_page(page, f"card-sign-in-{tag}", folder)
+    await page.fill("#pin", PIN)
+    await page.click("button.main")
+    await page.wait_for_url("**/me")
+    await page.goto("/staff")  # the card's member is a resident and volunteer: not for them
+    await check_page(page, f"staff-not-for-you-{tag}", folder)
     await page.goto("/login/card/not-a-card")
     await check_page(page, f"card-unknown-{tag}", folder)
 
@@ -162,6 +167,7 @@ async def test_every_staff_page_passes_axe_in_both_languages_and_widths(
 ) -> None:
     place = await office(api)
     resident = await api.member(place.community, "resident", "volunteer", name="王秀英", grid="2", phone="13800000000")
+    await with_pin(api, place.community, resident)
     volunteer = await api.member(place.community, "volunteer", name="张志愿")
     credit = (await api.credit(resident, 120)).json()
     slug = place.community.slug
