@@ -407,3 +407,36 @@ async def test_a_coordinator_assigns_confirms_and_cancels_on_behalf(pages: Async
     assert cancelled.status_code == 303
     got = (await api.get(f"/v1/service-requests/{other_id}", api.admin_token)).json()
     assert (got["status"], got["cancel_reason"]) == ("cancelled", "家属已安排")
+
+
+async def test_a_coordinator_edits_links_a_relative_and_asks_on_behalf(pages: AsyncTestClient[Any], api: Api) -> None:
+    work = await _a_member_with_work(api)
+    place, resident, volunteer = work["office"], work["resident"], work["volunteer"]
+    csrf = await enter(pages, place.coordinator, **EN)
+    drawn = await pages.get(f"/staff/members/{resident.id}", headers=EN)
+    edit = {"csrf_token": csrf, "key": uuid.uuid4().hex, "display_name": "王淑芬", "roles": "resident", "grid": "7"}
+    no_reason = await pages.post(f"/staff/members/{resident.id}/edit", data=edit, headers=EN)
+    assert no_reason.status_code == 422
+    assert 'id="edit-reason" name="reason" type="text" maxlength="500" required value="" aria-invalid="true"' in (
+        no_reason.text
+    )
+    edited = await pages.post(f"/staff/members/{resident.id}/edit", data=edit | {"reason": "改名"}, headers=EN)
+    assert edited.status_code == 303
+    got = (await api.get(f"/v1/members/{resident.id}", api.admin_token)).json()
+    assert (got["display_name"], got["grid"]) == ("王淑芬", "7")
+    relative = {"csrf_token": csrf, "key": uuid.uuid4().hex, "relative_no": await member_no(api, volunteer),
+                "relation": "child"}  # fmt: skip
+    assert (await pages.post(f"/staff/members/{resident.id}/relatives", data=relative)).status_code == 303
+    kin = (await api.get(f"/v1/members/{resident.id}/relatives", api.admin_token)).json()["items"]
+    assert [(k["member_id"], k["relation"]) for k in kin] == [(volunteer.id, "child")]
+    assert "张志愿" in (await pages.get(f"/staff/members/{resident.id}", headers=EN)).text
+    ask = {"csrf_token": csrf, "key": re.findall(r'name="key" value="([0-9a-f]+)"', drawn.text)[-1],
+           "service_type": "meals", "day": (datetime.now(UTC) + timedelta(days=5)).date().isoformat(),
+           "time": "10:30", "funding": "community", "minutes": "", "description": "送到家门口"}  # fmt: skip
+    for _ in range(2):  # the same form twice: one request
+        asked = await pages.post(f"/staff/members/{resident.id}/ask", data=ask, headers=EN)
+        assert asked.status_code == 303, asked.text
+    listed = await api.get(f"/v1/communities/{place.community.slug}/service-requests", api.admin_token,
+                           member_id=resident.id)  # fmt: skip
+    items = listed.json()["items"]
+    assert [(r["funding"], r["minutes"], r["description"]) for r in items] == [("community", 60, "送到家门口")]

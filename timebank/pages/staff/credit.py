@@ -22,6 +22,7 @@ from timebank.crediting import service as crediting
 from timebank.crediting.models import MAX_BATCH_ITEMS, CreditBatch, CreditBatchCreate
 from timebank.errors import DomainError, ForbiddenError, NotFoundError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
+from timebank.http.types import require_calendar_dates
 from timebank.ledger import service as ledger
 from timebank.ledger.models import ReversalCreate, Transaction
 from timebank.members import service as members
@@ -130,6 +131,7 @@ async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     db = database_of(request)
     try:
         data = msgspec.convert(body, CreditBatchCreate, strict=False)
+        require_calendar_dates(service_date=data.service_date)
         result = await crediting.post(db, keyed(request, text(form, "key", 200)), staff.principal, data)
     except WRITE_ERRORS as error:
         problem = refusal(error)

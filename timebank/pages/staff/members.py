@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from litestar.response import Redirect
 from timebank.errors import DomainError, ForbiddenError, NotFoundError
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError, execute_write
+from timebank.http.types import require_calendar_dates, require_zone
 from timebank.ledger import service as ledger
 from timebank.members import cards, pins, relatives
 from timebank.members import service as members
@@ -50,6 +51,11 @@ RELATIONS = {
     "parent": N_("Parent"), "child": N_("Child"), "spouse": N_("Husband or wife"), "sibling": N_("Brother or sister"),
     "grandparent": N_("Grandparent"), "grandchild": N_("Grandchild"), "other": N_("Other relative"),
 }  # fmt: skip
+FUNDINGS = {
+    "own": N_("The member's own hours"),
+    "community": N_("The community (the volunteer is credited)"),
+    "pool": N_("The community pool of donated hours"),
+}
 DONE = {
     "registered": N_("The member is registered. Set a PIN next, so they can sign in."),
     "changed": N_("The changes are saved, with the reason."),
@@ -109,6 +115,7 @@ async def register(request: Request[Any, Any, State]) -> Response[Any]:
             "phone": values["phone"] or None, "birth_date": values["birth_date"] or None}  # fmt: skip
     try:
         data = msgspec.convert(body, MemberCreate, strict=False)
+        require_calendar_dates(birth_date=data.birth_date)
         member = await members.create_member(database_of(request), staff.principal, request_id_of(request),
                                              staff.slug, data)  # fmt: skip
     except MEMBER_ERRORS as error:
@@ -129,6 +136,7 @@ async def _member_page(
     return render(
         request, "staff/member.html", status, section="members", member=member, account=account, relatives=kin,
         card_issued=issued is not None, done=DONE.get(done or ""), roles=ROLES, relations=RELATIONS,
+        fundings=FUNDINGS,
         service_types=[(t, service_name(t.code)) for t in types], keys={n: new_key() for n in FORMS},
         **staff.context, **context,
     )  # fmt: skip
@@ -191,6 +199,8 @@ async def _edit(request: Request[Any, Any, State], staff: Staff, member: Member,
     if sorted(roles + kept) != sorted(member.roles):
         given["roles"] = roles + kept
     data = msgspec.convert(given, MemberChange, strict=False)
+    if isinstance(data.birth_date, date):
+        require_calendar_dates(birth_date=data.birth_date)
     await members.change_member(database_of(request), keyed(request, key), staff.principal, member.id, data)
 
 
@@ -224,10 +234,12 @@ async def _ask(request: Request[Any, Any, State], staff: Staff, member: Member, 
     minutes = text(form, "minutes", 6)
     body = {
         "member_id": str(member.id), "service_type": text(form, "service_type", 40),
-        "scheduled_at": datetime.combine(day, hour, ZoneInfo(staff.time_zone)).isoformat(), "funding": "own",
+        "scheduled_at": datetime.combine(day, hour, ZoneInfo(staff.time_zone)).isoformat(),
+        "funding": text(form, "funding", 20) or "own",
         "minutes": int(minutes) if minutes.isdigit() else None, "description": text(form, "description"),
     }  # fmt: skip
     data = msgspec.convert(body, ServiceRequestCreate, strict=False)
+    require_zone(scheduled_at=data.scheduled_at)
     await execute_write(
         database_of(request), keyed(request, key), staff.principal, "create_service_request", "service_request", "",
         data, data.member_id, data.service_type, data.minutes, data.scheduled_at, data.funding, data.description,
