@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api
@@ -280,7 +281,7 @@ async def test_a_failing_activity_item_is_named_and_nothing_moves(pages: AsyncTe
 
 
 async def test_sign_in_cards_are_stored_hashed_and_replaced_by_a_new_one(
-    pages: AsyncTestClient[Any], api: Api, owner: asyncpg.Connection
+    pages: AsyncTestClient[Any], api: Api, owner: asyncpg.Connection, capsys: pytest.CaptureFixture[str]
 ) -> None:
     place = await office(api)
     member = await with_pin(api, place.community, await api.member(place.community, "resident", name="吴爷爷"))
@@ -317,6 +318,9 @@ async def test_sign_in_cards_are_stored_hashed_and_replaced_by_a_new_one(
     assert "吴爷爷" in me.text
     for path in ("/login/card/" + "x" * 500, "/login/card/%00", "/login/card/..%2F"):
         assert (await pages.get(path)).status_code in (404,), path
+    logged = capsys.readouterr()
+    assert "/login/card/{secret}" in logged.out + logged.err
+    assert new not in logged.out + logged.err, "a card's secret was written to the log"
 
 
 async def test_every_word_on_the_staff_pages_is_translated(pages: AsyncTestClient[Any], api: Api) -> None:
