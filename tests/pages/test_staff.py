@@ -444,3 +444,24 @@ async def test_a_coordinator_edits_links_a_relative_and_asks_on_behalf(pages: As
                            member_id=resident.id)  # fmt: skip
     items = listed.json()["items"]
     assert [(r["funding"], r["minutes"], r["description"]) for r in items] == [("community", 60, "送到家门口")]
+
+
+async def test_todays_work_lists_what_waits_with_links_to_where_it_is_handled(
+    pages: AsyncTestClient[Any], api: Api
+) -> None:
+    work = await _a_member_with_work(api)
+    place, volunteer = work["office"], work["volunteer"]
+    soon = (datetime.now(UTC) + timedelta(hours=20)).isoformat()
+    assert (await api.credit(volunteer, 15)).status_code == 201
+    held = await api.post("/v1/holds", api.admin_token, {"member_id": volunteer.id, "minutes": 15, "expires_at": soon})
+    assert held.status_code == 201, held.text
+    await enter(pages, place.coordinator, **EN)
+    today = await pages.get("/staff", headers=EN)
+    assert today.status_code == 200
+    text = re.sub(r"<[^>]+>", "", today.text)
+    assert "Requests to assign (1)" in text
+    assert f'href="/staff/requests/{work["request"]}"' in today.text
+    assert "Hours set aside that expire soon (1)" in text
+    assert "张志愿 · 15 minutes" in text
+    assert f'href="/staff/requests?member={await member_no(api, volunteer)}"' in today.text
+    assert "No report is waiting." in text
