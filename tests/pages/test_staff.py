@@ -465,3 +465,16 @@ async def test_todays_work_lists_what_waits_with_links_to_where_it_is_handled(
     assert "张志愿 · 15 minutes" in text
     assert f'href="/staff/requests?member={await member_no(api, volunteer)}"' in today.text
     assert "No report is waiting." in text
+
+
+async def test_the_passbook_prints_for_the_signed_in_coordinator(pages: AsyncTestClient[Any], api: Api) -> None:
+    work = await _a_member_with_work(api)
+    await enter(pages, work["office"].coordinator, **ZH)
+    member = work["volunteer"]
+    page = await pages.get(f"/staff/members/{member.id}", headers=ZH)
+    assert f'href="/staff/members/{member.id}/passbook.pdf"' in page.text
+    pdf = await pages.get(f"/staff/members/{member.id}/passbook.pdf")
+    assert pdf.status_code == 200, pdf.text[:300]
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["cache-control"] == "private, no-store"
+    assert pdf.content.startswith(b"%PDF")
