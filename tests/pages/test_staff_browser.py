@@ -198,3 +198,29 @@ async def test_every_staff_page_passes_axe_in_both_languages_and_widths(
             await _staff_pages(page, api, work, f"{language}-{width_name}", screenshot_dir)
             assert seen.foreign() == [], "requests left the service"
             await seen.context.close()
+
+
+async def test_a_double_clicked_and_reloaded_activity_confirmation_credits_once(
+    browser: Browser, server: Server, api: Api
+) -> None:
+    place = await office(api)
+    volunteers = [await api.member(place.community, "volunteer", name=f"双击{i}") for i in range(2)]
+    seen = await visit(browser, server, "zh", 1280, scripts=False)
+    page = await seen.context.new_page()
+    await sign_in(page, place.coordinator)
+    await page.wait_for_url("**/me")
+    await page.goto("/staff/credit")
+    await page.fill("#numbers", " ".join([await member_no(api, v) for v in volunteers]))
+    await page.fill("#minutes", "30")
+    await page.click("button.main")
+    await page.wait_for_url("**/staff/credit/check")
+    await page.dblclick("button.main")
+    await page.wait_for_url("**/staff/credit/confirm")
+    await page.wait_for_selector("#credited")
+    await page.reload()  # the browser sends the confirmation again
+    assert await page.locator("#credited li").count() == 2
+    sent = [url for url in seen.requested if url.endswith("/staff/credit/confirm")]
+    assert len(sent) >= 2, sent  # the confirmation reached the service more than once
+    for volunteer in volunteers:
+        assert await api.balance(volunteer.account_id) == 30
+    await seen.context.close()
