@@ -10,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api
 from tests.pages.helpers import PIN, csrf_of, resident_with_pin
 from tests.pages.staff_helpers import enter, member_no, office, with_pin
+from timebank.app import create_app
+from timebank.config import Settings
 
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
@@ -478,3 +481,14 @@ async def test_the_passbook_prints_for_the_signed_in_coordinator(pages: AsyncTes
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["cache-control"] == "private, no-store"
     assert pdf.content.startswith(b"%PDF")
+
+
+async def test_a_missing_font_is_said_in_words(settings: Settings, database: str, api: Api) -> None:
+    work = await _a_member_with_work(api)
+    no_font = msgspec.structs.replace(settings, pdf_font="/nonexistent/font.ttf")
+    async with AsyncTestClient(app=create_app(no_font, database), raise_server_exceptions=False) as browser:
+        browser.follow_redirects = False
+        await enter(browser, work["office"].coordinator, **EN)
+        answer = await browser.get(f"/staff/members/{work['volunteer'].id}/passbook.pdf", headers=EN)
+        assert answer.status_code == 503
+        assert "A font that writes Chinese is missing" in answer.text

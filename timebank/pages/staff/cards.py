@@ -45,7 +45,7 @@ async def print_card(request: Request[Any, Any, State], member_id: FromPath[uuid
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     db = database_of(request)

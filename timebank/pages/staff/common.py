@@ -71,7 +71,7 @@ def _csrf(request: Request[Any, Any, State]) -> str:
     return session.csrf_for(token) if token else ""
 
 
-async def checked_form(request: Request[Any, Any, State], staff: Staff) -> dict[str, Any] | None:
+async def checked_form(request: Request[Any, Any, State]) -> dict[str, Any] | None:
     """The form's fields (each first value), or None when its CSRF token is wrong."""
     form = await request.form()
     if not session.csrf_ok(session.session_token(request), form.get(session.CSRF_FIELD)):

@@ -85,7 +85,7 @@ async def credit_check(request: Request[Any, Any, State]) -> Response[Any]:
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     values, day, minutes = _amounts(form)
@@ -120,7 +120,7 @@ async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     values, _day, minutes = _amounts(form)
@@ -199,7 +199,7 @@ async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uu
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     transaction = await _visible_transaction(request, staff, transaction_id)

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
+import structlog
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
@@ -38,10 +39,12 @@ from timebank.pages.staff.common import (
 )
 from timebank.pages.views import N_, entry_view, service_name
 from timebank.passbook import service as passbook
-from timebank.passbook.fonts import find_font
+from timebank.passbook.fonts import FontMissingError, find_font
 from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
 from timebank.services import service as services
 from timebank.services.models import ServiceRequestCreate
+
+log = structlog.get_logger(__name__)
 
 SEARCH_LIMIT = 30
 HISTORY_LIMIT = 30
@@ -105,7 +108,7 @@ async def register(request: Request[Any, Any, State]) -> Response[Any]:
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     raw = await request.form()
@@ -169,7 +172,7 @@ async def _member_action(request: Request[Any, Any, State], member_id: uuid.UUID
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     member = await _visible(request, staff, member_id)
@@ -278,7 +281,11 @@ async def member_passbook(request: Request[Any, Any, State], member_id: FromPath
     member = await _visible(request, staff, member_id)
     if member is None:
         return not_found(request)
-    font = await asyncio.to_thread(find_font, request.app.state.settings.pdf_font)
+    try:
+        font = await asyncio.to_thread(find_font, request.app.state.settings.pdf_font)
+    except FontMissingError as missing:
+        log.warning("passbook_font_missing", detail=missing.detail)  # what to install, for whoever runs it
+        return render(request, "staff/passbook_missing.html", 503, section="members", member=member, **staff.context)
     book = await passbook.load_passbook(database_of(request), member.id, None, None, ROWS_PER_PAGE)
     body = await asyncio.to_thread(render_passbook, book, font)
     headers = {"Content-Disposition": f'inline; filename="passbook-{member.member_no}.pdf"',

@@ -124,7 +124,7 @@ async def request_step(
         return staff
     if step not in DONE:
         return not_found(request)
-    form = await checked_form(request, staff)
+    form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
     found = await _visible(request, staff, request_id)
