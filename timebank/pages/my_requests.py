@@ -22,6 +22,8 @@ from timebank.pages.writes import act, key_of, new_key
 from timebank.services.models import ServiceRequest, ServiceRequestConfirm, ServiceRequestReason
 
 CANCELLABLE = ("open", "assigned")
+# What waits for the resident comes first (a service to confirm), then what is coming, then the past.
+ORDER = {"reported": 0, "open": 1, "assigned": 1, "in_progress": 1, "disputed": 2}
 MAX_COMMENT = 500
 
 
@@ -32,7 +34,7 @@ async def my_requests(request: Request[Any, Any, State]) -> Response[Any]:
         return who
     db = database_of(request)
     time_zone = await communities.time_zone_of(db, who.community_id)
-    found = await requests_of(db, who, "member_id")
+    found = sorted(await requests_of(db, who, "member_id"), key=lambda r: (ORDER.get(r.status, 9), r.scheduled_at))
     return render(request, "my_requests.html", cards=[card(r, time_zone) for r in found], **who.page())
 
 
