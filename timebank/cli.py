@@ -430,13 +430,17 @@ def cmd_log_seal(settings: Settings, args: argparse.Namespace, database: Databas
     async def run() -> int:
         url = await database.require_migrated()
         conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        reader = None
         try:
-            result = await seal_once(conn, signer)
+            reader = await _app_connection(settings, url, statement_timeout_ms=0)
+            result = await seal_once(conn, signer, reader=reader)
         except SigningRefusedError as exc:
             print(f"timebank log seal: REFUSED: {exc}", file=sys.stderr)
             return 1
         finally:
-            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+            for opened in (conn, reader):
+                if opened is not None:
+                    await opened.close(timeout=CONNECT_TIMEOUT_SECONDS)
         signed = "a checkpoint signed" if result.checkpoint else "no new checkpoint"
         print(f"appended {result.appended} transaction(s); the log has {result.tree_size} leaves; {signed}")
         return 0
