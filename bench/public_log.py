@@ -98,7 +98,9 @@ async def _database(server_url: str, transactions: int, template: str | None) ->
         await conn.execute(f'create database "{name}" template "{template}" strategy file_copy')
     finally:
         await conn.close()
-    return name, with_database(server_url, name), seconds
+    url = with_database(server_url, name)
+    await migrate(settings, url)  # the template may predate this version's migrations and functions
+    return name, url, seconds
 
 
 async def _vacuum(url: str) -> None:
