@@ -2635,7 +2635,6 @@ $$;
 
 CREATE FUNCTION timebank.log_inclusion(p_transaction_id uuid, p_tree_size bigint) RETURNS TABLE(leaf_index bigint, leaf text, latest bigint, tree_size bigint, note text, levels smallint[], indexes bigint[], hashes bytea[])
     LANGUAGE sql STABLE
-    SET search_path TO 'timebank', 'pg_temp'
     AS $$
     select l.leaf_index, v.leaf::text, c.latest, s.size, k.note, n.levels, n.indexes, n.hashes
       from (select max(x.tree_size) as latest from log_checkpoints x) c

@@ -172,11 +172,13 @@ $$;
 -- the stored hashes the proof is folded from. Those are a superset, found without walking the
 -- tree: the leaf, at every level the sibling of the leaf's ancestor when that sibling is complete
 -- within the size, and the complete subtrees that make up the tree of that size (its right edge,
--- whose tail is any partial sibling range). About 2·log2(size) rows, each by primary key.
+-- whose tail is any partial sibling range). About 2·log2(size) rows, each by primary key. Plain
+-- SQL (no SET, not SECURITY DEFINER: the service role reads these tables itself), so PostgreSQL
+-- inlines it into the caller's prepared statement instead of planning its body on every call.
 create or replace function log_inclusion(p_transaction_id uuid, p_tree_size bigint)
 returns table (leaf_index bigint, leaf text, latest bigint, tree_size bigint, note text,
                levels smallint[], indexes bigint[], hashes bytea[])
-language sql stable set search_path = timebank, pg_temp as $$
+language sql stable as $$
     select l.leaf_index, v.leaf::text, c.latest, s.size, k.note, n.levels, n.indexes, n.hashes
       from (select max(x.tree_size) as latest from log_checkpoints x) c
       cross join lateral (select coalesce(p_tree_size, c.latest) as size) s
