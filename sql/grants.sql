@@ -75,7 +75,8 @@ grant execute on function
     log_pending(integer),
     log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint),
     log_record_checkpoint(bigint, bytea, text),
-    _log_leaf_json(uuid)
+    _log_leaf_json(uuid),
+    log_inclusion(uuid, bigint)
 to {app_role};
 -- Signing in on the pages (sql/functions/95_sign_in.sql).
 grant execute on function
