@@ -130,10 +130,10 @@ class Seeder:
         """`count` communities of `members` volunteers each, made over the pool's connections."""
         return list(await asyncio.gather(*(self.community(f"c{i:03d}", members) for i in range(count))))
 
-    async def gift_community(self, members: int) -> Community:
+    async def gift_community(self, members: int, name: str = "gifts") -> Community:
         """Members who are volunteers and residents, each with its own token and GIFT_FUNDING minutes."""
         community = await self.community(
-            "gifts", members, ("volunteer", "resident"), max_transaction_minutes=GIFT_FUNDING, member_tokens=True
+            name, members, ("volunteer", "resident"), max_transaction_minutes=GIFT_FUNDING, member_tokens=True
         )
         async with self.pool.acquire() as conn:
             credited = await conn.fetchval(
