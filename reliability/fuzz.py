@@ -346,15 +346,18 @@ class Figures:
     by_role: collections.Counter[str] = field(default_factory=collections.Counter)
     # Which caller kinds each operation was sent by: every one should be, for every operation.
     roles_by_operation: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))
+    # Operations without parameters or a body (one possible request).
+    inputless: set[str] = field(default_factory=set)
     exhausted: set[str] = field(default_factory=set)
     violations: list[Violation] = field(default_factory=list)
 
     def roles_missing(self) -> dict[str, list[str]]:
-        """The caller kinds each operation that ran was never sent by."""
+        """The caller kinds each operation that ran was never sent by. An operation that takes no
+        input at all (GET /health) has one request to generate, sent by one caller: not counted."""
         return {
             op: sorted(set(ROLES) - self.roles_by_operation[op])
             for op in sorted(self.by_operation)
-            if set(ROLES) - self.roles_by_operation[op]
+            if set(ROLES) - self.roles_by_operation[op] and op not in self.inputless
         }
 
     def as_dict(self, operations: int) -> dict[str, Any]:
@@ -651,6 +654,8 @@ class Fuzzer:
     def run(self) -> Figures:
         """Share the budget between every operation and mode; what one cannot use goes to the others."""
         operations = [op.ok() for op in self.schema.get_all_operations()]
+        raw = {op.label: op.definition.raw for op in operations}
+        self.figures.inputless = {label for label, r in raw.items() if not (r.get("parameters") or r.get("requestBody"))}
         modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         pending = [(index, operation, mode) for index, operation in enumerate(operations) for mode in modes]
         rounds = 0
@@ -796,7 +801,7 @@ def print_figures(figures: Figures, operations: int, seconds: float, reproduce: 
     lines += [
         "  by role: " + ", ".join(f"{r} {n}" for r, n in sorted(figures.by_role.items())),
         f"  operations sent by every caller kind: {len(figures.by_operation) - len(figures.roles_missing())} "
-        f"of {len(figures.by_operation)}",
+        f"of {len(figures.by_operation)} (taking no input, so sent once: {len(figures.inputless)})",
         *(f"    {op} never by {', '.join(roles)}" for op, roles in figures.roles_missing().items()),
         "faults injected: 0 (hostile input only)",
         f"inputs tried: {figures.requests} requests (positive {figures.positive}, negative {figures.negative}, "
