@@ -655,7 +655,7 @@ class Fuzzer:
         """Share the budget between every operation and mode; what one cannot use goes to the others."""
         operations = [op.ok() for op in self.schema.get_all_operations()]
         raw = {op.label: op.definition.raw for op in operations}
-        self.figures.inputless = {label for label, r in raw.items() if not (r.get("parameters") or r.get("requestBody"))}
+        self.figures.inputless = {name for name, r in raw.items() if not (r.get("parameters") or r.get("requestBody"))}
         modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         pending = [(index, operation, mode) for index, operation in enumerate(operations) for mode in modes]
         rounds = 0
