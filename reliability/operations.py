@@ -50,12 +50,14 @@ WEIGHTS: dict[str, int] = {
     "credit_batch": 5,
     # A service request's flow: asked, claimed, checked in, reported, confirmed; now and then
     # disputed (and settled by a coordinator), cancelled or withdrawn from.
+    # A step with no request in its status becomes a read, so the later steps weigh as much as the
+    # first: a flow gets through even in a short run.
     "request_ask": 6,
-    "request_claim": 5,
-    "request_check_in": 4,
-    "request_report": 4,
-    "request_confirm": 4,
-    "request_dispute": 1,
+    "request_claim": 6,
+    "request_check_in": 6,
+    "request_report": 6,
+    "request_confirm": 6,
+    "request_dispute": 2,
     "request_cancel": 2,
     "request_withdraw": 2,
     "read_account": 14,
