@@ -303,17 +303,16 @@ def expected_postings(op: Op, acks: Acks) -> Counter[tuple[str, int]] | None:
 
 
 def _hold_expired_before_its_answer(op: Op, code: str | None) -> bool:
-    """A short hold refused with 422 invalid_expiry because its expires_at had passed by the time the
-    service took it: a retry after its first attempt never committed, or a first attempt that waited
-    longer than the hold's second or two on a busy machine. The refusal is right when the moment
-    passed before the answer came back (the attempt's wall-clock send time plus its duration)."""
+    """A hold whose expires_at had passed by the time the service answered is rightly refused (422
+    invalid_expiry): a short hold sent late on a loaded machine, or retried after its first attempt
+    never committed. One still ahead of the answer must have been placed."""
     if op.kind != "hold" or code != "invalid_expiry" or not isinstance(op.body, dict):
         return False
     expires_at = op.body.get("expires_at")
     final = op.final_attempt
     if not isinstance(expires_at, str) or final is None:
         return False
-    answered_at = final.sent_at + max(0.0, final.finished - final.started)
+    answered_at = final.sent_at + max(final.finished - final.started, 0.0)
     return datetime.fromisoformat(expires_at).timestamp() <= answered_at
 
 
