@@ -441,4 +441,3 @@ async def long_run(request: pytest.FixtureRequest, server_url: str) -> Result:
 async def test_long_run_finds_no_violation(long_run: Result) -> None:
     assert long_run.violations == [], _explain(long_run)
     assert long_run.figures.kinds_seen() >= ALL_KINDS, _explain(long_run)
-
