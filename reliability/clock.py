@@ -89,7 +89,10 @@ async def pass_time(
                 if not seen >= JOB_KINDS:
                     row = await conn.fetchrow(JOBS_SEEN)
                     seen.update(name for name in JOB_KINDS if row is not None and row[name])
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except Exception as exc:
+                # A killed database fails in many ways (asyncpg's InternalClientError when the
+                # postmaster dies mid-commit, too): the tick is skipped, and noted.
+                writer.note("time_passes_skipped", now(), error=repr(exc)[:300])
                 if conn is not None:
                     conn.terminate()
                 conn = None
