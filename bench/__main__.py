@@ -39,7 +39,9 @@ from timebank.embedded import with_database
 from timebank.logging import configure_logging
 from timebank.migrate import migrate
 
-WORKLOADS = ("a", "b", "c", "d", "e", "f", "g")
+WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+# Workload i's volunteers: this many batches' worth, each batch crediting a different group.
+BATCHES_PER_COMMUNITY = 10
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Options:
     report_entries: int
     report_months: int
     report_connections: int
+    flow_members: int
+    batch_size: int
     pgbench_scale: int
     status_codes: bool
     keep_database: bool
@@ -76,7 +80,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
     add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
     add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
-    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g to run (default all)")
+    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g,h,i to run (default all)")
     add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
     add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
     add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
@@ -90,6 +94,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--report-entries", type=int, help="entries of the report's community (default 1,000,000; --quick 10,000)")
     add("--report-months", type=int, default=12, help="months the report's community's history spans (default 12)")
     add("--report-connections", type=int, default=2, help="HTTP connections asking for reports at once (default 2)")
+    add("--flow-members", type=int, help="members (volunteers and residents) of workload h (default 100; --quick 20)")
+    add("--batch-size", type=int, help="volunteers credited by each activity batch of i (default 50; --quick 10)")
     add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
     add("--no-status-codes", action="store_true", help="do not count responses by status (saves wrk some CPU)")
     add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
@@ -132,6 +138,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         report_entries=pick(args.report_entries, 1_000_000, 10_000),
         report_months=args.report_months,
         report_connections=args.report_connections,
+        flow_members=pick(args.flow_members, 100, 20),
+        batch_size=pick(args.batch_size, 50, 10),
         pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
         status_codes=not args.no_status_codes,
         keep_database=args.keep_database or args.reuse_database is not None,
@@ -140,6 +148,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     if options.duration < 1 or options.connections < 1 or options.threads < 1 or options.gift_members < 2:
         parser.error("--duration, --connections and --threads must be at least 1, --gift-members at least 2")
+    if options.flow_members < 2 or not 1 <= options.batch_size <= 500:
+        parser.error("--flow-members must be at least 2, --batch-size 1 to 500")
     return options
 
 
@@ -178,6 +188,8 @@ class Seeded:
     gifts: Community | None = None
     statement: Statement | None = None
     history: ReportHistory | None = None
+    flows: Community | None = None
+    batches: Community | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -232,8 +244,7 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
         info["statement_entries"] = opts.statement_entries
         info["statement_seconds"] = round(seeded.statement.seconds, 1)
         info["statement_entries_per_second"] = round(opts.statement_entries / max(seeded.statement.seconds, 1e-9), 1)
-    if "g" in wanted:
-        seeded.history = await seed_report(opts, seeder, info)
+    await seed_report_and_services(opts, seeder, seeded, wanted)
     if "f" in wanted:
         missing = opts.verify_transactions - await count_transactions(url)
         if missing > 0:
@@ -245,6 +256,44 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
     info["transactions"] = await count_transactions(url)
     say(f"ledger: {info['transactions']:,} transactions; VACUUM ANALYZE + CHECKPOINT took {info['settle_seconds']} s")
     return seeded
+
+
+async def seed_report_and_services(opts: Options, seeder: Seeder, seeded: Seeded, wanted: set[str]) -> None:
+    """Workload g's history, h's members (volunteers and residents with hours) and i's volunteers."""
+    info = seeded.report
+    if "g" in wanted:
+        seeded.history = await seed_report(opts, seeder, info)
+    if "h" in wanted:
+        started = time.perf_counter()
+        seeded.flows = await seeder.gift_community(opts.flow_members, "flows")
+        info["flow_members"] = opts.flow_members
+        info["flow_seconds"] = round(time.perf_counter() - started, 2)
+        say(f"seeded {opts.flow_members} flow members (volunteers and residents) in {info['flow_seconds']} s")
+    if "i" in wanted:
+        started = time.perf_counter()
+        seeded.batches = await seeder.community("batches", opts.batch_size * BATCHES_PER_COMMUNITY)
+        info["batch_volunteers"] = opts.batch_size * BATCHES_PER_COMMUNITY
+        info["batch_seconds"] = round(time.perf_counter() - started, 2)
+        say(f"seeded {info['batch_volunteers']} volunteers for activity batches in {info['batch_seconds']} s")
+
+
+def service_runs(opts: Options, seeded: Seeded) -> dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]]:
+    """wrk's mode, lines and details for h (resident, its provider, token) and i (slug, the batch's
+    volunteers, token)."""
+    runs: dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]] = {}
+    if "h" in opts.workloads and seeded.flows is not None:
+        members, token = seeded.flows.members, seeded.flows.coordinator_token
+        # Each member is served by the next one: never its own provider.
+        rows = [(f"{m.id} {members[(i + 1) % len(members)].id}", token) for i, m in enumerate(members)]
+        runs["h"] = ("flow", rows, {"members": len(members)})
+    if "i" in opts.workloads and seeded.batches is not None:
+        batches, size = seeded.batches, opts.batch_size
+        rows = [
+            (f"{batches.slug} {','.join(str(m.id) for m in batches.members[k : k + size])}", batches.coordinator_token)
+            for k in range(0, len(batches.members), size)
+        ]
+        runs["i"] = ("batch", rows, {"batch_size": size, "batches": len(rows)})
+    return runs
 
 
 async def seed_report(opts: Options, seeder: Seeder, info: dict[str, Any]) -> ReportHistory:
@@ -330,6 +379,8 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[
                     say(f"   {f.throughput:,.1f} tx/s in {f.detail['seconds']} s")
             if "g" in opts.workloads and seeded.history is not None:
                 results["g"] = await measure_report(opts, seeded.history, load, sampler)
+            for workload, (mode, rows, detail) in service_runs(opts, seeded).items():
+                await run(workload, mode, rows, **detail)
         finally:
             await sampler.stop()
             peak_kb = max(sampler.peak_rss_kb, hwm_kb(server.process.pid))

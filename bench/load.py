@@ -50,6 +50,8 @@ class WrkSummary(msgspec.Struct):
     errors: WrkErrors
     latency_us: WrkLatency
     statuses: dict[str, int]
+    # MODE=flow: service request flows completed (ask to confirm).
+    flows: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class LoadResult:
     statuses: dict[str, int]
     latency_ms: dict[str, float]
     loadgen_cpu_percent: float
+    flows: int = 0
 
     @property
     def throughput(self) -> float:
@@ -121,6 +124,7 @@ async def run_wrk(
         errors=sum(error_kinds.values()),
         error_kinds={k: v for k, v in error_kinds.items() if v},
         statuses=summary.statuses,
+        flows=summary.flows,
         latency_ms={k: v / 1000.0 for k, v in msgspec.structs.asdict(summary.latency_us).items()},
         loadgen_cpu_percent=result.cpu_percent,
     )

@@ -12,7 +12,12 @@ snapshot of what the database holds, and returns every violation it can prove:
 - no read ever showed a balance below its floor or above its cap, nor an inconsistent statement,
   and a transaction read back has its acknowledged postings;
 - a retry with the same key answered the original status and body, marked as a replay;
-- each account's balance is the sum of the acknowledged postings; each community sums to zero;
+- service requests and activity batches as reliability.services_check says: each completed
+  request moved its hours exactly once, by the settled minutes; no other request has a
+  transaction; every hold matches its request; each acknowledged batch exists once with all its
+  items, and none exists unacknowledged;
+- each account's balance is the sum of the acknowledged postings (and of the completed requests'
+  payments); each community sums to zero;
 - `timebank verify` (its checks, run on the snapshot's connection) found nothing.
 
 `load_ledger(conn)` reads the snapshot through the owner connection.
@@ -38,8 +43,18 @@ from reliability.history import (
     TRANSACTION_KINDS,
     UNRESOLVED,
     Op,
-    op_id_of,
 )
+from reliability.services_check import (
+    LedgerBatch,
+    LedgerRequest,
+    check_batches,
+    check_requests,
+    load_batches,
+    load_member_accounts,
+    load_requests,
+    request_hold_ids,
+)
+from reliability.violation import Violation, unclaimed
 from timebank.ledger.verify import verify
 
 # The failure codes each operation can get without anything being wrong.
@@ -58,18 +73,19 @@ ALLOWED_CODES: dict[str, frozenset[str]] = {
     "reversal": frozenset(
         {"already_reversed", "cannot_reverse_reversal", "insufficient_balance", "balance_cap_exceeded"}
     ),
+    # Service requests. Clients race for the same requests, and the jobs step them too: a step from
+    # a status the request has just left is 409 invalid_transition; one whose caller is no longer
+    # entitled (the provider withdrew, the request became disputed) is 403 forbidden.
+    "request_ask": frozenset({"insufficient_balance", "amount_not_multiple_of_unit"}),
+    "request_claim": frozenset({"invalid_transition"}),
+    "request_check_in": frozenset({"invalid_transition", "forbidden"}),
+    "request_report": frozenset({"invalid_transition", "forbidden"}),
+    # The provider's balance may be at its cap.
+    "request_confirm": frozenset({"invalid_transition", "forbidden", "balance_cap_exceeded"}),
+    "request_dispute": frozenset({"invalid_transition"}),
+    "request_cancel": frozenset({"invalid_transition", "forbidden"}),
+    "request_withdraw": frozenset({"invalid_transition", "forbidden"}),
 }
-
-
-@dataclass(frozen=True)
-class Violation:
-    kind: str
-    message: str
-    op_id: str | None = None
-
-    def __str__(self) -> str:
-        where = f" [op {self.op_id}]" if self.op_id else ""
-        return f"{self.kind}{where}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,8 @@ class LedgerTransaction:
     kind: str
     request_id: str
     postings: tuple[tuple[str, int], ...]
+    # The service request it pays for, if any.
+    service_request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,9 @@ class Ledger:
     holds: dict[str, LedgerHold] = field(default_factory=dict)
     resolutions: dict[str, LedgerResolution] = field(default_factory=dict)
     accounts: dict[str, LedgerAccount] = field(default_factory=dict)
+    requests: dict[str, LedgerRequest] = field(default_factory=dict)
+    batches: dict[str, LedgerBatch] = field(default_factory=dict)
+    member_accounts: dict[str, str] = field(default_factory=dict)
     now: float = 0.0
     verify_violations: list[tuple[str, str]] = field(default_factory=list)
 
@@ -126,7 +147,7 @@ async def load_ledger(conn: asyncpg.Connection) -> Ledger:
     ledger = Ledger()
     for row in await conn.fetch(
         """
-        select t.id::text as id, c.slug, t.kind, t.request_id,
+        select t.id::text as id, c.slug, t.kind, t.request_id, t.service_request_id::text as service_request_id,
                array_agg(p.account_id::text order by p.id) as accounts, array_agg(p.minutes order by p.id) as minutes
           from timebank.transactions t
           join timebank.communities c on c.id = t.community_id
@@ -136,7 +157,7 @@ async def load_ledger(conn: asyncpg.Connection) -> Ledger:
     ):
         postings = tuple((a, m) for a, m in zip(row["accounts"], row["minutes"], strict=True) if a is not None)
         ledger.transactions[row["id"]] = LedgerTransaction(
-            row["id"], row["slug"], row["kind"], row["request_id"], postings
+            row["id"], row["slug"], row["kind"], row["request_id"], postings, row["service_request_id"]
         )
     for row in await conn.fetch(
         """
@@ -176,6 +197,9 @@ async def load_ledger(conn: asyncpg.Connection) -> Ledger:
         ledger.accounts[row["id"]] = LedgerAccount(
             row["id"], row["slug"], row["kind"], row["balance_minutes"], row["held_minutes"]
         )
+    ledger.requests = await load_requests(conn)
+    ledger.batches = await load_batches(conn)
+    ledger.member_accounts = await load_member_accounts(conn)
     ledger.now = await conn.fetchval("select extract(epoch from now())::float8")
     await conn.execute("set search_path = timebank")
     report = await verify(conn)
@@ -437,33 +461,21 @@ def check_acknowledged(ops: Sequence[Op], acks: Acks, ledger: Ledger) -> list[Vi
     return violations
 
 
-def _unclaimed(what: str, object_id: str, request_id: str | None, ops_by_id: dict[str, Op]) -> Violation:
-    """A ledger row no operation acknowledged, named after the operation whose request wrote it."""
-    op_id = op_id_of(request_id)
-    op = ops_by_id.get(op_id) if op_id else None
-    if op is None:
-        return Violation("unclaimed", f"{what} {object_id} (request {request_id}) belongs to no operation")
-    if op.final == FAILED:
-        code = op.final_attempt.code if op.final_attempt else None
-        return Violation("failed_left_trace", f"{op.kind} failed ({code}) but wrote {what} {object_id}", op.op_id)
-    if op.final == OK:
-        return Violation(
-            "duplicate", f"{op.kind} acknowledged {_object_id(op)} but also wrote {what} {object_id}", op.op_id
-        )
-    return Violation("unresolved", f"{op.kind} never settled but wrote {what} {object_id}", op.op_id)
-
-
-def check_unclaimed(ops: Sequence[Op], acks: Acks, ledger: Ledger) -> list[Violation]:
+def checkunclaimed(ops: Sequence[Op], acks: Acks, ledger: Ledger) -> list[Violation]:
     """Nothing is in the ledger that the service did not acknowledge to exactly one operation."""
     ops_by_id = {op.op_id: op for op in ops}
     violations: list[Violation] = []
+    # A service request's transaction, holds and their resolutions are checked with the request.
+    of_requests = request_hold_ids(ledger)
     for tx in ledger.transactions.values():
-        if tx.id not in acks.transactions:
-            violations.append(_unclaimed("transaction", tx.id, tx.request_id, ops_by_id))
+        if tx.id not in acks.transactions and tx.service_request_id is None:
+            violations.append(unclaimed("transaction", tx.id, tx.request_id, ops_by_id))
     for hold in ledger.holds.values():
-        if hold.id not in acks.holds:
-            violations.append(_unclaimed("hold", hold.id, hold.request_id, ops_by_id))
+        if hold.id not in acks.holds and hold.id not in of_requests:
+            violations.append(unclaimed("hold", hold.id, hold.request_id, ops_by_id))
     for resolution in ledger.resolutions.values():
+        if resolution.hold_id in of_requests:
+            continue
         resolvers = acks.resolutions.get(resolution.hold_id, [])
         if resolution.status == "expired":
             expired = ledger.holds.get(resolution.hold_id)
@@ -475,7 +487,7 @@ def check_unclaimed(ops: Sequence[Op], acks: Acks, ledger: Ledger) -> list[Viola
         wanted = "capture" if resolution.status == "captured" else "release"
         if not any(op.kind == wanted for op in resolvers):
             what = f"{resolution.status} resolution of hold"
-            violations.append(_unclaimed(what, resolution.hold_id, resolution.request_id, ops_by_id))
+            violations.append(unclaimed(what, resolution.hold_id, resolution.request_id, ops_by_id))
     return violations
 
 
@@ -574,11 +586,17 @@ def check_replays(ops: Iterable[Op]) -> list[Violation]:
     return violations
 
 
-def check_balances(ops: Iterable[Op], acks: Acks, ledger: Ledger) -> list[Violation]:
-    """Each account holds the sum of its acknowledged postings; each community sums to zero."""
+def check_balances(
+    ops: Iterable[Op], acks: Acks, ledger: Ledger, paid: dict[str, Counter[tuple[str, int]]] | None = None
+) -> list[Violation]:
+    """Each account holds the sum of its acknowledged postings and of the postings each completed
+    service request had to make (`paid`); each community sums to zero."""
     expected: Counter[str] = Counter()
     for tx_id, tx_op in acks.transactions.items():
         for (account_id, minutes), n in (_posting_pairs(_transaction_body(tx_op, tx_id)) or Counter()).items():
+            expected[account_id] += minutes * n
+    for postings in (paid or {}).values():
+        for (account_id, minutes), n in postings.items():
             expected[account_id] += minutes * n
     violations: list[Violation] = []
     sums: Counter[str] = Counter()
@@ -615,9 +633,12 @@ def check(ops: Sequence[Op], ledger: Ledger) -> list[Violation]:
     acks, violations = acknowledgements(ops)
     violations += check_answers(ops)
     violations += check_acknowledged(ops, acks, ledger)
-    violations += check_unclaimed(ops, acks, ledger)
+    violations += checkunclaimed(ops, acks, ledger)
     violations += check_reads(ops)
     violations += check_replays(ops)
-    violations += check_balances(ops, acks, ledger)
+    request_violations, paid = check_requests(ops, ledger)
+    violations += request_violations
+    violations += check_batches(ops, ledger)
+    violations += check_balances(ops, acks, ledger, paid)
     violations += [Violation("verify", f"{name}: {message}") for name, message in ledger.verify_violations]
     return violations

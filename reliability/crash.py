@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reliability.checker import Violation
 from reliability.figures import Fault
 from reliability.processes import OwnPostgres
+from reliability.violation import Violation
 from reliability.workload import (
     Goal,
     Harness,

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reliability.checker import Ledger, Violation
+from reliability.checker import Ledger
 from reliability.history import FAILED, INDETERMINATE, OK, REPLAY, RESOLVE, RUN, Op
+from reliability.violation import Violation
 
 VIOLATIONS_SHOWN = 40
 
@@ -35,10 +36,16 @@ class Figures:
     service_errors: Sequence[str] = field(default_factory=list)
 
     def kinds_seen(self) -> set[str]:
-        """Operation kinds that succeeded at least once, plus `expiry` when a hold expired."""
+        """Operation kinds that succeeded at least once, plus `expiry` when a hold expired, and
+        `auto_confirm` and `request_expiry` when the service's jobs stepped a request."""
         seen = {op.kind for op in self.ops if op.final == OK}
         if self.holds_expired():
             seen.add("expiry")
+        requests = self.ledger.requests.values() if self.ledger is not None else []
+        if any(r.auto_confirmed for r in requests):
+            seen.add("auto_confirm")
+        if any(r.expired for r in requests):
+            seen.add("request_expiry")
         return seen
 
     def holds_expired(self) -> int:
@@ -85,6 +92,23 @@ class Figures:
             f"released {statuses['released']}, expired {self.holds_expired()}"
         ]
 
+    def _requests(self) -> list[str]:
+        if self.ledger is None:
+            return []
+        requests = self.ledger.requests.values()
+        statuses = Counter(r.status for r in requests)
+        funding = Counter(r.funding for r in requests if r.status == "completed")
+        by_funding = ", ".join(f"{name} {n}" for name, n in sorted(funding.items()))
+        by_jobs = sum(r.auto_confirmed for r in requests), sum(r.expired for r in requests)
+        return [
+            f"service requests: {len(requests)} asked; "
+            + ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
+            + f"; completed by funding: {by_funding or 'none'}; auto-confirmed by the job {by_jobs[0]}, "
+            f"cancelled by the expiry job {by_jobs[1]}",
+            f"activity batches: {len(self.ledger.batches)}, "
+            f"{sum(len(b.transaction_ids) for b in self.ledger.batches.values())} credits",
+        ]
+
     def _faults(self) -> list[str]:
         kinds = Counter(f.kind for f in self.faults)
         summary = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
@@ -113,6 +137,7 @@ class Figures:
         lines = [f"== timebank reliability: {self.command}, seed {self.seed} =="]
         lines += self._operations()
         lines += self._holds()
+        lines += self._requests()
         lines += self._faults()
         lines += self._settling()
         lines.append(f"violations found: {len(self.violations)}")

@@ -344,8 +344,21 @@ class Figures:
         default_factory=lambda: collections.defaultdict(collections.Counter)
     )
     by_role: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Which caller kinds each operation was sent by: every one should be, for every operation.
+    roles_by_operation: dict[str, set[str]] = field(default_factory=lambda: collections.defaultdict(set))
+    # Operations without parameters or a body (one possible request).
+    inputless: set[str] = field(default_factory=set)
     exhausted: set[str] = field(default_factory=set)
     violations: list[Violation] = field(default_factory=list)
+
+    def roles_missing(self) -> dict[str, list[str]]:
+        """The caller kinds each operation that ran was never sent by. An operation that takes no
+        input at all (GET /health) has one request to generate, sent by one caller: not counted."""
+        return {
+            op: sorted(set(ROLES) - self.roles_by_operation[op])
+            for op in sorted(self.by_operation)
+            if set(ROLES) - self.roles_by_operation[op] and op not in self.inputless
+        }
 
     def as_dict(self, operations: int) -> dict[str, Any]:
         return {
@@ -366,6 +379,7 @@ class Figures:
                 op: {str(s): n for s, n in sorted(c.items())} for op, c in sorted(self.by_operation.items())
             },
             "by_role": dict(sorted(self.by_role.items())),
+            "roles_missing": self.roles_missing(),
             "violations": len(self.violations),
             "violation_kinds": dict(collections.Counter(v.kind for v in self.violations)),
             "violation_details": [v.__dict__ for v in self.violations[:50]],
@@ -522,13 +536,23 @@ class Fuzzer:
             generated.pop("Idempotency-Key", None)
         return headers
 
+    def _role(self, label: str) -> str:
+        """Every caller kind first (one this operation was not yet sent by), then drawn by weight."""
+        unused = [r for r in ROLES if r not in self.figures.roles_by_operation[label]]
+        return self.rng.choice(unused) if unused else self.rng.choice(WEIGHTED_ROLES)
+
+    def _count(self, label: str, status: int, role: str) -> None:
+        self.figures.by_operation[label][status] += 1
+        self.figures.by_role[role] += 1
+        self.figures.roles_by_operation[label].add(role)
+
     def _one(self, case: Any, mode: GenerationMode) -> None:
         if self.figures.requests >= self.budget:
             return
         label = case.operation.label
         if mode == GenerationMode.POSITIVE:
             self._ground(case)
-        role = self.rng.choice(WEIGHTED_ROLES)
+        role = self._role(label)
         if mode == GenerationMode.POSITIVE and case.method.upper() in WRITE_METHODS and self.rng.random() < 0.5:
             # Half the valid writes come from staff, who may make them: otherwise nearly every one is
             # refused for its caller, and the paths that move hours are hardly fuzzed at all.
@@ -543,8 +567,7 @@ class Fuzzer:
             return
         after = self.snapshot()
         status = response.status_code
-        self.figures.by_operation[label][status] += 1
-        self.figures.by_role[role] += 1
+        self._count(label, status, role)
         self.figures.positive += mode == GenerationMode.POSITIVE
         self.figures.negative += mode == GenerationMode.NEGATIVE
         self._validate(case, response, role, headers, mode)
@@ -631,6 +654,8 @@ class Fuzzer:
     def run(self) -> Figures:
         """Share the budget between every operation and mode; what one cannot use goes to the others."""
         operations = [op.ok() for op in self.schema.get_all_operations()]
+        raw = {op.label: op.definition.raw for op in operations}
+        self.figures.inputless = {name for name, r in raw.items() if not (r.get("parameters") or r.get("requestBody"))}
         modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         pending = [(index, operation, mode) for index, operation in enumerate(operations) for mode in modes]
         rounds = 0
@@ -775,6 +800,9 @@ def print_figures(figures: Figures, operations: int, seconds: float, reproduce: 
         lines.append(f"  {label:<50}{sum(counter.values()):>9}  {statuses}")
     lines += [
         "  by role: " + ", ".join(f"{r} {n}" for r, n in sorted(figures.by_role.items())),
+        f"  operations sent by every caller kind: {len(figures.by_operation) - len(figures.roles_missing())} "
+        f"of {len(figures.by_operation)} (taking no input, so sent once: {len(figures.inputless)})",
+        *(f"    {op} never by {', '.join(roles)}" for op, roles in figures.roles_missing().items()),
         "faults injected: 0 (hostile input only)",
         f"inputs tried: {figures.requests} requests (positive {figures.positive}, negative {figures.negative}, "
         f"replays {figures.replays}); writes accepted {figures.writes_accepted}, refused {figures.writes_refused}; "

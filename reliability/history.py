@@ -39,8 +39,24 @@ TRANSACTION_KINDS: dict[str, str] = {
     "capture": "hold_capture",
     "reversal": "reversal",
 }
-# A credit batch (people) writes one credit transaction per item, all or nothing.
-WRITE_KINDS = frozenset({*TRANSACTION_KINDS, "hold", "release", "credit_batch"})
+# A service request's flow (timebank/services): each step is a write answered with the request as it
+# then is. The hours move when it is confirmed (or by the auto-confirm job), in the one transaction
+# that names the request; `withdraw` is the provider's cancel (the request is open again).
+REQUEST_STEP_PATHS: dict[str, str] = {
+    "request_claim": "assign",
+    "request_check_in": "check-in",
+    "request_report": "report",
+    "request_confirm": "confirm",
+    "request_dispute": "dispute",
+    "request_cancel": "cancel",
+    "request_withdraw": "cancel",
+}
+REQUEST_KINDS = frozenset({"request_ask", *REQUEST_STEP_PATHS})
+# A credit batch (an activity, timebank/crediting) writes one credit transaction per item, all or nothing.
+WRITE_KINDS = frozenset({*TRANSACTION_KINDS, "hold", "release", "credit_batch", *REQUEST_KINDS})
+# What the service's jobs did during a run, counted like the kinds: a request confirmed by the
+# auto-confirm job (7 days after its report), one cancelled by the expiry job (its hold expired).
+JOB_KINDS = frozenset({"auto_confirm", "request_expiry"})
 READ_KINDS = frozenset({"read_account", "read_entries", "read_balance", "read_transaction", "final_account"})
 
 

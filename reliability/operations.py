@@ -11,18 +11,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from reliability.history import FAILED, OK, RUN, TRANSACTION_KINDS, Attempt, Op
+from reliability.history import FAILED, OK, REQUEST_KINDS, REQUEST_STEP_PATHS, RUN, TRANSACTION_KINDS, Attempt, Op
 from reliability.runner import Runner
 from reliability.world import (
     SERVICE_DATE,
+    SERVICE_TYPE,
+    TARGETS_KEPT,
     Actor,
     Community,
     HoldTarget,
     Member,
     Policy,
+    RequestTarget,
     TransactionTarget,
     World,
     credit_op,
@@ -45,11 +48,28 @@ WEIGHTS: dict[str, int] = {
     "release": 4,
     "reversal": 5,
     "credit_batch": 5,
+    # A service request's flow: asked, claimed, checked in, reported, confirmed; now and then
+    # disputed (and settled by a coordinator), cancelled or withdrawn from.
+    # A step with no request in its status becomes a read, so the later steps weigh as much as the
+    # first: a flow gets through even in a short run.
+    "request_ask": 6,
+    "request_claim": 6,
+    "request_check_in": 6,
+    "request_report": 6,
+    "request_confirm": 6,
+    "request_dispute": 2,
+    "request_cancel": 2,
+    "request_withdraw": 2,
     "read_account": 14,
     "read_entries": 7,
     "read_balance": 4,
     "read_transaction": 4,
 }
+# How a request is paid for: the member's own hours, the community's (credited from issuance), the pool's.
+FUNDING = {"own": 40, "community": 35, "pool": 25}
+# Statuses in which a request may still be cancelled (a disputed one by a coordinator only).
+CANCELLABLE = ("open", "assigned", "in_progress")
+FINAL_STATUSES = ("completed", "cancelled")
 # How often an amount is deliberately not a multiple of the community's unit (a refused write).
 OFF_UNIT_CHANCE = 0.04
 # How often a hold expires within seconds instead of the default 14 days.
@@ -116,6 +136,14 @@ class Planner:
             "release": self.release,
             "reversal": self.reversal,
             "credit_batch": self.credit_batch,
+            "request_ask": self.request_ask,
+            "request_claim": self.request_claim,
+            "request_check_in": self.request_check_in,
+            "request_report": self.request_report,
+            "request_confirm": self.request_confirm,
+            "request_dispute": self.request_dispute,
+            "request_cancel": self.request_cancel,
+            "request_withdraw": self.request_withdraw,
             "read_account": self.read_account,
             "read_entries": self.read_entries,
             "read_balance": self.read_balance,
@@ -280,6 +308,107 @@ class Planner:
         expect = {"credits": [{self.c.accounts["issuance"]: -minutes, m.account_id: minutes} for m in chosen]}
         return self._op(op_id, "credit_batch", self._staff(draw), "/v1/credit-batches", body, expect)
 
+    # --- service requests: a flow of steps, each a keyed write ---
+
+    def request_ask(self, draw: Draw, op_id: str) -> Op:
+        """A resident asks for itself (own hours), or a coordinator books for it (any funding)."""
+        member = draw.pick(self.c.residents)
+        funding = draw.weighted(FUNDING)
+        actor: Actor = self._self_or_staff(draw, member, "resident") if funding == "own" else self.c.coordinator
+        minutes = amount(draw, self.c.policy, 4)
+        body = {
+            "member_id": member.id,
+            "service_type": SERVICE_TYPE,
+            "minutes": minutes,
+            "scheduled_at": scheduled_at(),
+            "funding": funding,
+            "description": "help at home",
+        }
+        payer = {"own": member.account_id, "pool": self.c.accounts["pool"]}.get(funding)
+        expect = {"member_id": member.id, "funding": funding, "minutes": minutes, "payer": payer}
+        return self._op(op_id, "request_ask", actor, "/v1/service-requests", body, expect)
+
+    def _request(self, draw: Draw, *statuses: str) -> RequestTarget | None:
+        known = [r for r in self.c.requests.values() if r.status in statuses]
+        return draw.pick(known) if known else None
+
+    def _step(self, op_id: str, kind: str, actor: Actor, target: RequestTarget, body: Any, **expect: Any) -> Op:
+        path = f"/v1/service-requests/{target.id}/{REQUEST_STEP_PATHS[kind]}"
+        return self._op(op_id, kind, actor, path, body, {"request_id": target.id, **expect})
+
+    def _provider_or_staff(self, draw: Draw, target: RequestTarget) -> Actor:
+        provider = self.c.member(target.provider_member_id)
+        return provider if provider is not None and draw.chance(0.65) else self.c.coordinator
+
+    def _served_or_staff(self, draw: Draw, target: RequestTarget) -> Actor:
+        served = self.c.member(target.member_id)
+        return served if served is not None and draw.chance(0.6) else self.c.coordinator
+
+    def request_claim(self, draw: Draw, op_id: str) -> Op | None:
+        """A volunteer claims an open request for itself, or a coordinator assigns one to it."""
+        target = self._request(draw, "open")
+        if target is None:
+            return None
+        volunteer = draw.pick([m for m in self.c.volunteers if m.id != target.member_id])
+        if draw.chance(0.7):
+            return self._step(op_id, "request_claim", volunteer, target, {}, provider_member_id=volunteer.id)
+        body = {"provider_member_id": volunteer.id}
+        return self._step(op_id, "request_claim", self.c.coordinator, target, body, provider_member_id=volunteer.id)
+
+    def request_check_in(self, draw: Draw, op_id: str) -> Op | None:
+        target = self._request(draw, "assigned")
+        if target is None:
+            return None
+        return self._step(op_id, "request_check_in", self._provider_or_staff(draw, target), target, {})
+
+    def request_report(self, draw: Draw, op_id: str) -> Op | None:
+        """The minutes worked: a whole number of units, at most the minutes asked (and held)."""
+        target = self._request(draw, "in_progress")
+        if target is None:
+            return None
+        unit = self.c.policy.unit_minutes
+        minutes = draw.integer(1, max(1, target.minutes // unit)) * unit
+        actor = self._provider_or_staff(draw, target)
+        return self._step(op_id, "request_report", actor, target, {"minutes": minutes}, minutes=minutes)
+
+    def request_confirm(self, draw: Draw, op_id: str) -> Op | None:
+        """The member served confirms a report; a coordinator confirms one or settles a dispute,
+        now and then with other minutes than those reported."""
+        target = self._request(draw, "reported", "disputed")
+        if target is None:
+            return None
+        actor = self._served_or_staff(draw, target) if target.status == "reported" else self.c.coordinator
+        body: dict[str, Any] = {"rating": draw.integer(1, 5), "comment": "thank you"}
+        minutes: int | None = None
+        if actor is self.c.coordinator and draw.chance(0.4):
+            unit = self.c.policy.unit_minutes
+            minutes = draw.integer(1, max(1, target.minutes // unit)) * unit
+            body["minutes"] = minutes
+        return self._step(op_id, "request_confirm", actor, target, body, minutes=minutes)
+
+    def request_dispute(self, draw: Draw, op_id: str) -> Op | None:
+        target = self._request(draw, "reported")
+        if target is None:
+            return None
+        actor = self._served_or_staff(draw, target)
+        return self._step(op_id, "request_dispute", actor, target, {"reason": "it took less time"})
+
+    def request_cancel(self, draw: Draw, op_id: str) -> Op | None:
+        """The member served or a coordinator cancels (a disputed request: a coordinator)."""
+        target = self._request(draw, *CANCELLABLE, "disputed")
+        if target is None:
+            return None
+        actor = self._served_or_staff(draw, target) if target.status != "disputed" else self.c.coordinator
+        return self._step(op_id, "request_cancel", actor, target, {"reason": "no longer needed"})
+
+    def request_withdraw(self, draw: Draw, op_id: str) -> Op | None:
+        """The provider gives the request up: it is open again."""
+        target = self._request(draw, "assigned", "in_progress")
+        provider = self.c.member(target.provider_member_id) if target is not None else None
+        if target is None or provider is None:
+            return None
+        return self._step(op_id, "request_withdraw", provider, target, {"reason": "cannot come"})
+
     # --- reads ---
 
     def _read_target(self, draw: Draw) -> tuple[Actor, str]:
@@ -317,6 +446,42 @@ class Planner:
         return self._read(op_id, "read_transaction", self.c.coordinator, f"/v1/transactions/{target.id}", expect)
 
 
+def scheduled_at() -> str:
+    """When requests are for: the day after tomorrow at 09:00 UTC (the same for a whole run, so that
+    the seed reproduces the bodies; within the 7 days back to 366 ahead a request may be for)."""
+    day = datetime.now(UTC).date() + timedelta(days=2)
+    return datetime.combine(day, time(9, 0), UTC).isoformat().replace("+00:00", "Z")
+
+
+def _learn_request(community: Community, op: Op, attempt: Attempt) -> None:
+    """A step's answer is the request as it then is; a refused step names the status it found."""
+    body = attempt.body if isinstance(attempt.body, dict) else {}
+    if attempt.outcome == OK:
+        request_id, status = str(body["id"]), str(body["status"])
+        if status in FINAL_STATUSES:
+            community.requests.pop(request_id, None)
+            return
+        provider = body.get("provider_member_id")
+        community.requests[request_id] = RequestTarget(
+            request_id,
+            str(body["member_id"]),
+            str(body["funding"]),
+            int(body["minutes"]),
+            status,
+            str(provider) if provider is not None else None,
+        )
+        while len(community.requests) > TARGETS_KEPT:
+            community.requests.pop(next(iter(community.requests)))
+    elif attempt.code == "invalid_transition" and "request_id" in op.expect:
+        known = community.requests.get(op.expect["request_id"])
+        current = body.get("current_status")
+        if known is not None and isinstance(current, str):
+            if current in FINAL_STATUSES:
+                community.requests.pop(known.id, None)
+            else:
+                known.status = current
+
+
 def _forget(targets: Any, target_id: str) -> None:
     """Drop an entry (by id) from a deque of targets."""
     kept = [t for t in targets if t.id != target_id]
@@ -352,6 +517,8 @@ def learn(community: Community, op: Op, attempt: Attempt) -> None:
             community.holds.append(hold)
         if op.kind in ("capture", "release") and (outcome == OK or code == "hold_not_pending"):
             _forget(community.holds, op.expect["hold_id"])
+        if op.kind in REQUEST_KINDS:
+            _learn_request(community, op, attempt)
     except (KeyError, TypeError, ValueError):
         # A malformed answer: the checker reports it; the client just does not learn from it.
         return

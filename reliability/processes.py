@@ -70,6 +70,8 @@ class ServiceProcess:
                 "TIMEBANK_LOG_LEVEL": "warning",
                 # The expiry job runs every second, so short holds are marked expired during the run.
                 "TIMEBANK_HOLD_EXPIRY_INTERVAL_SECONDS": "1",
+                # And the service request jobs (auto-confirm, expiry), for what reliability.clock ages.
+                "TIMEBANK_SERVICE_REQUEST_JOBS_INTERVAL_SECONDS": "1",
                 "TIMEBANK_SHUTDOWN_GRACE_SECONDS": "0",
             }
             | log_environment(self.log_path)

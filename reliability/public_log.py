@@ -17,8 +17,9 @@ from pathlib import Path
 
 import asyncpg
 
-from reliability.checker import Violation, acknowledgements
+from reliability.checker import acknowledgements
 from reliability.history import OK, Op
+from reliability.violation import Violation
 from timebank.log import merkle, tree
 from timebank.log.note import NoteError, Signer, Verifier, open_checkpoint
 

@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +34,15 @@ from typing import Any
 
 import asyncpg
 
-from reliability.checker import Ledger, Violation, check, load_ledger
+from reliability.checker import Ledger, check, load_ledger
+from reliability.clock import pass_time
 from reliability.figures import Fault, Figures
 from reliability.history import FAILED, INDETERMINATE, NOT_DELIVERED, OK, REPLAY, RESOLVE, RUN, HistoryWriter, Op
 from reliability.operations import run_client
 from reliability.processes import ServiceProcess
 from reliability.public_log import check_log, log_files
 from reliability.runner import Runner
+from reliability.violation import Violation
 from reliability.world import World, build_world
 from tests import pg
 from timebank.config import load_settings
@@ -68,8 +70,10 @@ class Goal:
     operations: int = 0
     writes_settled: int = 0
     expiry: bool = True
+    # What the service's jobs must have done (auto_confirm, request_expiry: history.JOB_KINDS).
+    jobs: frozenset[str] = frozenset()
 
-    def missing(self, ops: Sequence[Op], now: datetime) -> list[str]:
+    def missing(self, ops: Sequence[Op], now: datetime, jobs_seen: Iterable[str] = ()) -> list[str]:
         """What the operations so far lack (empty when the goal is met), for the figures too."""
         run = [op for op in ops if op.client not in ("s", "f") and op.attempts and op.first.phase == RUN]
         lacking = [f"a successful {kind}" for kind in sorted(self.kinds - {op.kind for op in run if op.final == OK})]
@@ -82,6 +86,7 @@ class Goal:
             lacking.append(f"{self.writes_settled} settled writes (had {settled})")
         if self.expiry and not expired_hold(run, now):
             lacking.append("an expired hold")
+        lacking += [f"a request stepped by the {job} job" for job in sorted(self.jobs - set(jobs_seen))]
         return lacking
 
 
@@ -125,6 +130,8 @@ class Harness:
     faults: list[Fault] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     goal_missing: list[str] = field(default_factory=list)
+    # What the service's jobs have done so far (reliability.clock watches).
+    jobs_seen: set[str] = field(default_factory=set)
 
     def elapsed(self) -> float:
         return self.runner.now() - self.started
@@ -253,7 +260,7 @@ GOAL_POLL_SECONDS = 0.05
 async def _until_goal(harness: Harness, goal: Goal) -> list[str]:
     """Wait until the goal is met or the run's seconds are up; returns what it still lacks."""
     while True:
-        missing = goal.missing(harness.runner.ops, datetime.now(UTC))
+        missing = goal.missing(harness.runner.ops, datetime.now(UTC), harness.jobs_seen)
         if not missing or harness.elapsed() >= harness.options.seconds:
             return missing
         await asyncio.sleep(GOAL_POLL_SECONDS)
@@ -268,6 +275,12 @@ async def _drive(harness: Harness, injector: Injector | None) -> float:
         asyncio.create_task(run_client(runner, harness.world, i, options.seed, stop)) for i in range(options.clients)
     ]
     faults_over_at: list[float] = []
+    clock = asyncio.Event()
+    time_passing = asyncio.create_task(
+        pass_time(
+            harness.service.database_url, options.seed, runner.writer, clock, harness.jobs_seen, harness.runner.now
+        )
+    )
 
     async def inject(injector: Injector) -> None:
         await injector(harness)
@@ -287,11 +300,12 @@ async def _drive(harness: Harness, injector: Injector | None) -> float:
                 await asyncio.sleep(AFTER_FAULTS_SECONDS - healthy_for)
     finally:
         stop.set()
+        clock.set()
         if injection is not None and not injection.done():
             injection.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await injection
-        await asyncio.gather(*clients)
+        await asyncio.gather(*clients, time_passing)
     return harness.elapsed()
 
 

@@ -18,6 +18,8 @@ from reliability.history import OK, Op
 from reliability.runner import Runner
 
 SERVICE_DATE = "2026-11-01"
+# Every community is made with this service type (sql/migrations/0007_service_requests.sql).
+SERVICE_TYPE = "meals"
 # How many recent transactions and holds each community remembers as targets for later operations.
 TARGETS_KEPT = 300
 
@@ -69,6 +71,18 @@ class TransactionTarget:
 
 
 @dataclass
+class RequestTarget:
+    """A service request as a client last learnt it; its status may be stale by the time it is used."""
+
+    id: str
+    member_id: str
+    funding: str
+    minutes: int
+    status: str
+    provider_member_id: str | None = None
+
+
+@dataclass
 class Community:
     slug: str
     id: str
@@ -80,10 +94,19 @@ class Community:
     transactions: deque[TransactionTarget] = field(default_factory=lambda: deque(maxlen=TARGETS_KEPT))
     reversals: deque[TransactionTarget] = field(default_factory=lambda: deque(maxlen=TARGETS_KEPT))
     holds: deque[HoldTarget] = field(default_factory=lambda: deque(maxlen=TARGETS_KEPT))
+    # Service requests not yet completed or cancelled, by id, oldest first.
+    requests: dict[str, RequestTarget] = field(default_factory=dict)
 
     @property
     def volunteers(self) -> list[Member]:
         return [m for m in self.members if "volunteer" in m.roles]
+
+    @property
+    def residents(self) -> list[Member]:
+        return [m for m in self.members if "resident" in m.roles]
+
+    def member(self, member_id: str | None) -> Member | None:
+        return next((m for m in self.members if m.id == member_id), None)
 
     @property
     def residents_only(self) -> list[Member]:

@@ -52,6 +52,8 @@ def test_targets_follow_the_issue() -> None:
         "e.deep": result("e.deep", 10.0, p99=10.0),
         "f": result("f", 100_000.0, unit="tx/s"),
         "g": result("g", 2.0, p99=1000.0),  # the report must answer under a second
+        "h": result("h", 300.0),  # service request flows: recorded, judged on errors only
+        "i": result("i", 20.0, errors=1),
     }
     judge(results, baseline_tps=1000.0)
     assert {k: r.passed for k, r in results.items()} == {
@@ -63,7 +65,10 @@ def test_targets_follow_the_issue() -> None:
         "e.deep": False,
         "f": True,
         "g": False,
+        "h": True,
+        "i": False,
     }
+    assert results["h"].ratio_to_baseline == 0.3
     quick = {"g": result("g", 2.0, p99=999.0)}
     judge(quick, baseline_tps=1000.0)
     assert quick["g"].passed is True
@@ -123,7 +128,7 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
     assert document["machine"]["cores"] >= 1
     assert document["seed"]["statement_entries"] == 300
     workloads = {w["id"]: w for w in document["workloads"]}
-    assert list(workloads) == ["a", "b", "c", "d", "e.first", "e.deep", "f", "g"]
+    assert list(workloads) == ["a", "b", "c", "d", "e.first", "e.deep", "f", "g", "h", "i"]
     for workload in workloads.values():
         assert workload["throughput"] > 0, workload
         assert workload["errors"] == 0, workload
@@ -138,6 +143,12 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
         ok = "201" if key in ("a", "b", "c") else "200"
         assert w["detail"]["statuses"] == {ok: w["detail"]["requests"]}, w
     assert workloads["e.deep"]["detail"]["depth"] == 5
+    # h: whole service request flows went through (ask, assign, check-in, report, confirm); i: batches.
+    for key in ("h", "i"):
+        assert workloads[key]["ratio_to_baseline"] > 0, workloads[key]
+        assert set(workloads[key]["detail"]["statuses"]) <= {"200", "201"}, workloads[key]
+    assert workloads["h"]["detail"]["flows"] > 0, workloads["h"]
+    assert workloads["i"]["detail"]["credits_per_second"] > 0, workloads["i"]
     assert workloads["g"]["detail"]["entries"] >= 900
     assert document["seed"]["report_entries"] >= 900
     assert workloads["f"]["detail"]["exit_code"] == 0

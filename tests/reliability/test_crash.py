@@ -14,11 +14,11 @@ from collections import Counter
 import pytest
 
 from reliability.crash import POSTGRES, SERVICE, plan_faults, run_crash
-from reliability.history import INDETERMINATE, NOT_DELIVERED, OK, READ_KINDS, WRITE_KINDS
+from reliability.history import INDETERMINATE, JOB_KINDS, NOT_DELIVERED, OK, READ_KINDS, WRITE_KINDS
 from reliability.workload import Goal, Result
 from tests.reliability.conftest import long_runs_enabled
 
-ALL_KINDS = (WRITE_KINDS | READ_KINDS | {"expiry"}) - {"final_account"}
+ALL_KINDS = (WRITE_KINDS | READ_KINDS | JOB_KINDS | {"expiry"}) - {"final_account"}
 
 
 def test_the_fault_plan_is_seeded_and_inside_the_run() -> None:
@@ -50,7 +50,7 @@ async def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Result:
         postgres_kills=1,
         history=history,
         replays=100,
-        goal=Goal(kinds=frozenset(WRITE_KINDS), expiry=False),
+        goal=Goal(kinds=frozenset(WRITE_KINDS), expiry=False, jobs=JOB_KINDS),
         bound_seconds=60.0,
     )
     print(result.figures.render())
@@ -75,8 +75,10 @@ async def test_crash_run_injected_every_fault_and_settled_every_write(crash_run:
 
 async def test_crash_run_exercises_every_write(crash_run: Result) -> None:
     # Expiries are the fast workload test's to prove: here a short run is cut by three outages.
+    # Service request flows and activity batches among them, and the jobs stepped requests too.
     seen = crash_run.figures.kinds_seen()
-    assert seen >= WRITE_KINDS, f"never succeeded: {sorted(WRITE_KINDS - seen)}\n{_explain(crash_run)}"
+    wanted = WRITE_KINDS | JOB_KINDS
+    assert seen >= wanted, f"never succeeded: {sorted(wanted - seen)}\n{_explain(crash_run)}"
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,10 @@ def test_fuzz_full(server_url: str, tmp_path: Path) -> None:
     figures = run_fuzz(server_url, 2000, 7, tmp_path / "fuzz.json", timeout=900)
     assert_clean(figures, 2000)
     assert figures["replays"] > 0, figures["output"]
+    # Every operation, the services' among them, was sent by every caller kind (admin, staff,
+    # auditors, volunteer, resident, another community's coordinator, no token, an unknown token).
+    assert figures["roles_missing"] == {}, figures["output"]
+    assert any("/v1/service-requests" in op for op in figures["by_operation"]), figures["output"]
 
 
 # --- a real server for the hand-written cases -----------------------------------------------------

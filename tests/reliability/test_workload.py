@@ -19,6 +19,7 @@ import pytest
 from reliability.checker import Ledger, LedgerAccount, LedgerHold, LedgerResolution, LedgerTransaction, check
 from reliability.history import (
     INDETERMINATE,
+    JOB_KINDS,
     OK,
     READ_KINDS,
     REPLAY,
@@ -33,6 +34,7 @@ from reliability.history import (
     write_history,
 )
 from reliability.operations import Draw, Planner
+from reliability.services_check import LedgerBatch
 from reliability.workload import Goal, Options, Result, expired_hold, run
 from reliability.world import Actor, Community, Member, Policy, World
 from tests.reliability.conftest import long_runs_enabled
@@ -179,7 +181,10 @@ def _batch_ledger(op: Op, keep: int = 2) -> Ledger:
         )
         for b in op.final_body["transactions"][:keep]
     ]
-    return _ledger(extra=tuple(credits))
+    ledger = _ledger(extra=tuple(credits))
+    batch_id = op.final_body["id"]
+    ledger.batches[batch_id] = LedgerBatch(batch_id, COMMUNITY, tuple(c.id for c in credits), request_id)
+    return ledger
 
 
 def test_a_credit_batch_is_checked_credit_by_credit() -> None:
@@ -188,6 +193,8 @@ def test_a_credit_batch_is_checked_credit_by_credit() -> None:
     # One of its credits missing from the ledger: lost, and the balances no longer add up.
     violations = check([batch], _batch_ledger(batch, keep=1))
     assert [(v.kind, v.op_id) for v in violations if v.kind == "lost"] == [("lost", "0.1")]
+    # The batch's record lacks the item too.
+    assert [(v.kind, v.op_id) for v in violations if v.kind == "wrong_batch"] == [("wrong_batch", "0.1")]
     assert "balance_mismatch" in [v.kind for v in violations]
 
 
@@ -372,7 +379,8 @@ def test_the_seed_reproduces_the_operations() -> None:
 
 # --- real runs -----------------------------------------------------------------------------------
 
-ALL_KINDS = (WRITE_KINDS | READ_KINDS | {"expiry"}) - {"final_account"}
+# Every operation kind, a hold's expiry, and the service request jobs' work (auto-confirm, expiry).
+ALL_KINDS = (WRITE_KINDS | READ_KINDS | JOB_KINDS | {"expiry"}) - {"final_account"}
 
 
 def _explain(result: Result) -> str:
@@ -380,7 +388,14 @@ def _explain(result: Result) -> str:
 
 
 REFUSALS = frozenset({"insufficient_balance", "amount_not_multiple_of_unit", "hold_not_pending"})
-FAST_GOAL = Goal(kinds=ALL_KINDS - {"expiry"}, refusals=REFUSALS, operations=300, writes_settled=150, expiry=True)
+FAST_GOAL = Goal(
+    kinds=ALL_KINDS - JOB_KINDS - {"expiry"},
+    refusals=REFUSALS,
+    operations=300,
+    writes_settled=150,
+    expiry=True,
+    jobs=JOB_KINDS,
+)
 
 
 @pytest.fixture(scope="module")

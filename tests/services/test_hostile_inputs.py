@@ -40,6 +40,11 @@ CREATE_FAULTS: list[tuple[dict[str, Any], int, str]] = [
     ({"scheduled_at": "2026-12-08T08:00:00"}, 400, "invalid_request"),
     ({"scheduled_at": "9999-12-31T23:59:59Z"}, 400, "invalid_request"),
     ({"scheduled_at": "2026-13-01T08:00:00Z"}, 400, "invalid_request"),
+    # Offsets no time zone has, and zone names where an offset belongs.
+    ({"scheduled_at": "2026-12-08T08:00:00+25:00"}, 400, "invalid_request"),
+    ({"scheduled_at": "2026-12-08T08:00:00-99:99"}, 400, "invalid_request"),
+    ({"scheduled_at": "2026-12-08T08:00:00 Mars/Olympus_Mons"}, 400, "invalid_request"),
+    ({"scheduled_at": "2026-12-08T08:00:00+08:00[Asia/Shanghai]"}, 400, "invalid_request"),
     ({"scheduled_at": "2099-01-01T08:00:00Z"}, 422, "invalid_schedule"),
     ({"description": "x" * 501}, 400, "invalid_request"),
     ({"member_id": "not-a-uuid"}, 400, "invalid_request"),
