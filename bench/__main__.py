@@ -29,6 +29,7 @@ import asyncpg
 
 from bench import postgres, report
 from bench.baseline import run_baseline
+from bench.fresh import fresh_credits
 from bench.load import find_wrk
 from bench.procs import Sampler, hwm_kb
 from bench.seed import Community, ReportHistory, ReportSeeder, Seeder, Statement, discover, discover_report
@@ -39,7 +40,7 @@ from timebank.embedded import with_database
 from timebank.logging import configure_logging
 from timebank.migrate import migrate
 
-WORKLOADS = ("a", "b", "c", "d", "e", "f", "g")
+WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h")
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Options:
     report_months: int
     report_connections: int
     pgbench_scale: int
+    fresh_communities: int
+    fresh_volunteers: int
     status_codes: bool
     keep_database: bool
     reuse_database: str | None
@@ -76,7 +79,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
     add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
     add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
-    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g to run (default all)")
+    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g,h to run (default all)")
     add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
     add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
     add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
@@ -90,6 +93,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--report-entries", type=int, help="entries of the report's community (default 1,000,000; --quick 10,000)")
     add("--report-months", type=int, default=12, help="months the report's community's history spans (default 12)")
     add("--report-connections", type=int, default=2, help="HTTP connections asking for reports at once (default 2)")
+    add("--fresh-communities", type=int, default=10, help="communities of workload h's new database (default 10)")
+    add("--fresh-volunteers", type=int, default=100, help="volunteers per community there (default 100)")
     add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
     add("--no-status-codes", action="store_true", help="do not count responses by status (saves wrk some CPU)")
     add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
@@ -133,6 +138,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         report_months=args.report_months,
         report_connections=args.report_connections,
         pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
+        fresh_communities=args.fresh_communities,
+        fresh_volunteers=args.fresh_volunteers,
         status_codes=not args.no_status_codes,
         keep_database=args.keep_database or args.reuse_database is not None,
         reuse_database=args.reuse_database,
@@ -361,7 +368,19 @@ async def run(opts: Options, server_url: str) -> dict[str, Any]:
             seeded = await seed(opts, seeder, url)
         finally:
             await seeder.close()
-        measured = await measure(opts, url, seeded, run_id)
+        if set(opts.workloads) - {"h"}:
+            measured = await measure(opts, url, seeded, run_id)
+        else:
+            measured = {"results": {}, "server_peak_rss_mb": 0.0, "rss_samples": []}
+        if "h" in opts.workloads:
+            env = {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
+            load = HttpLoad("", opts.connections, opts.threads, opts.duration, opts.warmup, run_id, opts.status_codes)
+            fresh = await fresh_credits(
+                server_url, run_id, load, env, opts.fresh_communities, opts.fresh_volunteers, say
+            )
+            measured["results"] |= fresh
+            peaks = [r.server_peak_rss_mb for r in fresh.values()]
+            measured["server_peak_rss_mb"] = max([measured["server_peak_rss_mb"], *peaks])
     finally:
         if opts.keep_database:
             say(f"kept database {name}: {redacted(url)}")

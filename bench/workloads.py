@@ -8,6 +8,8 @@
      `depth` pages deep (found by following next_cursor from the first)
   f  `timebank verify` over the whole ledger, in transactions verified per second
   g  the monthly report of one community with a long history (1,000,000 entries over 12 months)
+  h  credits on a new database of 1,000 volunteers, never analyzed and after VACUUM ANALYZE
+     (bench/fresh.py): plans must not depend on statistics taken while the ledger was empty
 
 Every workload is judged with no errors allowed; the target itself is the issue's.
 """
@@ -36,6 +38,8 @@ TITLES = {
     "e.deep": "statement, page N deep",
     "f": "timebank verify",
     "g": "monthly report, one community",
+    "h.unanalyzed": "credits, new database, never analyzed",
+    "h.analyzed": "credits, new database, after VACUUM ANALYZE",
 }
 RSS_LIMIT_MB = 200.0
 
@@ -218,3 +222,8 @@ def judge(results: dict[str, Result], baseline_tps: float) -> None:
     if "g" in results:
         p99 = (results["g"].latency_ms or {}).get("p99", float("inf"))
         check(results["g"], "p99 < 1 s", p99 < 1000.0)
+    if "h.analyzed" in results:
+        fresh = results.get("h.unanalyzed")
+        h_tps = results["h.analyzed"].throughput or 0.0
+        met = None if fresh is None or fresh.throughput is None else h_tps >= 0.9 * fresh.throughput
+        check(results["h.analyzed"], ">= 0.9x h.unanalyzed", met)
