@@ -222,6 +222,8 @@ def judge(results: dict[str, Result], baseline_tps: float) -> None:
     if "g" in results:
         p99 = (results["g"].latency_ms or {}).get("p99", float("inf"))
         check(results["g"], "p99 < 1 s", p99 < 1000.0)
+    if "h.unanalyzed" in results:
+        check(results["h.unanalyzed"], "reference for h.analyzed", True)
     if "h.analyzed" in results:
         fresh = results.get("h.unanalyzed")
         h_tps = results["h.analyzed"].throughput or 0.0

@@ -51,6 +51,8 @@ def test_targets_follow_the_issue() -> None:
         "e.deep": result("e.deep", 10.0, p99=10.0),
         "f": result("f", 100_000.0, unit="tx/s"),
         "g": result("g", 2.0, p99=1000.0),  # the report must answer under a second
+        "h.unanalyzed": result("h.unanalyzed", 1000.0),
+        "h.analyzed": result("h.analyzed", 899.0),  # an analyzed new database must keep up with an unanalyzed one
     }
     judge(results, baseline_tps=1000.0)
     assert {k: r.passed for k, r in results.items()} == {
@@ -62,7 +64,12 @@ def test_targets_follow_the_issue() -> None:
         "e.deep": False,
         "f": True,
         "g": False,
+        "h.unanalyzed": True,
+        "h.analyzed": False,
     }
+    within_noise = {"h.unanalyzed": result("h.unanalyzed", 1000.0), "h.analyzed": result("h.analyzed", 900.0)}
+    judge(within_noise, baseline_tps=1000.0)
+    assert within_noise["h.analyzed"].passed is True
     quick = {"g": result("g", 2.0, p99=999.0)}
     judge(quick, baseline_tps=1000.0)
     assert quick["g"].passed is True
@@ -71,6 +78,9 @@ def test_targets_follow_the_issue() -> None:
     alone = {"b": result("b", 5000.0)}
     judge(alone, baseline_tps=1000.0)
     assert alone["b"].passed is None  # b is judged against a, which did not run
+    analyzed_alone = {"h.analyzed": result("h.analyzed", 5000.0)}
+    judge(analyzed_alone, baseline_tps=1000.0)
+    assert analyzed_alone["h.analyzed"].passed is None
 
 
 def test_wrk_summary_is_parsed_from_the_marker_line() -> None:
@@ -102,7 +112,7 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
         sys.executable, "-m", "bench", "--quick", "--server-url", server_url, "--connections", "4",
         "--duration", "1", "--warmup", "0", "--communities", "2", "--volunteers", "5", "--gift-members", "5",
         "--statement-entries", "300", "--report-entries", "900", "--page-size", "10", "--page-depth", "5",
-        "--pgbench-scale", "1", "--json", str(out),
+        "--pgbench-scale", "1", "--fresh-communities", "2", "--fresh-volunteers", "5", "--json", str(out),
     ]  # fmt: skip
     started = time.monotonic()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
@@ -122,21 +132,24 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
     assert document["machine"]["cores"] >= 1
     assert document["seed"]["statement_entries"] == 300
     workloads = {w["id"]: w for w in document["workloads"]}
-    assert list(workloads) == ["a", "b", "c", "d", "e.first", "e.deep", "f", "g"]
+    assert list(workloads) == ["a", "b", "c", "d", "e.first", "e.deep", "f", "g", "h.unanalyzed", "h.analyzed"]
     for workload in workloads.values():
         assert workload["throughput"] > 0, workload
         assert workload["errors"] == 0, workload
         assert 10 < workload["server_peak_rss_mb"] < 2000, workload
         assert isinstance(workload["pass"], bool), workload
         assert workload["target"], workload
-    for key in ("a", "b", "c", "d", "e.first", "e.deep", "g"):
+    for key in ("a", "b", "c", "d", "e.first", "e.deep", "g", "h.unanalyzed", "h.analyzed"):
         w = workloads[key]
         assert 0 < w["p50_ms"] <= w["p99_ms"] <= w["p999_ms"], w
         assert w["ratio_to_baseline"] > 0, w
         assert w["loadgen_cpu_percent"] is not None, w
-        ok = "201" if key in ("a", "b", "c") else "200"
+        ok = "201" if key in ("a", "b", "c", "h.unanalyzed", "h.analyzed") else "200"
         assert w["detail"]["statuses"] == {ok: w["detail"]["requests"]}, w
     assert workloads["e.deep"]["detail"]["depth"] == 5
+    for key in ("h.unanalyzed", "h.analyzed"):
+        scans = workloads[key]["detail"]["scans"]
+        assert scans["postings"]["seq_scan"] == scans["transactions"]["seq_scan"] == 0, scans
     assert workloads["g"]["detail"]["entries"] >= 900
     assert document["seed"]["report_entries"] >= 900
     assert workloads["f"]["detail"]["exit_code"] == 0
