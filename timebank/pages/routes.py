@@ -30,7 +30,9 @@ from timebank.pages.common import (
     to_login,
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
+from timebank.pages.member_routes import MEMBER_HANDLERS
 from timebank.pages.signin import sign_in, sign_out
+from timebank.pages.staff.routes import STAFF_ROUTES
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
@@ -151,7 +153,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history],
+    route_handlers=[login_page, login, logout, home, switch_language, me, history, *MEMBER_HANDLERS, *STAFF_ROUTES],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],
