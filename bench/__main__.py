@@ -29,6 +29,7 @@ import asyncpg
 
 from bench import postgres, report
 from bench.baseline import run_baseline
+from bench.fresh import fresh_credits
 from bench.load import find_wrk
 from bench.procs import Sampler, hwm_kb
 from bench.seed import Community, ReportHistory, ReportSeeder, Seeder, Statement, discover, discover_report
@@ -39,7 +40,7 @@ from timebank.embedded import with_database
 from timebank.logging import configure_logging
 from timebank.migrate import migrate
 
-WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h", "i")
+WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
 # Workload i's volunteers: this many batches' worth, each batch crediting a different group.
 BATCHES_PER_COMMUNITY = 10
 
@@ -67,6 +68,8 @@ class Options:
     flow_members: int
     batch_size: int
     pgbench_scale: int
+    fresh_communities: int
+    fresh_volunteers: int
     status_codes: bool
     keep_database: bool
     reuse_database: str | None
@@ -80,7 +83,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
     add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
     add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
-    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g,h,i to run (default all)")
+    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g,h,i,j to run (default all)")
     add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
     add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
     add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
@@ -96,6 +99,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--report-connections", type=int, default=2, help="HTTP connections asking for reports at once (default 2)")
     add("--flow-members", type=int, help="members (volunteers and residents) of workload h (default 100; --quick 20)")
     add("--batch-size", type=int, help="volunteers credited by each activity batch of i (default 50; --quick 10)")
+    add("--fresh-communities", type=int, default=10, help="communities of workload j's new database (default 10)")
+    add("--fresh-volunteers", type=int, default=100, help="volunteers per community there (default 100)")
     add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
     add("--no-status-codes", action="store_true", help="do not count responses by status (saves wrk some CPU)")
     add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
@@ -141,6 +146,8 @@ def parse_args(argv: Sequence[str]) -> Options:
         flow_members=pick(args.flow_members, 100, 20),
         batch_size=pick(args.batch_size, 50, 10),
         pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
+        fresh_communities=args.fresh_communities,
+        fresh_volunteers=args.fresh_volunteers,
         status_codes=not args.no_status_codes,
         keep_database=args.keep_database or args.reuse_database is not None,
         reuse_database=args.reuse_database,
@@ -412,7 +419,19 @@ async def run(opts: Options, server_url: str) -> dict[str, Any]:
             seeded = await seed(opts, seeder, url)
         finally:
             await seeder.close()
-        measured = await measure(opts, url, seeded, run_id)
+        if set(opts.workloads) - {"j"}:
+            measured = await measure(opts, url, seeded, run_id)
+        else:
+            measured = {"results": {}, "server_peak_rss_mb": 0.0, "rss_samples": []}
+        if "j" in opts.workloads:
+            env = {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
+            load = HttpLoad("", opts.connections, opts.threads, opts.duration, opts.warmup, run_id, opts.status_codes)
+            fresh = await fresh_credits(
+                server_url, run_id, load, env, opts.fresh_communities, opts.fresh_volunteers, say
+            )
+            measured["results"] |= fresh
+            peaks = [r.server_peak_rss_mb for r in fresh.values()]
+            measured["server_peak_rss_mb"] = max([measured["server_peak_rss_mb"], *peaks])
     finally:
         if opts.keep_database:
             say(f"kept database {name}: {redacted(url)}")

@@ -326,6 +326,7 @@ $$;
 
 CREATE FUNCTION timebank._claim_keys(p_actor uuid[], p_key text[], p_hash bytea[]) RETURNS integer[]
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_claimed integer[];
@@ -506,6 +507,7 @@ $$;
 
 CREATE FUNCTION timebank._held_minutes(p_account_id uuid, p_except_hold uuid DEFAULT NULL::uuid) RETURNS bigint
     LANGUAGE plpgsql STABLE
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     return (
@@ -553,6 +555,7 @@ $$;
 
 CREATE FUNCTION timebank._hold_json(p_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     return (
@@ -595,6 +598,7 @@ CREATE TABLE timebank.idempotency_keys (
 
 CREATE FUNCTION timebank._idempotency_claim(p_actor uuid, p_key text, p_hash bytea) RETURNS timebank.idempotency_keys
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_row idempotency_keys;
@@ -623,6 +627,7 @@ $$;
 
 CREATE FUNCTION timebank._idempotency_store(p_actor uuid, p_key text, p_status integer, p_body jsonb) RETURNS void
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 begin
         update idempotency_keys set status_code = p_status, response = p_body
@@ -709,6 +714,7 @@ $$;
 
 CREATE FUNCTION timebank._member_account(p_member_id uuid) RETURNS uuid
     LANGUAGE plpgsql STABLE
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     return (
@@ -882,6 +888,7 @@ $$;
 
 CREATE FUNCTION timebank._post(p_community_id uuid, p_kind text, p_description text, p_service_date date, p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text, p_accounts uuid[], p_minutes bigint[], p_service_request_id uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_tx uuid := gen_random_uuid();
@@ -977,6 +984,7 @@ $$;
 CREATE FUNCTION timebank._post_batch(p_n integer[], p_community_id uuid[], p_kind text[], p_description text[], p_service_date date[], p_actor uuid[], p_on_behalf_of uuid[], p_request_id text[], p_key text[], p_hash bytea[], p_from uuid[], p_to uuid[], p_minutes bigint[], p_details jsonb[]) RETURNS TABLE(n integer, body jsonb)
     LANGUAGE plpgsql
     SET join_collapse_limit TO '1'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -1194,6 +1202,7 @@ $$;
 
 CREATE FUNCTION timebank._release_keys(p_actor uuid[], p_key text[], p_n integer[]) RETURNS void
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     delete from idempotency_keys k
@@ -1551,6 +1560,7 @@ $$;
 
 CREATE FUNCTION timebank._system_account(p_community_id uuid, p_kind text) RETURNS uuid
     LANGUAGE plpgsql STABLE
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     return (
@@ -1622,6 +1632,7 @@ $$;
 
 CREATE FUNCTION timebank._transaction_json(p_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
+    SET enable_seqscan TO 'off'
     AS $$
 begin
     return (
@@ -1960,6 +1971,7 @@ $$;
 CREATE FUNCTION timebank.capture_hold(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_hold_id uuid, p_minutes bigint, p_provider_member_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -2055,6 +2067,7 @@ $$;
 
 CREATE FUNCTION timebank.check_transaction_balanced() RETURNS trigger
     LANGUAGE plpgsql
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_tx_id uuid;
@@ -2476,6 +2489,7 @@ $$;
 CREATE FUNCTION timebank.expire_holds(p_request_id text, p_limit integer DEFAULT 1000) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_hold holds;
@@ -2804,6 +2818,7 @@ $$;
 CREATE FUNCTION timebank.place_hold(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_minutes bigint, p_description text, p_expires_at timestamp with time zone) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $_$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -2853,6 +2868,7 @@ $_$;
 CREATE FUNCTION timebank.post_credit(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_minutes bigint, p_service_date date, p_description text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -3016,6 +3032,7 @@ CREATE FUNCTION timebank.post_credits(p_actor uuid[], p_request_id text[], p_key
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     SET join_collapse_limit TO '1'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -3075,6 +3092,7 @@ $$;
 CREATE FUNCTION timebank.post_pool_grant(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_minutes bigint, p_description text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -3107,6 +3125,7 @@ $$;
 CREATE FUNCTION timebank.post_redemption(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_member_id uuid, p_minutes bigint, p_description text, p_provider_member_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -3156,6 +3175,7 @@ CREATE FUNCTION timebank.post_redemptions(p_actor uuid[], p_request_id text[], p
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     SET join_collapse_limit TO '1'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -3221,6 +3241,7 @@ $$;
 CREATE FUNCTION timebank.post_transfer(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_from_member_id uuid, p_to_member_id uuid, p_to_pool boolean, p_minutes bigint, p_description text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -3277,6 +3298,7 @@ CREATE FUNCTION timebank.post_transfers(p_actor uuid[], p_request_id text[], p_k
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
     SET join_collapse_limit TO '1'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
@@ -3540,6 +3562,7 @@ $$;
 CREATE FUNCTION timebank.release_hold(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_hold_id uuid) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
@@ -3604,6 +3627,7 @@ $$;
 CREATE FUNCTION timebank.report_month(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(community_id uuid, grid text, is_total boolean, earned_minutes bigint, redeemed_minutes bigint, gifted_minutes bigint, donated_minutes bigint, granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint, services_completed bigint, people_served bigint, rating_sum bigint, rating_count bigint)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'on'
     SET jit TO 'off'
     SET work_mem TO '64MB'
     SET enable_mergejoin TO 'off'
@@ -3698,6 +3722,7 @@ $$;
 CREATE FUNCTION timebank.report_month_service_types(p_communities uuid[], p_from timestamp with time zone, p_to timestamp with time zone) RETURNS TABLE(service_type text, name text, services_completed bigint, minutes bigint, average_rating numeric)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'on'
     SET jit TO 'off'
     AS $$
 with done as (
@@ -3771,6 +3796,7 @@ $$;
 CREATE FUNCTION timebank.reverse_transaction(p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_transaction_id uuid, p_reason text) RETURNS TABLE(status_code integer, body jsonb, replayed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'timebank', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);

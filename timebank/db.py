@@ -135,6 +135,15 @@ class ServiceConnection(asyncpg.Connection):
         return ""
 
 
+# The service's pooled sessions look rows up by key or read short index ranges (statements, lists,
+# as-of balances). Each connection keeps a generic plan of every prepared statement after five runs,
+# planned with the statistics of that moment: on a new deployment analyzed while postings and
+# transactions were empty, a sequential scan, kept while they grow (issue 13). Here no sequential
+# scan is chosen where an index serves, so the cached plans stay index plans at every size; the
+# monthly reports, which read a month of a community, opt back in (sql/functions/90_reports.sql).
+SERVICE_PLANNER_SETTINGS = {"enable_seqscan": "off"}
+
+
 def connect_kwargs(settings: Settings, dsn: str) -> dict[str, Any]:
     """Connection arguments for the service role: the owner URL's server, the app role's name."""
     kwargs: dict[str, Any] = {
@@ -161,12 +170,14 @@ class Database:
 
     @classmethod
     async def connect(cls, settings: Settings, dsn: str) -> Database:
+        kwargs = connect_kwargs(settings, dsn)
+        kwargs["server_settings"] |= SERVICE_PLANNER_SETTINGS
         pool = await asyncpg.create_pool(
             min_size=min(settings.pool_min_size, settings.pool_max_size),
             max_size=settings.pool_max_size,
             max_inactive_connection_lifetime=300,
             connection_class=ServiceConnection,
-            **connect_kwargs(settings, dsn),
+            **kwargs,
         )
         return cls(pool, settings)
 

@@ -1,4 +1,13 @@
 -- Internal helpers shared by the public operations. None is granted to the service role.
+--
+-- Plans that stay right as tables grow: PL/pgSQL (and every prepared statement) keeps a generic
+-- plan after five executions, planned with the statistics of that moment. On a new deployment
+-- analyzed while postings, transactions and idempotency_keys were empty, that plan is a
+-- sequential scan, and it stays one on that connection however large the table grows (issue 13).
+-- Every function that reads or writes those tables by key says `set enable_seqscan = off`: the
+-- index is the right plan at any size, and the cached plan is then always an index plan (no
+-- re-planning per call, as plan_cache_mode = force_custom_plan would cost). A statement no index
+-- serves still scans. tests/sql/test_plans.py holds this in place.
 
 -- Raise a domain error: SQLSTATE TB000, DETAIL is the stable error code, HINT carries JSON extras.
 create or replace function _fail(p_code text, p_message text, p_extra jsonb default '{}'::jsonb)
@@ -82,7 +91,7 @@ $$;
 -- before (a replay), or an all-null row after claiming it. A concurrent claim of the same key
 -- waits here until the first commits or rolls back.
 create or replace function _idempotency_claim(p_actor uuid, p_key text, p_hash bytea)
-returns idempotency_keys language plpgsql as $$
+returns idempotency_keys language plpgsql set enable_seqscan = off as $$
 declare
     v_row idempotency_keys;
 begin
@@ -104,7 +113,7 @@ end;
 $$;
 
 create or replace function _idempotency_store(p_actor uuid, p_key text, p_status integer, p_body jsonb)
-returns void language plpgsql as $$
+returns void language plpgsql set enable_seqscan = off as $$
 begin
         update idempotency_keys set status_code = p_status, response = p_body
          where principal_id = p_actor and key = p_key;
@@ -129,7 +138,7 @@ $$;
 
 -- Minutes held on an account by pending holds that have not expired (optionally ignoring one hold).
 create or replace function _held_minutes(p_account_id uuid, p_except_hold uuid default null)
-returns bigint language plpgsql stable as $$
+returns bigint language plpgsql stable set enable_seqscan = off as $$
 begin
     return (
         select coalesce(sum(h.minutes), 0)::bigint
@@ -148,7 +157,7 @@ language sql immutable as $$
 $$;
 
 create or replace function _system_account(p_community_id uuid, p_kind text) returns uuid
-language plpgsql stable as $$
+language plpgsql stable set enable_seqscan = off as $$
 begin
     return (
         -- "kind <> 'member'" lets the cached generic plan use the partial index on system accounts.
@@ -158,7 +167,7 @@ end;
 $$;
 
 create or replace function _member_account(p_member_id uuid) returns uuid
-language plpgsql stable as $$
+language plpgsql stable set enable_seqscan = off as $$
 begin
     return (
         select id from accounts where member_id = p_member_id
@@ -175,7 +184,7 @@ create or replace function _post(
     p_community_id uuid, p_kind text, p_description text, p_service_date date,
     p_actor uuid, p_on_behalf_of uuid, p_reverses uuid, p_hold_id uuid, p_request_id text,
     p_accounts uuid[], p_minutes bigint[], p_service_request_id uuid default null
-) returns jsonb language plpgsql as $$
+) returns jsonb language plpgsql set enable_seqscan = off as $$
 declare
     v_tx uuid := gen_random_uuid();
     v_policy communities;
@@ -263,7 +272,7 @@ end;
 $$;
 
 create or replace function _transaction_json(p_id uuid) returns jsonb
-language plpgsql stable as $$
+language plpgsql stable set enable_seqscan = off as $$
 begin
     return (
         select jsonb_build_object(
@@ -291,7 +300,7 @@ end;
 $$;
 
 create or replace function _hold_json(p_id uuid) returns jsonb
-language plpgsql stable as $$
+language plpgsql stable set enable_seqscan = off as $$
 begin
     return (
         select jsonb_build_object(

@@ -44,7 +44,7 @@ create or replace function post_credit(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_member_id uuid, p_minutes bigint, p_service_date date, p_description text
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
@@ -101,7 +101,7 @@ create or replace function post_redemption(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_member_id uuid, p_minutes bigint, p_description text, p_provider_member_id uuid
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_actor principal_info := _principal(p_actor);
@@ -145,7 +145,7 @@ create or replace function post_transfer(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_from_member_id uuid, p_to_member_id uuid, p_to_pool boolean, p_minutes bigint, p_description text
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_actor principal_info := _principal(p_actor);
@@ -196,7 +196,7 @@ create or replace function post_pool_grant(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_member_id uuid, p_minutes bigint, p_description text
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_member members;
@@ -223,7 +223,7 @@ $$;
 create or replace function reverse_transaction(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_transaction_id uuid, p_reason text
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_original transactions;
@@ -298,7 +298,7 @@ create or replace function place_hold(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_member_id uuid, p_minutes bigint, p_description text, p_expires_at timestamptz
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_actor principal_info := _principal(p_actor);
@@ -417,7 +417,7 @@ create or replace function capture_hold(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea,
     p_hold_id uuid, p_minutes bigint, p_provider_member_id uuid
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_hold holds;
@@ -458,7 +458,7 @@ $$;
 create or replace function release_hold(
     p_actor uuid, p_request_id text, p_key text, p_hash bytea, p_hold_id uuid
 ) returns table (status_code integer, body jsonb, replayed boolean)
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_seen idempotency_keys := _idempotency_claim(p_actor, p_key, p_hash);
     v_hold holds;
@@ -481,7 +481,7 @@ $$;
 -- The expiry job: append an 'expired' resolution to each hold past its expiry and stop holding its
 -- minutes. Reads already ignore expired holds; this makes the record say so. Returns how many.
 create or replace function expire_holds(p_request_id text, p_limit integer default 1000) returns integer
-language plpgsql security definer set search_path = timebank, pg_temp as $$
+language plpgsql security definer set search_path = timebank, pg_temp set enable_seqscan = off as $$
 declare
     v_hold holds;
     v_count integer := 0;

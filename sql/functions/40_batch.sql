@@ -22,7 +22,7 @@ create or replace function _post_batch(
     p_actor uuid[], p_on_behalf_of uuid[], p_request_id text[], p_key text[], p_hash bytea[],
     p_from uuid[], p_to uuid[], p_minutes bigint[], p_details jsonb[]
 ) returns table (n integer, body jsonb)
-language plpgsql set join_collapse_limit = 1 as $$
+language plpgsql set join_collapse_limit = 1 set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
     v_keep integer[];
@@ -161,7 +161,7 @@ $$;
 -- two batches never wait for each other's keys in a cycle; a key claimed meanwhile by a concurrent
 -- request is waited for, then left to it. Answers the positions whose key this batch now holds.
 create or replace function _claim_keys(p_actor uuid[], p_key text[], p_hash bytea[]) returns integer[]
-language plpgsql as $$
+language plpgsql set enable_seqscan = off as $$
 declare
     v_claimed integer[];
 begin
@@ -186,7 +186,7 @@ $$;
 
 -- Give back the keys claimed for the operations at positions p_n, which the batch leaves out.
 create or replace function _release_keys(p_actor uuid[], p_key text[], p_n integer[]) returns void
-language plpgsql as $$
+language plpgsql set enable_seqscan = off as $$
 begin
     delete from idempotency_keys k
      using unnest(p_n) n
@@ -199,7 +199,7 @@ create or replace function post_credits(
     p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[],
     p_member_id uuid[], p_minutes bigint[], p_service_date date[], p_description text[]
 ) returns table (n integer, status_code integer, body jsonb)
-language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 as $$
+language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
     v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
@@ -255,7 +255,7 @@ create or replace function post_transfers(
     p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[],
     p_from_member_id uuid[], p_to_member_id uuid[], p_to_pool boolean[], p_minutes bigint[], p_description text[]
 ) returns table (n integer, status_code integer, body jsonb)
-language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 as $$
+language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
     v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);
@@ -316,7 +316,7 @@ create or replace function post_redemptions(
     p_actor uuid[], p_request_id text[], p_key text[], p_hash bytea[],
     p_member_id uuid[], p_minutes bigint[], p_description text[], p_provider_member_id uuid[]
 ) returns table (n integer, status_code integer, body jsonb)
-language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 as $$
+language plpgsql security definer set search_path = timebank, pg_temp set join_collapse_limit = 1 set enable_seqscan = off as $$
 #variable_conflict use_column
 declare
     v_claimed integer[] := _claim_keys(p_actor, p_key, p_hash);

@@ -25,6 +25,9 @@
 -- a service request, the member served (also for the reversal of one the pool paid for).
 -- A member's grid is its grid now (members keep no history of their grid).
 
+-- A report reads a month of a community's history: a sequential scan may be its right plan, so it
+-- keeps the planner's full choice in the service's sessions, which otherwise never pick one
+-- (timebank/db.py). SQL functions are planned afresh at each call, so no stale plan is kept here.
 drop function if exists report_month(uuid[], timestamptz, timestamptz);
 create or replace function report_month(p_communities uuid[], p_from timestamptz, p_to timestamptz)
 returns table (
@@ -33,7 +36,7 @@ returns table (
     granted_minutes bigint, reversed_minutes bigint, active_volunteers bigint, outstanding_minutes bigint,
     services_completed bigint, people_served bigint, rating_sum bigint, rating_count bigint
 )
-language sql stable security definer set search_path = timebank, pg_temp
+language sql stable security definer set search_path = timebank, pg_temp set enable_seqscan = on
 -- A month of a large community is tens of thousands of rows: hashed in memory, never compiled
 -- (JIT costs more than the whole query here). The parameters hide how many rows a month holds, so
 -- the planner guesses few and joins the month's postings to its transactions by sorting both on
@@ -143,7 +146,7 @@ $$;
 drop function if exists report_month_service_types(uuid[], timestamptz, timestamptz);
 create or replace function report_month_service_types(p_communities uuid[], p_from timestamptz, p_to timestamptz)
 returns table (service_type text, name text, services_completed bigint, minutes bigint, average_rating numeric)
-language sql stable security definer set search_path = timebank, pg_temp
+language sql stable security definer set search_path = timebank, pg_temp set enable_seqscan = on
 set jit = off
 as $$
 with done as (
