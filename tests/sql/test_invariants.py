@@ -63,9 +63,11 @@ READ_HELPERS = {
     "_credit_batch_json",
     "_service_request_json",
     "_log_leaf_json",
-    # The sealer's read of what to log next: a plain SQL function so that PostgreSQL inlines it
-    # (80_public_log.sql); it reads only what the service role may read itself.
+    # The public log's reads, plain SQL functions so that PostgreSQL inlines them (80_public_log.sql):
+    # what the sealer should log next, and everything an inclusion proof needs. They read only what
+    # the service role may read itself.
     "log_pending",
+    "log_inclusion",
 }
 
 
