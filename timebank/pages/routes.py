@@ -30,6 +30,7 @@ from timebank.pages.common import (
     to_login,
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
+from timebank.pages.oversight import audit_page, home_of, reports_csv, reports_page
 from timebank.pages.signin import sign_in, sign_out
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
@@ -98,9 +99,9 @@ async def logout(request: Request[Any, Any, State]) -> Response[Any]:
 @get("/", include_in_schema=False)
 async def home(request: Request[Any, Any, State]) -> Response[Any]:
     principal = await signed_in_principal(request)
-    if principal is None or principal.member_id is None:
+    if principal is None:
         return to_login(request)
-    return Redirect("/me", status_code=303)
+    return Redirect(home_of(principal), status_code=303)
 
 
 @get("/language", include_in_schema=False)
@@ -151,7 +152,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history],
+    route_handlers=[login_page, login, logout, home, switch_language, me, history, reports_page, reports_csv, audit_page],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],

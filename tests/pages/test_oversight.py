@@ -1,0 +1,162 @@
+"""The pages of coordinators and auditors: each person's home, the monthly report (tables, charts,
+CSV) and the audit trail with the public log's checkpoint; nothing there writes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+from tests.client import Api
+from tests.pages.people import person, signed_in
+from timebank.http.context import Principal
+from timebank.pages.oversight import home_of, last_full_month
+
+ZH = {"Accept-Language": "zh-CN"}
+
+
+def events_of(html: str) -> str:
+    """The list of events of an /audit page (the filter's options name every action too)."""
+    found = re.search(r'<ol class="statement events">.*?</ol>', html, re.S)
+    return found.group(0) if found else ""
+
+EN = {"Accept-Language": "en"}
+
+
+def _principal(kind: str, *roles: str, member: bool = True, community: bool = True) -> Principal:
+    return Principal(
+        id=uuid.uuid4(), kind=kind, roles=roles, community_id=uuid.uuid4() if community else None,
+        member_id=uuid.uuid4() if member else None,
+    )  # fmt: skip
+
+
+def test_each_person_has_a_home() -> None:
+    assert home_of(_principal("member", "resident")) == "/me"
+    assert home_of(_principal("member", "volunteer", "resident")) == "/me"
+    assert home_of(_principal("member", "coordinator", "resident")) == "/staff"
+    assert home_of(_principal("member", "auditor")) == "/audit"
+    assert home_of(_principal("auditor", "auditor", member=False)) == "/audit"
+    assert home_of(_principal("auditor", "auditor", member=False, community=False)) == "/audit"
+    assert home_of(_principal("admin", "admin", member=False, community=False)) == "/audit"
+
+
+def test_the_default_month_is_the_last_full_one_where_the_community_is() -> None:
+    # 1 December 2026 at 01:00 in Shanghai is still November in UTC: the last full month is November there.
+    assert str(last_full_month("Asia/Shanghai", datetime(2026, 11, 30, 17, 0, tzinfo=UTC))) == "2026-11"
+    assert str(last_full_month("UTC", datetime(2026, 11, 30, 17, 0, tzinfo=UTC))) == "2026-10"
+    assert str(last_full_month("Asia/Shanghai", datetime(2027, 1, 5, tzinfo=UTC))) == "2026-12"
+
+
+async def test_slash_sends_each_role_home(pages: AsyncTestClient[Any], api: Api) -> None:
+    community = await api.community()
+    expected = {("resident",): "/me", ("volunteer",): "/me", ("coordinator", "resident"): "/staff",
+                ("auditor",): "/audit"}  # fmt: skip
+    for roles, home in expected.items():
+        await signed_in(pages, await person(api, community, *roles))
+        answer = await pages.get("/")
+        assert answer.status_code == 303 and answer.headers["location"] == home, (roles, answer.headers)
+    pages.cookies.clear()
+    assert (await pages.get("/")).headers["location"] == "/login"
+
+
+async def test_residents_and_volunteers_are_told_the_pages_are_not_theirs(
+    pages: AsyncTestClient[Any], api: Api
+) -> None:
+    community = await api.community()
+    for role in ("resident", "volunteer"):
+        await signed_in(pages, await person(api, community, role), **EN)
+        for path in ("/staff/reports", "/staff/reports/csv", "/audit"):
+            answer = await pages.get(path, headers=EN)
+            assert answer.status_code == 403, (role, path)
+            assert "for coordinators and auditors" in answer.text
+
+
+async def _month_with_services(api: Api) -> tuple[Any, Any, Any]:
+    community = await api.community()
+    coordinator = await person(api, community, "coordinator", name="李协调")
+    auditor = await person(api, community, "auditor", name="赵审计")
+    volunteer = await api.member(community, "volunteer", name="王志愿", grid="2")
+    assert (await api.credit(volunteer, 150)).status_code == 201
+    return community, coordinator, auditor
+
+
+async def test_the_monthly_report_shows_tables_charts_and_the_apis_csv(pages: AsyncTestClient[Any], api: Api) -> None:
+    community, coordinator, auditor = await _month_with_services(api)
+    month = datetime.now(UTC).strftime("%Y-%m")
+    for someone in (coordinator, auditor):
+        await signed_in(pages, someone, **ZH)
+        page = await pages.get(f"/staff/reports?month={month}", headers=ZH)
+        assert page.status_code == 200, page.text
+        html = page.text
+        assert html.count('<svg class="chart"') == 2
+        assert re.search(r'<svg[^>]*role="img"[^>]*aria-labelledby="grid-chart-title grid-chart-desc"', html)
+        assert "<title id=\"grid-chart-title\">" in html and "<desc id=\"grid-chart-desc\">" in html
+        assert "网格 2" in html and '<data value="150">2 小时 30 分钟</data>' in html
+        assert "2.5 小时" in html  # the bar's amount in the chart
+        assert f"/staff/reports/csv?month={month}" in html
+        csv_page = await pages.get(f"/staff/reports/csv?month={month}", headers=ZH)
+        assert csv_page.status_code == 200
+        assert csv_page.content.startswith("\ufeff".encode())
+        assert "获得时长（分钟）" in csv_page.content.decode("utf-8")
+        from_api = await api.client.get(
+            f"/v1/communities/{community.slug}/reports/monthly", params={"month": month},
+            headers={"Authorization": f"Bearer {someone.member.token}", "Accept": "text/csv", **ZH},
+        )  # fmt: skip
+        assert from_api.status_code == 200
+        assert csv_page.content == from_api.content
+        assert 'attachment; filename="report-' in csv_page.headers["content-disposition"]
+        english = await pages.get(f"/staff/reports?month={month}", headers=EN)
+        assert "Grid 2" in english.text and "2.5 h" in english.text
+
+
+async def test_a_month_that_is_no_month_is_said_next_to_the_field(pages: AsyncTestClient[Any], api: Api) -> None:
+    _, coordinator, _ = await _month_with_services(api)
+    await signed_in(pages, coordinator, **EN)
+    for bad in ("2026-13", "-1", "<b>x</b>", "2026-1", "0000-01"):
+        answer = await pages.get("/staff/reports", params={"month": bad}, headers=EN)
+        assert answer.status_code == 400, bad
+        assert 'id="month-problem"' in answer.text
+        assert "<b>x</b>" not in answer.text
+
+
+async def test_the_audit_trail_names_people_filters_and_pages(pages: AsyncTestClient[Any], api: Api) -> None:
+    community, coordinator, auditor = await _month_with_services(api)
+    await signed_in(pages, auditor, **ZH)
+    page = await pages.get("/audit", headers=ZH)
+    assert page.status_code == 200, page.text
+    assert "登记了新成员" in events_of(page.text) and "王志愿" in page.text
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", page.text) is None, "names, not ids"
+    assert 'id="checkpoint-size"' in page.text or "还没有签名的检查点" in page.text
+    forms = re.findall(r'<form[^>]*method="post"[^>]*action="([^"]*)"', page.text)
+    assert forms == ["/logout"], "an auditor's page has no control that writes"
+    only = await pages.get("/audit", params={"action": "member.signed_in"}, headers=ZH)
+    assert "登录" in events_of(only.text) and "登记了新成员" not in events_of(only.text)
+    by_name = await pages.get("/audit", params={"actor": "李协调"}, headers=ZH)
+    assert by_name.status_code == 200 and "登记了新成员" not in events_of(by_name.text)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # days are the community's (Shanghai's)
+    dated = await pages.get("/audit", params={"from": "2000-01-01", "to": tomorrow.isoformat()}, headers=ZH)
+    assert "登记了新成员" in events_of(dated.text)
+    old = await pages.get("/audit", params={"to": "2001-01-01"}, headers=ZH)
+    assert "没有符合条件的记录" in old.text
+    bad = await pages.get("/audit", params={"from": "2026-13-01"}, headers=ZH)
+    assert bad.status_code == 400 and 'id="from-problem"' in bad.text
+    for _ in range(13):  # 26 events more: more than a page holds
+        await api.member(community, "volunteer", name="新成员")
+    first = await pages.get("/audit", headers=ZH)
+    older = re.search(r'href="/audit\?before=([0-9]+)"', first.text)
+    assert older, "a link to older events"
+    second = await pages.get(f"/audit?before={older.group(1)}", headers=ZH)
+    assert second.status_code == 200 and "王志愿" in second.text
+
+
+async def test_another_community_named_in_the_query_is_not_found(pages: AsyncTestClient[Any], api: Api) -> None:
+    _, coordinator, _ = await _month_with_services(api)
+    other = await api.community()
+    await signed_in(pages, coordinator, **EN)
+    for path in ("/staff/reports", "/staff/reports/csv", "/audit"):
+        answer = await pages.get(path, params={"community": other.slug}, headers=EN)
+        assert answer.status_code == 404, path
+        assert f"社区 {other.slug}" not in answer.text  # its name (the slug asked for is echoed in links only)
