@@ -157,9 +157,7 @@ async def _reports(request: Request[Any, Any, State], who: Overseer) -> Response
     db = database_of(request)
     try:
         report = await _report(db, who, month)
-        trend = [
-            (m, await _report(db, who, m)) for m in (shift(month, -k) for k in range(TREND_MONTHS - 1, -1, -1))
-        ]
+        trend = [(m, await _report(db, who, m)) for m in (shift(month, -k) for k in range(TREND_MONTHS - 1, -1, -1))]
     except ForbiddenError:
         return _away(request, 403, who.csrf)
     by_grid = [
@@ -302,3 +300,6 @@ async def audit_page(request: Request[Any, Any, State]) -> Response[Any]:
         signed_day=day_in_words(checkpoint.signed_at.astimezone(zone).date()) if checkpoint else None,
         coordinator="coordinator" in who.principal.roles,
     )  # fmt: skip
+
+
+OVERSIGHT_PAGES = [reports_page, reports_csv, audit_page]

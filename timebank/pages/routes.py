@@ -30,7 +30,7 @@ from timebank.pages.common import (
     to_login,
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
-from timebank.pages.oversight import audit_page, home_of, reports_csv, reports_page
+from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
 from timebank.pages.signin import sign_in, sign_out
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
@@ -152,7 +152,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history, reports_page, reports_csv, audit_page],
+    route_handlers=[login_page, login, logout, home, switch_language, me, history, *OVERSIGHT_PAGES],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],

@@ -1,0 +1,102 @@
+"""Journey (d) in real Chromium, in Chinese and in English: an auditor signs in, reads the audit
+trail and the monthly report with its charts, downloads the CSV, and finds nothing that writes.
+Each page of coordinators and auditors passes axe-core at 1280 px and 375 px and is photographed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from tests.client import Api
+from tests.e2e.server import Server
+from tests.pages.helpers import Resident
+from tests.pages.people import person
+from tests.pages.test_browser import LOCALES, WIDTHS, browser, check_page, server, sign_in, visit
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+__all__ = ["browser", "server"]  # the module's browser and server fixtures, shared with test_browser
+
+
+async def _community_with_a_month(api: Api) -> tuple[Resident, Resident, str]:
+    """An auditor and a resident of a community whose month has hours earned and redeemed in two grids."""
+    community = await api.community()
+    auditor = await person(api, community, "auditor", name="赵审计")
+    resident = await person(api, community, "resident", name="钱居民")
+    east = await api.member(community, "volunteer", "resident", name="王志愿", grid="东区")
+    west = await api.member(community, "volunteer", name="孙志愿", grid="2")
+    assert (await api.credit(east, 300)).status_code == 201
+    assert (await api.credit(west, 120)).status_code == 201
+    redeemed = await api.post("/v1/redemptions", api.admin_token, {"member_id": east.id, "minutes": 90})
+    assert redeemed.status_code == 201, redeemed.text
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    return auditor, resident, month
+
+
+async def _post_forms(page: Page) -> list[str]:
+    actions: list[str] = await page.eval_on_selector_all(
+        "form", "forms => forms.filter(f => f.method.toLowerCase() === 'post').map(f => f.getAttribute('action'))"
+    )
+    return actions
+
+
+async def test_an_auditor_reads_the_trail_and_the_report_and_downloads_the_csv(
+    browser: Browser, server: Server, api: Api, screenshot_dir: Path, tmp_path: Path
+) -> None:
+    auditor, resident, month = await _community_with_a_month(api)
+    for language in LOCALES:
+        for width_name, width in WIDTHS.items():
+            tag = f"{language}-{width_name}"
+            seen = await visit(browser, server, language, width)
+            page = await seen.context.new_page()
+            await sign_in(page, auditor)
+            await page.wait_for_url("**/audit")
+            assert await page.locator("ol.events li").count() > 0
+            assert await page.locator("#log-title").count() == 1
+            assert await _post_forms(page) == ["/logout"], "an auditor's page has nothing that writes"
+            await check_page(page, f"audit-{tag}", screenshot_dir)
+
+            await page.click("nav.sections a[href='/staff/reports']")
+            await page.wait_for_url("**/staff/reports")
+            await page.fill("#month", month)
+            await page.click("form.filters button")
+            await page.wait_for_url(f"**/staff/reports?month={month}")
+            charts = page.locator("svg.chart")
+            assert await charts.count() == 2
+            assert await page.locator("svg.chart rect[height]").count() >= 4  # bars, not only the hatch
+            for index in range(2):
+                labelled = await charts.nth(index).get_attribute("aria-labelledby")
+                assert labelled, "each chart is labelled by its title and description"
+            grid_rows = await page.locator("#grid-table-title + thead + tbody tr").count()
+            assert grid_rows == 3, "the chart's numbers are in a table too (grids 1, 2 and 东区)"
+            east = "东区" if language == "zh" else "Grid 东区"
+            assert east in await page.locator("#grid-title + ul + figure svg").text_content()
+            assert await _post_forms(page) == ["/logout"], "the report has nothing that writes"
+            await check_page(page, f"reports-{tag}", screenshot_dir)
+
+            async with page.expect_download() as download_info:
+                await page.click("a[href^='/staff/reports/csv']")
+            download = await download_info.value
+            saved = tmp_path / f"{tag}.csv"
+            await download.save_as(saved)
+            raw = saved.read_bytes()
+            assert raw.startswith("\ufeff".encode()), "a byte order mark, for Excel"
+            text = raw.decode("utf-8")
+            assert "东区" in text, "Chinese intact"
+            assert ("获得时长（分钟）" if language == "zh" else "earned_minutes") in text
+            assert ",300," in text.replace("\r\n", ",")
+            assert seen.foreign() == []
+            await seen.context.close()
+
+        seen = await visit(browser, server, language, 375)
+        page = await seen.context.new_page()
+        await sign_in(page, resident)
+        await page.wait_for_url("**/me")
+        response = await page.goto("/audit")
+        assert response is not None
+        assert response.status == 403
+        await check_page(page, f"away-{language}-phone", screenshot_dir)
+        await seen.context.close()
