@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from timebank.pages.i18n import gettext
 
-FONT_PX = 18
+FONT_PX = 20
 EARNED = "#0b4f9c"  # the pages' accent, 8.6:1 on white
 REDEEMED = "#a34700"  # dark orange, 5.9:1 on white, and hatched
 INK = "#111"
@@ -46,11 +46,14 @@ def _hatch(id_prefix: str) -> str:
     )
 
 
-def _text(x: str, y: float, content: str, *, anchor: str = "start", dx: int = 0, data: bool = False) -> str:
+def _text(
+    x: str, y: float, content: str, *, anchor: str = "start", dx: int = 0, data: bool = False, css: str = ""
+) -> str:
     no = ' translate="no"' if data else ""
     shift = f' dx="{dx}"' if dx else ""
+    kind = f' class="{css}"' if css else ""
     return (
-        f'<text x="{x}" y="{y:.0f}"{shift} font-size="{FONT_PX}" fill="{INK}" text-anchor="{anchor}"{no}>'
+        f'<text x="{x}" y="{y:.0f}"{shift}{kind} font-size="{FONT_PX}" fill="{INK}" text-anchor="{anchor}"{no}>'
         f"{escape(content)}</text>"
     )
 
@@ -107,8 +110,9 @@ def trend_columns(
     id_prefix: str, title: str, description: str, months: list[tuple[int, int, Bar]], unit: str
 ) -> Markup:
     """Earned and redeemed of each month as pairs of columns: the month's number under each pair, the
-    year under each January, a scale in hours on the left. `months` holds (year, month, amounts)."""
-    plot_top, plot_px, left = 36.0, 200.0, 12.0
+    year under each January, a scale in hours on the left (on a narrow screen every other month is
+    named). `months` holds (year, month, amounts)."""
+    plot_top, plot_px, left = 36.0, 200.0, 14.0
     largest = max([b.earned for _, _, b in months] + [b.redeemed for _, _, b in months] + [0]) / 60
     step = _step(largest)
     top_value = step * max(1, math.ceil(largest / step))
@@ -131,7 +135,9 @@ def trend_columns(
                     f' height="{height:.1f}" fill="{fill}" stroke="{EARNED if fill == EARNED else REDEEMED}"'
                     ' stroke-width="1"/>'
                 )
-        parts.append(_text(f"{start + slot / 2:.2f}%", bottom + 24, str(month), anchor="middle"))
+        # On a phone every other month is named (the newest always): twelve numbers would run together.
+        minor = "minor" if (len(months) - 1 - index) % 2 else ""
+        parts.append(_text(f"{start + slot / 2:.2f}%", bottom + 24, str(month), anchor="middle", css=minor))
         if month == 1:
             parts.append(_text(f"{start + slot * 0.1:.2f}%", bottom + 48, str(year)))
     return Markup(_open(id_prefix, bottom + 56, title, description) + "".join(parts) + "</svg>")  # noqa: S704

@@ -165,6 +165,7 @@ async def _reports(request: Request[Any, Any, State], who: Overseer) -> Response
         for row in report.by_grid
     ]
     months = [(m.year, m.month, Bar(str(m), r.totals.earned_minutes, r.totals.redeemed_minutes)) for m, r in trend]
+    current = shift(last_full_month(who.community.policy.time_zone), 1)
     query = {"month": str(month)}
     if who.choices:
         query["community"] = who.community.slug
@@ -187,7 +188,7 @@ async def _reports(request: Request[Any, Any, State], who: Overseer) -> Response
         report=report, month=month, month_words=month_in_words(month), bad_month=bad_month,
         asked_month=_query(request, "month", 20) if bad_month else str(month),
         previous_query=urlencode(query | {"month": str(shift(month, -1))}) if _in_range(shift(month, -1)) else None,
-        following_query=urlencode(query | {"month": str(shift(month, 1))}) if _in_range(shift(month, 1)) else None,
+        following_query=urlencode(query | {"month": str(shift(month, 1))}) if str(month) < str(current) else None,
         grid_chart=grid_chart, trend_chart=trend_chart, grid_label=grid_label, rating=_rating,
         service_types=[(service_name(t.service_type), t) for t in report.by_service_type],
         trend=[(month_in_words(m), r.totals) for m, r in trend],
