@@ -84,3 +84,5 @@ grant execute on function
     sign_in_with_pin(text, uuid, bytea),
     sign_out(text, bytea)
 to {app_role};
+-- Signing in on the pages with an access token (sql/functions/96_sign_in_token.sql).
+grant execute on function sign_in_with_token(text, bytea, bytea) to {app_role};

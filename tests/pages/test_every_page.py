@@ -60,7 +60,7 @@ def _unknown_parameters(routes: list[PageRoute], known: dict[str, Any]) -> list[
     return [f"{r.method} {r.path}: {p}" for r in routes for p in r.parameters if p not in known]
 
 
-QUERY_NAMES = ("community", "month", "action", "actor", "from", "to", "before", "next", "page", "status", "q")
+QUERY_NAMES = ("community", "month", "action", "actor", "from", "to", "before", "next", "page", "status", "q", "token")
 HOSTILE = [
     "x" * 5000,
     "a\x00b",

@@ -4,6 +4,7 @@ CSV) and the audit trail with the public log's checkpoint; nothing there writes.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api
+from tests.pages.helpers import csrf_of
 from tests.pages.people import person, signed_in
+from timebank.auth.bootstrap import create_principal
 from timebank.http.context import Principal
 from timebank.pages.oversight import home_of, last_full_month
 
@@ -170,3 +173,52 @@ async def test_another_community_named_in_the_query_is_not_found(pages: AsyncTes
         answer = await pages.get(path, params={"community": other.slug}, headers=EN)
         assert answer.status_code == 404, path
         assert f"社区 {other.slug}" not in answer.text  # its name (the slug asked for is echoed in links only)
+
+
+async def _token_form(pages: AsyncTestClient[Any]) -> str:
+    page = await pages.get("/login?token", headers=EN)
+    assert page.status_code == 200
+    assert 'action="/login/token"' in page.text
+    return csrf_of(page.text)
+
+
+async def test_an_auditor_without_a_pin_signs_in_with_an_access_token(
+    pages: AsyncTestClient[Any], api: Api, database: str
+) -> None:
+    community, _, _ = await _month_with_services(api)
+    held = "tb_auditor_" + secrets.token_urlsafe(24)
+    await create_principal(database, "auditor", community.slug, held)
+    pages.cookies.clear()
+    signed = await pages.post("/login/token", data={"csrf_token": await _token_form(pages), "token": held})
+    assert signed.status_code == 303
+    session_token = pages.cookies.get("tb_session")
+    assert session_token
+    assert session_token != held, "the session is a token of its own"
+    home = await pages.get("/")
+    assert home.headers["location"] == "/audit"
+    page = await pages.get("/audit", headers=EN)
+    assert page.status_code == 200
+    assert "Signed in with an access key" in events_of(page.text)
+    assert (await pages.get("/staff/reports", headers=EN)).status_code == 200
+    assert (await pages.post("/logout", data={"csrf_token": csrf_of(page.text)})).status_code == 303
+    assert (await pages.get("/audit")).headers["location"] == "/login", "signed out"
+    still = await api.get(f"/v1/communities/{community.slug}/reports/monthly", held, month="2026-11")
+    assert still.status_code == 200, "signing out revoked the session, not the token the auditor keeps"
+
+
+async def test_a_wrong_or_revoked_token_or_no_csrf_signs_nobody_in(pages: AsyncTestClient[Any], api: Api) -> None:
+    pages.cookies.clear()
+    for wrong in ("tb_nobody_" + secrets.token_urlsafe(24), "x" * 5000, "a\x00b", ""):
+        answer = await pages.post("/login/token", data={"csrf_token": await _token_form(pages), "token": wrong})
+        assert answer.status_code in (400, 401), wrong[:20]
+        assert 'id="sign-in-problem"' in answer.text
+        assert "tb_session" not in pages.cookies
+    member = await api.member(await api.community(), "resident")
+    revoked = await api.get(f"/v1/members/{member.id}/tokens", api.admin_token)
+    token_id = revoked.json()["items"][0]["id"]
+    assert (await api.post(f"/v1/tokens/{token_id}/revoke", api.admin_token)).status_code == 200
+    answer = await pages.post("/login/token", data={"csrf_token": await _token_form(pages), "token": member.token})
+    assert answer.status_code == 401
+    refused = await pages.post("/login/token", data={"token": api.admin_token})
+    assert refused.status_code == 403
+    assert "tb_session" not in pages.cookies

@@ -31,6 +31,7 @@ from timebank.pages.charts import Bar, grid_bars, trend_columns
 from timebank.pages.common import database_of, render, signed_in_principal, to_login
 from timebank.pages.i18n import current_language, gettext
 from timebank.pages.oversight_words import ACTIONS, SUBJECT_TYPES, actor_text, grid_label
+from timebank.pages.token_signin import login_with_token
 from timebank.pages.views import Text, service_name
 from timebank.pages.words import day_in_words, moment_in_words
 from timebank.reports import csv as report_csv
@@ -303,4 +304,4 @@ async def audit_page(request: Request[Any, Any, State]) -> Response[Any]:
     )  # fmt: skip
 
 
-OVERSIGHT_PAGES = [reports_page, reports_csv, audit_page]
+OVERSIGHT_PAGES = [reports_page, reports_csv, audit_page, login_with_token]

@@ -16,6 +16,7 @@ ACTIONS = {
     "member.pin_failed": N_("Wrong PIN when changing it"),
     "member.signed_in": N_("Signed in"),
     "member.sign_in_failed": N_("Wrong PIN at sign-in"),
+    "principal.signed_in": N_("Signed in with an access key"),
     "relative.added": N_("Relative added"),
     "relative.removed": N_("Relative removed"),
     "service_type.created": N_("Service type added"),

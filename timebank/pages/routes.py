@@ -32,6 +32,7 @@ from timebank.pages.common import (
 from timebank.pages.i18n import LANGUAGE_COOKIE
 from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
 from timebank.pages.signin import sign_in, sign_out
+from timebank.pages.token_signin import token_login_page
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
@@ -39,6 +40,8 @@ HISTORY_PAGE_SIZE = 20
 
 @get("/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, State]) -> Response[Any]:
+    if "token" in request.query_params:
+        return token_login_page(request)
     secret = session.pre_session(request) or session.new_secret()
     return render(
         request, "login.html", csrf=session.csrf_for(secret), form={}, error=None, locked_minutes=None,
