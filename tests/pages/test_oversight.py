@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from tests.client import Api
 from tests.pages.helpers import csrf_of
 from tests.pages.people import person, signed_in
+from tests.pages.test_catalog import untranslated
 from timebank.auth.bootstrap import create_principal
 from timebank.http.context import Principal
 from timebank.pages.oversight import home_of, last_full_month
@@ -222,3 +223,38 @@ async def test_a_wrong_or_revoked_token_or_no_csrf_signs_nobody_in(pages: AsyncT
     refused = await pages.post("/login/token", data={"token": api.admin_token})
     assert refused.status_code == 403
     assert "tb_session" not in pages.cookies
+
+
+async def test_every_word_on_the_overseers_pages_is_translated(pages: AsyncTestClient[Any], api: Api) -> None:
+    community, coordinator, _ = await _month_with_services(api)
+    resident = await person(api, community, "resident")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    for language, headers in (("zh", ZH), ("en", EN)):
+        await signed_in(pages, coordinator, **headers)
+        drawn = {
+            "reports": (await pages.get(f"/staff/reports?month={month}", headers=headers)).text,
+            "reports bad month": (await pages.get("/staff/reports?month=2026-13", headers=headers)).text,
+            "audit": (await pages.get("/audit", headers=headers)).text,
+            "audit bad day": (await pages.get("/audit?from=2026-02-30", headers=headers)).text,
+        }
+        await signed_in(pages, resident, **headers)
+        drawn["away"] = (await pages.get("/audit", headers=headers)).text
+        pages.cookies.clear()
+        token_page = await pages.get("/login?token", headers=headers)
+        drawn["/login?token"] = token_page.text
+        wrong = {"csrf_token": csrf_of(token_page.text), "token": "tb_wrong"}
+        drawn["/login?token wrong"] = (await pages.post("/login/token", data=wrong, headers=headers)).text
+        found = {name: words for name, html in drawn.items() if (words := untranslated(html, language))}
+        assert found == {}, f"{language}: words not from the catalog"
+
+
+async def test_a_grid_named_in_html_is_drawn_as_text(pages: AsyncTestClient[Any], api: Api) -> None:
+    community = await api.community()
+    coordinator = await person(api, community, "coordinator")
+    volunteer = await api.member(community, "volunteer", grid="<script>x</script>")
+    assert (await api.credit(volunteer, 60)).status_code == 201
+    await signed_in(pages, coordinator)
+    page = await pages.get("/staff/reports", params={"month": datetime.now(UTC).strftime("%Y-%m")})
+    assert page.status_code == 200
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;x&lt;/script&gt;" in page.text  # in the chart and in the table
