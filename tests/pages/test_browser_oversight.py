@@ -122,12 +122,13 @@ async def test_an_auditor_reads_the_trail_and_the_report_and_downloads_the_csv(
             await page.goto("/login?token")
             await check_page(page, f"login-token-{language}-{width_name}", screenshot_dir)
             await seen.context.close()
-        seen = await visit(browser, server, language, 375)
-        page = await seen.context.new_page()
-        await sign_in(page, resident)
-        await page.wait_for_url("**/me")
-        response = await page.goto("/audit")
-        assert response is not None
-        assert response.status == 403
-        await check_page(page, f"away-{language}-phone", screenshot_dir)
-        await seen.context.close()
+        for width_name, width in WIDTHS.items():
+            seen = await visit(browser, server, language, width)
+            page = await seen.context.new_page()
+            await sign_in(page, resident)
+            await page.wait_for_url("**/me")
+            response = await page.goto("/audit")
+            assert response is not None
+            assert response.status == 403
+            await check_page(page, f"away-{language}-{width_name}", screenshot_dir)
+            await seen.context.close()

@@ -1,12 +1,13 @@
 """Issue 11, item 7: nothing leaks and nothing breaks, on every page the app has (its route table).
 
 1. Every page (GET, and POST of every form with a valid CSRF token) as every role of ANOTHER
-   community: 404, 403 or a redirect, never this community's data.
+   community: never this community's data; a page whose path names this community's record answers
+   404, 403 or a redirect to sign-in (or home).
 2. Every page with hostile query strings and form values: no 5xx, no redirect off the service, and
    no hostile HTML reflected unescaped.
 
-Pages added later are walked by themselves. A page whose path has a parameter this file does not
-know fails the test: add the parameter to PATH_VALUES (a value naming this community's record).
+Pages added later are walked by themselves. A page this file does not know how to walk (a path
+parameter without a value in path_values, a method other than GET or POST) fails both tests.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def path_values(theirs: Theirs) -> dict[str, Any]:
 
 
 def _unknown_parameters(routes: list[PageRoute], known: dict[str, Any]) -> list[str]:
-    return [f"{r.method} {r.path}: {p}" for r in routes for p in r.parameters if p not in known]
+    """What this file cannot walk: a path parameter without a value, a method other than GET and POST."""
+    unknown = [f"{r.method} {r.path}: {p}" for r in routes for p in r.parameters if p not in known]
+    return unknown + [f"{r.method} {r.path}" for r in routes if r.method not in ("GET", "POST")]
 
 
 QUERY_NAMES = ("community", "month", "action", "actor", "from", "to", "before", "next", "page", "status", "q", "token")
@@ -116,7 +119,7 @@ async def test_every_page_as_every_role_of_another_community_shows_nothing_of_th
     routes = page_routes(pages.app)
     theirs = await _theirs(api)
     known = path_values(theirs)
-    assert _unknown_parameters(routes, known) == [], "add these path parameters to PATH_VALUES"
+    assert _unknown_parameters(routes, known) == [], "teach this file to walk these (path_values, methods)"
     assert {"/", "/login", "/me", "/staff/reports", "/audit"} <= {r.path for r in routes}
     other = await api.community()
     tag = uuid.uuid4().hex[:6]
@@ -171,7 +174,7 @@ async def test_every_page_with_hostile_queries_and_forms_never_breaks_or_reflect
     routes = page_routes(pages.app)
     theirs = await _theirs(api)
     known = path_values(theirs)
-    assert _unknown_parameters(routes, known) == [], "add these path parameters to PATH_VALUES"
+    assert _unknown_parameters(routes, known) == [], "teach this file to walk these (path_values, methods)"
     readers: list[Resident | None] = [None, *theirs.members]
     for reader in readers:
         for route in routes:
@@ -219,3 +222,14 @@ def _assert_sound(answer: Any, route: PageRoute, value: str) -> None:
     assert _safe_location(answer), (route, value[:40], answer.headers.get("location"))
     body = answer.content.decode("utf-8", "replace")
     assert not any(raw in body for raw in RAW_HTML), (route, value[:40], "hostile HTML reflected unescaped")
+
+
+def test_a_page_the_walk_cannot_walk_fails_it() -> None:
+    known = {"member_id": "m"}
+    routes = [
+        PageRoute("/staff/members/{member_id:uuid}", "GET", ("member_id",)),
+        PageRoute("/staff/cards/{card_id:uuid}", "GET", ("card_id",)),
+        PageRoute("/me", "PUT", ()),
+    ]
+    assert _unknown_parameters(routes, known) == ["GET /staff/cards/{card_id:uuid}: card_id", "PUT /me"]
+    assert fill(routes[0].path, known) == "/staff/members/m"

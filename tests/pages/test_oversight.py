@@ -129,6 +129,8 @@ async def test_a_month_that_is_no_month_is_said_next_to_the_field(pages: AsyncTe
         assert answer.status_code == 400, bad
         assert 'id="month-problem"' in answer.text
         assert "<b>x</b>" not in answer.text
+    earliest = await pages.get("/staff/reports", params={"month": "1900-01"}, headers=EN)
+    assert earliest.status_code == 200, "the first month there is has no months before it to chart"
 
 
 async def test_the_audit_trail_names_people_filters_and_pages(pages: AsyncTestClient[Any], api: Api) -> None:

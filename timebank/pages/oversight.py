@@ -158,7 +158,9 @@ async def _reports(request: Request[Any, Any, State], who: Overseer) -> Response
     db = database_of(request)
     try:
         report = await _report(db, who, month)
-        trend = [(m, await _report(db, who, m)) for m in (shift(month, -k) for k in range(TREND_MONTHS - 1, -1, -1))]
+        # The 11 months before, each from the same service as the month itself (12 reports in all).
+        earlier = [shift(month, -k) for k in range(TREND_MONTHS - 1, 0, -1)]
+        trend = [*[(m, await _report(db, who, m)) for m in earlier if _in_range(m)], (month, report)]
     except ForbiddenError:
         return _away(request, 403, who.csrf)
     by_grid = [
