@@ -260,3 +260,19 @@ async def test_a_grid_named_in_html_is_drawn_as_text(pages: AsyncTestClient[Any]
     assert page.status_code == 200
     assert "<script>" not in page.text
     assert "&lt;script&gt;x&lt;/script&gt;" in page.text  # in the chart and in the table
+
+
+async def test_an_admin_signed_in_with_its_token_chooses_the_community(pages: AsyncTestClient[Any], api: Api) -> None:
+    community, _, _ = await _month_with_services(api)
+    pages.cookies.clear()
+    signed = await pages.post("/login/token", data={"csrf_token": await _token_form(pages), "token": api.admin_token})
+    assert signed.status_code == 303
+    assert (await pages.get("/")).headers["location"] == "/audit"
+    chosen = await pages.get("/audit", params={"community": community.slug}, headers=ZH)
+    assert chosen.status_code == 200
+    assert f'<option value="{community.slug}" translate="no" selected>' in chosen.text
+    assert "王志愿" in events_of(chosen.text)
+    report = await pages.get("/staff/reports", params={"community": community.slug}, headers=ZH)
+    assert report.status_code == 200
+    assert f"community={community.slug}" in report.text  # the CSV link keeps the community
+    assert (await pages.get("/audit", params={"community": "c-nowhere"})).status_code == 404
