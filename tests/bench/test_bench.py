@@ -15,6 +15,7 @@ from bench import postgres
 from bench.load import parse
 from bench.stats import percentile, percentiles
 from bench.workloads import Result, judge
+from tests.tools import missing_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,11 +93,11 @@ def test_wrk_summary_is_parsed_from_the_marker_line() -> None:
 def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> None:
     """The whole command with tiny sizes and one-second workloads (about 20 s)."""
     if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+        missing_tool("wrk", "apt-get install -y wrk")
     try:
         postgres.find_pgbench(15)
     except SystemExit:
-        pytest.skip("pgbench is not installed")
+        missing_tool("pgbench", "apt-get install -y postgresql-15 (or the PostgreSQL server's own package)")
     out = tmp_path / "bench.json"
     command = [
         sys.executable, "-m", "bench", "--quick", "--server-url", server_url, "--connections", "4",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from litestar.testing import AsyncTestClient
 
@@ -196,7 +197,10 @@ async def _hostile_get(
     """The page with `value` in its query (and its text path parameters), then each form it draws
     sent with `value` in every field (and the page's own CSRF token)."""
     await _ensure_signed_in(pages, reader)
-    hostile_path = {name: value if f"{{{name}:str}}" in route.path else known[name] for name in route.parameters}
+    # A text path parameter gets the hostile value too, percent-encoded as a browser sends it.
+    hostile_path = {
+        name: quote(value, safe="") if f"{{{name}:str}}" in route.path else known[name] for name in route.parameters
+    }
     paths = {fill(route.path, known), fill(route.path, hostile_path) if value else ""} - {""}
     # The community alone (a community not found answers before anything else is read), then the rest at once.
     queries = [{"community": value}, {name: value for name in QUERY_NAMES if name != "community"}]

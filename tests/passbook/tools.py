@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.tools import missing_tool
 from timebank.errors import DomainError
 from timebank.passbook.fonts import Font, find_font
 
@@ -23,9 +21,7 @@ def require_tools() -> Font:
     except DomainError:
         missing.append("a Chinese font")
     if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the passbook tests need {', '.join(missing)} in CI: {INSTALL}")
-        pytest.skip(f"needs {', '.join(missing)}: {INSTALL}")
+        missing_tool(", ".join(missing), INSTALL)
     return font
 
 

@@ -84,12 +84,14 @@ async def execute_write(
     body: msgspec.Struct | None,
     *args: Any,
     returning: tuple[str, ...] = (),
+    key: str | None = None,
 ) -> WriteResult:
     """Call `function(actor, request_id, key, hash, *args)` and apply the idempotency contract.
 
     `returning` names further columns of the function's result to hand back (never stored with the key).
+    `key`: the idempotency key when it does not come in a header (the pages carry it in their forms).
     """
-    key = idempotency_key(request)
+    key = key if key is not None else idempotency_key(request)
     for value in args:
         # Minutes beyond PostgreSQL's bigint are out of every community's range.
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
