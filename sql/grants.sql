@@ -75,7 +75,8 @@ grant execute on function
     log_pending(integer),
     log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint),
     log_record_checkpoint(bigint, bytea, text),
-    _log_leaf_json(uuid)
+    _log_leaf_json(uuid),
+    log_inclusion(uuid, bigint)
 to {app_role};
 -- Signing in on the pages (sql/functions/95_sign_in.sql).
 grant execute on function
@@ -83,6 +84,12 @@ grant execute on function
     record_sign_in_failure(text, uuid),
     sign_in_with_pin(text, uuid, bytea),
     sign_out(text, bytea)
+to {app_role};
+-- Sign-in cards (sql/functions/96_pages_staff.sql); the table itself (secret hashes) is not granted.
+grant execute on function
+    issue_sign_in_card(uuid, text, uuid, bytea),
+    sign_in_card_member(bytea),
+    sign_in_card_issued_at(uuid)
 to {app_role};
 -- Signing in on the pages with an access token (sql/functions/96_sign_in_token.sql).
 grant execute on function sign_in_with_token(text, bytea, bytea) to {app_role};

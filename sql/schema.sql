@@ -2569,6 +2569,37 @@ $$;
 
 
 --
+-- Name: issue_sign_in_card(uuid, text, uuid, bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.issue_sign_in_card(p_actor uuid, p_request_id text, p_member_id uuid, p_secret_hash bytea) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_member members;
+    v_replaced boolean;
+    v_at timestamptz := clock_timestamp();
+begin
+    select * into v_member from members where id = p_member_id;
+    if not found then
+        perform _fail('not_found', 'no such member');
+    end if;
+    perform _authorize(_principal(p_actor), v_member.community_id, null, array[]::text[], array['coordinator'],
+        'no such member');
+    v_replaced := exists (select 1 from sign_in_cards where member_id = p_member_id);
+    insert into sign_in_cards (member_id, secret_hash, issued_at, issued_by)
+    values (p_member_id, p_secret_hash, v_at, p_actor::text)
+    on conflict (member_id) do update
+       set secret_hash = excluded.secret_hash, issued_at = excluded.issued_at, issued_by = excluded.issued_by;
+    perform _audit(p_actor::text, p_member_id, 'member.sign_in_card_issued', 'member', p_member_id,
+        v_member.community_id, p_request_id, jsonb_build_object('replaced', v_replaced));
+    return v_at;
+end;
+$$;
+
+
+--
 -- Name: log_append(bigint, uuid[], smallint[], bigint[], bytea[], xid8, bigint); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2597,13 +2628,23 @@ begin
         v_expected := v_expected + (v_to >> v_level) - (p_from >> v_level);
         v_level := v_level + 1;
     end loop;
+    -- Each node's children are nodes given here or the old tree's complete subtrees (its right edge):
+    -- joined in memory, not looked up one by one.
+    with known as materialized (
+        select * from unnest(p_levels, p_indexes, p_hashes) as n(level, index, hash)
+        union all
+        select x.level, x.index, x.hash
+          from generate_series(0, 62) g
+          join log_nodes x on x.level = g and x.index = (p_from >> (g + 1)) << 1
+         where (p_from >> g) & 1 = 1
+    )
     select count(*) filter (where n.index < (p_from >> n.level) or n.index >= (v_to >> n.level)
                                or (n.level > 0 and n.hash is distinct from
                                    sha256('\x01'::bytea || l.hash || r.hash)))
       into v_bad
       from unnest(p_levels, p_indexes, p_hashes) as n(level, index, hash)
-      left join log_nodes l on l.level = n.level - 1 and l.index = 2 * n.index
-      left join log_nodes r on r.level = n.level - 1 and r.index = 2 * n.index + 1;
+      left join known l on l.level = n.level - 1 and l.index = 2 * n.index
+      left join known r on r.level = n.level - 1 and r.index = 2 * n.index + 1;
     if v_bad > 0 or coalesce(cardinality(p_levels), 0) <> v_expected then
         raise exception using errcode = 'TB000', detail = 'invalid_request',
             message = format('the nodes given are not the %s the new leaves complete', v_expected);
@@ -2620,18 +2661,46 @@ $$;
 
 
 --
+-- Name: log_inclusion(uuid, bigint); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.log_inclusion(p_transaction_id uuid, p_tree_size bigint) RETURNS TABLE(leaf_index bigint, leaf text, latest bigint, tree_size bigint, note text, levels smallint[], indexes bigint[], hashes bytea[])
+    LANGUAGE sql STABLE
+    AS $$
+    select l.leaf_index, v.leaf::text, c.latest, s.size, k.note, n.levels, n.indexes, n.hashes
+      from (select max(x.tree_size) as latest from log_checkpoints x) c
+      cross join lateral (select coalesce(p_tree_size, c.latest) as size) s
+      left join log_leaves l on l.transaction_id = p_transaction_id
+      left join log_checkpoints k on k.tree_size = s.size
+      left join lateral (select leaf from log_leaf_source v where v.transaction_id = l.transaction_id offset 0) v
+        on true
+      left join lateral (
+          select array_agg(x.level order by x.level, x.index) as levels,
+                 array_agg(x.index order by x.level, x.index) as indexes,
+                 array_agg(x.hash order by x.level, x.index) as hashes
+            from (select 0 as level, l.leaf_index as index
+                  union
+                  select g, (l.leaf_index >> g) # 1 from generate_series(0, 62) g
+                   where ((l.leaf_index >> g) # 1) < (s.size >> g)
+                  union
+                  select g, (s.size >> (g + 1)) << 1 from generate_series(0, 62) g
+                   where (s.size >> g) & 1 = 1) w
+            join log_nodes x on x.level = w.level and x.index = w.index
+      ) n on l.leaf_index < s.size;
+$$;
+
+
+--
 -- Name: log_pending(integer); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
 CREATE FUNCTION timebank.log_pending(p_limit integer) RETURNS TABLE(transaction_id uuid, xact_id xid8, seq bigint, leaf jsonb)
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'timebank', 'pg_temp'
-    SET jit TO 'off'
+    LANGUAGE sql STABLE
     AS $$
     with next as materialized (
         select t.id, t.xact_id, t.seq
-          from transactions t, log_state s
-         where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
+          from transactions t
+         where (t.xact_id, t.seq) >= ((select s.watermark_xact from log_state s), (select s.watermark_seq from log_state s))
            and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
          order by t.xact_id, t.seq
          limit p_limit
@@ -3908,6 +3977,34 @@ $_$;
 
 
 --
+-- Name: sign_in_card_issued_at(uuid); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_card_issued_at(p_member_id uuid) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select issued_at from sign_in_cards where member_id = p_member_id;
+$$;
+
+
+--
+-- Name: sign_in_card_member(bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_card_member(p_secret_hash bytea) RETURNS TABLE(community text, member_no text, display_name text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    select c.slug, m.member_no, m.display_name
+      from sign_in_cards s
+      join members m on m.id = s.member_id
+      join communities c on c.id = m.community_id
+     where s.secret_hash = p_secret_hash;
+$$;
+
+
+--
 -- Name: sign_in_pin_state(text, text); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -4438,6 +4535,19 @@ ALTER TABLE timebank.service_requests ALTER COLUMN seq ADD GENERATED ALWAYS AS I
 
 
 --
+-- Name: sign_in_cards; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.sign_in_cards (
+    member_id uuid NOT NULL,
+    secret_hash bytea NOT NULL,
+    issued_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    issued_by text NOT NULL,
+    CONSTRAINT sign_in_cards_secret_hash_sha256 CHECK ((octet_length(secret_hash) = 32))
+);
+
+
+--
 -- Name: token_revocations; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -4763,6 +4873,22 @@ ALTER TABLE ONLY timebank.service_requests
 
 ALTER TABLE ONLY timebank.service_types
     ADD CONSTRAINT service_types_pkey PRIMARY KEY (community_id, code);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_pkey PRIMARY KEY (member_id);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_secret_hash_key; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_secret_hash_key UNIQUE (secret_hash);
 
 
 --
@@ -5370,14 +5496,6 @@ ALTER TABLE ONLY timebank.idempotency_keys
 
 
 --
--- Name: log_leaves log_leaves_transaction_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
---
-
-ALTER TABLE ONLY timebank.log_leaves
-    ADD CONSTRAINT log_leaves_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES timebank.transactions(id);
-
-
---
 -- Name: member_pins member_pins_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -5511,6 +5629,14 @@ ALTER TABLE ONLY timebank.service_requests
 
 ALTER TABLE ONLY timebank.service_types
     ADD CONSTRAINT service_types_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
+
+
+--
+-- Name: sign_in_cards sign_in_cards_member_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.sign_in_cards
+    ADD CONSTRAINT sign_in_cards_member_id_fkey FOREIGN KEY (member_id) REFERENCES timebank.members(id);
 
 
 --

@@ -208,13 +208,17 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
                 if community_id is None:
                     print(f"no community {args.community!r}", file=sys.stderr)
                     return 2
-            report = await verify(conn, community_id, helpers)
             log_counts: dict[str, int] = {}
             log_violations: list[tuple[str, str]] = []
-            if log_target is not None:
-                from timebank.log.audit import verify_log
-
-                log_counts, log_violations = await verify_log(conn, *log_target)
+            if log_target is None:
+                report = await verify(conn, community_id, helpers)
+            else:
+                log_conns = [await _app_connection(settings, url, statement_timeout_ms=0) for _ in range(args.jobs + 1)]
+                ledger_helpers = list(helpers)
+                helpers.extend(log_conns)
+                report, log_counts, log_violations = await _verify_with_log(
+                    conn, ledger_helpers, community_id, log_conns, log_target
+                )
         finally:
             for connection in (conn, *helpers):
                 # A connection the server already dropped closes without a word.
@@ -237,6 +241,27 @@ def cmd_verify(settings: Settings, args: argparse.Namespace, database: Database)
         return 0 if ok else 1
 
     return asyncio.run(run())
+
+
+async def _verify_with_log(
+    conn: asyncpg.Connection,
+    helpers: list[asyncpg.Connection],
+    community_id: uuid.UUID | None,
+    log_conns: list[asyncpg.Connection],
+    log_target: tuple[Any, Any],
+) -> tuple[Any, dict[str, int], list[tuple[str, str]]]:
+    """The ledger's checks (mostly PostgreSQL's work) and the log's (leaves built by the log's
+    reading connections, hashed by this process) at once, each on connections of their own."""
+    from timebank.ledger.verify import verify
+    from timebank.log.audit import verify_log
+
+    ledger_task = asyncio.create_task(verify(conn, community_id, helpers))
+    try:
+        log_counts, log_violations = await verify_log(log_conns[0], *log_target, log_conns[1:])
+    finally:
+        if not ledger_task.done():
+            await asyncio.wait([ledger_task])
+    return ledger_task.result(), log_counts, log_violations
 
 
 def cmd_jobs_run_once(settings: Settings, args: argparse.Namespace, database: Database) -> int:
@@ -430,13 +455,17 @@ def cmd_log_seal(settings: Settings, args: argparse.Namespace, database: Databas
     async def run() -> int:
         url = await database.require_migrated()
         conn = await _app_connection(settings, url, statement_timeout_ms=0)
+        reader = None
         try:
-            result = await seal_once(conn, signer)
+            reader = await _app_connection(settings, url, statement_timeout_ms=0)
+            result = await seal_once(conn, signer, reader=reader)
         except SigningRefusedError as exc:
             print(f"timebank log seal: REFUSED: {exc}", file=sys.stderr)
             return 1
         finally:
-            await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
+            for opened in (conn, reader):
+                if opened is not None:
+                    await opened.close(timeout=CONNECT_TIMEOUT_SECONDS)
         signed = "a checkpoint signed" if result.checkpoint else "no new checkpoint"
         print(f"appended {result.appended} transaction(s); the log has {result.tree_size} leaves; {signed}")
         return 0

@@ -35,16 +35,20 @@ language sql stable as $$
 $$;
 
 -- What the sealer should log next: visible transactions at or after the watermark that have no leaf
--- yet, in (xact_id, seq) order, with the xmin of the snapshot this read saw. Run it in a
--- repeatable-read transaction to read the state and the candidates in one snapshot.
+-- yet, in (xact_id, seq) order. Run it in a repeatable-read transaction to read the state and the
+-- candidates in one snapshot. A plain SQL function (no SECURITY DEFINER, no SET: the service role
+-- reads these tables itself), so that PostgreSQL inlines it: a cursor over it then builds leaves as
+-- they are fetched instead of all of them before the first row, and the watermark, given as two
+-- scalars, is an index condition rather than a filter over every row logged before it. The caller
+-- sets jit off: the planner overestimates the per-row leaf builds and would compile for longer
+-- than they take.
 create or replace function log_pending(p_limit integer)
 returns table (transaction_id uuid, xact_id xid8, seq bigint, leaf jsonb)
--- JIT off: the planner overestimates the per-row leaf builds and would compile for longer than they take.
-language sql stable security definer set search_path = timebank, pg_temp set jit = off as $$
+language sql stable as $$
     with next as materialized (
         select t.id, t.xact_id, t.seq
-          from transactions t, log_state s
-         where (t.xact_id, t.seq) >= (s.watermark_xact, s.watermark_seq)
+          from transactions t
+         where (t.xact_id, t.seq) >= ((select s.watermark_xact from log_state s), (select s.watermark_seq from log_state s))
            and not exists (select 1 from log_leaves l where l.transaction_id = t.id)
          order by t.xact_id, t.seq
          limit p_limit
@@ -85,13 +89,23 @@ begin
         v_expected := v_expected + (v_to >> v_level) - (p_from >> v_level);
         v_level := v_level + 1;
     end loop;
+    -- Each node's children are nodes given here or the old tree's complete subtrees (its right edge):
+    -- joined in memory, not looked up one by one.
+    with known as materialized (
+        select * from unnest(p_levels, p_indexes, p_hashes) as n(level, index, hash)
+        union all
+        select x.level, x.index, x.hash
+          from generate_series(0, 62) g
+          join log_nodes x on x.level = g and x.index = (p_from >> (g + 1)) << 1
+         where (p_from >> g) & 1 = 1
+    )
     select count(*) filter (where n.index < (p_from >> n.level) or n.index >= (v_to >> n.level)
                                or (n.level > 0 and n.hash is distinct from
                                    sha256('\x01'::bytea || l.hash || r.hash)))
       into v_bad
       from unnest(p_levels, p_indexes, p_hashes) as n(level, index, hash)
-      left join log_nodes l on l.level = n.level - 1 and l.index = 2 * n.index
-      left join log_nodes r on r.level = n.level - 1 and r.index = 2 * n.index + 1;
+      left join known l on l.level = n.level - 1 and l.index = 2 * n.index
+      left join known r on r.level = n.level - 1 and r.index = 2 * n.index + 1;
     if v_bad > 0 or coalesce(cardinality(p_levels), 0) <> v_expected then
         raise exception using errcode = 'TB000', detail = 'invalid_request',
             message = format('the nodes given are not the %s the new leaves complete', v_expected);
@@ -151,4 +165,38 @@ begin
     end if;
     insert into log_checkpoints (tree_size, root_hash, note) values (p_tree_size, p_root, p_note);
 end;
+$$;
+
+-- Everything an inclusion proof needs, in one statement (one snapshot, one round trip): the leaf's
+-- index and JSON, the latest signed size, the note signed at p_tree_size (default the latest), and
+-- the stored hashes the proof is folded from. Those are a superset, found without walking the
+-- tree: the leaf, at every level the sibling of the leaf's ancestor when that sibling is complete
+-- within the size, and the complete subtrees that make up the tree of that size (its right edge,
+-- whose tail is any partial sibling range). About 2·log2(size) rows, each by primary key. Plain
+-- SQL (no SET, not SECURITY DEFINER: the service role reads these tables itself), so PostgreSQL
+-- inlines it into the caller's prepared statement instead of planning its body on every call.
+create or replace function log_inclusion(p_transaction_id uuid, p_tree_size bigint)
+returns table (leaf_index bigint, leaf text, latest bigint, tree_size bigint, note text,
+               levels smallint[], indexes bigint[], hashes bytea[])
+language sql stable as $$
+    select l.leaf_index, v.leaf::text, c.latest, s.size, k.note, n.levels, n.indexes, n.hashes
+      from (select max(x.tree_size) as latest from log_checkpoints x) c
+      cross join lateral (select coalesce(p_tree_size, c.latest) as size) s
+      left join log_leaves l on l.transaction_id = p_transaction_id
+      left join log_checkpoints k on k.tree_size = s.size
+      left join lateral (select leaf from log_leaf_source v where v.transaction_id = l.transaction_id offset 0) v
+        on true
+      left join lateral (
+          select array_agg(x.level order by x.level, x.index) as levels,
+                 array_agg(x.index order by x.level, x.index) as indexes,
+                 array_agg(x.hash order by x.level, x.index) as hashes
+            from (select 0 as level, l.leaf_index as index
+                  union
+                  select g, (l.leaf_index >> g) # 1 from generate_series(0, 62) g
+                   where ((l.leaf_index >> g) # 1) < (s.size >> g)
+                  union
+                  select g, (s.size >> (g + 1)) << 1 from generate_series(0, 62) g
+                   where (s.size >> g) & 1 = 1) w
+            join log_nodes x on x.level = w.level and x.index = w.index
+      ) n on l.leaf_index < s.size;
 $$;

@@ -15,7 +15,7 @@ from tests.sql.support import Community, Ledger, Member, app_connect, owner_conn
 from timebank.log import merkle, tree
 from timebank.log.leaf import leaf_from_json
 from timebank.log.note import Signer, open_checkpoint
-from timebank.log.sealer import seal_once
+from timebank.log.sealer import BATCH, SealResult, seal_once
 from timebank.log.signer import STATE_FILE, CheckpointSigner, SigningRefusedError
 
 
@@ -28,21 +28,29 @@ class Log:
     community: Community
     volunteer: Member
     signer: CheckpointSigner
+    reader: asyncpg.Connection | None  # given: rounds stream their rows from it (the server's way)
 
 
-@pytest.fixture
-async def log(fresh_db: str, tmp_path: Path) -> AsyncIterator[Log]:
+@pytest.fixture(params=["one connection", "streaming"])
+async def log(fresh_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Log]:
     app = await app_connect(fresh_db)
     owner = await owner_connect(fresh_db)
+    reader = await app_connect(fresh_db) if request.param == "streaming" else None
     try:
         ledger = await Ledger.with_new_admin(app, fresh_db)
         community = await ledger.community()
         volunteer = await ledger.member(community, "volunteer")
         signer = CheckpointSigner(Signer.generate("timebank.test/log"), tmp_path / "checkpoints")
-        yield Log(fresh_db, app, owner, ledger, community, volunteer, signer)
+        yield Log(fresh_db, app, owner, ledger, community, volunteer, signer, reader)
     finally:
         await app.close()
         await owner.close()
+        if reader is not None:
+            await reader.close()
+
+
+async def seal(log: Log, batch: int = BATCH) -> SealResult:
+    return await seal_once(log.app, log.signer, batch=batch, reader=log.reader)
 
 
 async def leaves(conn: asyncpg.Connection) -> list[uuid.UUID]:
@@ -52,16 +60,16 @@ async def leaves(conn: asyncpg.Connection) -> list[uuid.UUID]:
 
 async def test_every_transaction_is_logged_once_and_the_tree_is_the_rfc_tree(log: Log) -> None:
     ids = [uuid.UUID((await log.ledger.credit(log.volunteer, 15)).body["id"]) for _ in range(7)]
-    first = await seal_once(log.app, log.signer)
+    first = await seal(log)
     assert first.appended == 7
     assert first.tree_size == 7
     assert first.checkpoint is not None
     assert await leaves(log.app) == ids
     ids += [uuid.UUID((await log.ledger.credit(log.volunteer, 15)).body["id"]) for _ in range(6)]
-    second = await seal_once(log.app, log.signer, batch=4)  # several batches in one round
+    second = await seal(log, batch=4)  # several batches in one round
     assert second.appended == 6
     assert second.tree_size == 13
-    again = await seal_once(log.app, log.signer)
+    again = await seal(log)
     assert again.appended == 0
     assert again.checkpoint is None
     assert await leaves(log.app) == ids
@@ -96,7 +104,7 @@ async def test_a_transaction_held_open_across_a_seal_is_logged_after_it_commits(
         slow_id = uuid.UUID((await slow.credit(log.volunteer, 30)).body["id"])  # written, not committed
         after = uuid.UUID((await log.ledger.credit(other, 45)).body["id"])
         assert await log.app.fetchval("select seq from transactions where id = $1", after) > 0
-        result = await seal_once(log.app, log.signer)
+        result = await seal(log)
         assert await leaves(log.app) == [before, after]  # the later one is logged; the held one is not visible
         assert result.tree_size == 2
         # The watermark stays at or below the held transaction, which could still commit.
@@ -108,7 +116,7 @@ async def test_a_transaction_held_open_across_a_seal_is_logged_after_it_commits(
         await held.commit()
     finally:
         await slow_conn.close()
-    result = await seal_once(log.app, log.signer)
+    result = await seal(log)
     assert result.appended == 1
     assert await leaves(log.app) == [before, after, slow_id]  # appended when it committed, not skipped
 
@@ -125,7 +133,7 @@ async def test_a_rolled_back_transaction_never_becomes_a_leaf(log: Log) -> None:
         await aborted.rollback()
     finally:
         await conn.close()
-    await seal_once(log.app, log.signer)
+    await seal(log)
     assert await leaves(log.app) == [kept]
     assert gone not in await leaves(log.app)
 
@@ -133,7 +141,7 @@ async def test_a_rolled_back_transaction_never_becomes_a_leaf(log: Log) -> None:
 async def test_the_log_tables_are_append_only_and_the_app_role_cannot_write_them(log: Log) -> None:
     await log.ledger.credit(log.volunteer, 15)
     await log.ledger.credit(log.volunteer, 15)
-    await seal_once(log.app, log.signer)
+    await seal(log)
     for statement in (
         "update log_leaves set leaf_index = leaf_index + 10",
         "delete from log_leaves",
@@ -165,7 +173,7 @@ async def test_the_log_tables_are_append_only_and_the_app_role_cannot_write_them
 async def test_the_signer_refuses_a_tree_inconsistent_with_its_last_checkpoint(log: Log) -> None:
     for _ in range(3):
         await log.ledger.credit(log.volunteer, 15)
-    await seal_once(log.app, log.signer)
+    await seal(log)
     # A superuser rewrites history: leaf 1's hash and every node above it, consistently.
     await log.owner.execute("alter table log_nodes disable trigger log_nodes_append_only")
     await log.owner.execute("update log_nodes set hash = sha256(hash) where level = 0 and index = 1")
@@ -177,9 +185,9 @@ async def test_the_signer_refuses_a_tree_inconsistent_with_its_last_checkpoint(l
     await log.owner.execute("alter table log_nodes enable trigger log_nodes_append_only")
     await log.ledger.credit(log.volunteer, 15)
     with pytest.raises(SigningRefusedError, match="not consistent with the checkpoint of 3"):
-        await seal_once(log.app, log.signer)
+        await seal(log)
     assert await log.app.fetchval("select max(tree_size) from log_checkpoints") == 3
     # The state the signer keeps is a note it signed: a forged one is refused too.
     (log.signer.directory / STATE_FILE).write_text("forged\n\n— timebank.test/log AAAA\n")
     with pytest.raises(SigningRefusedError, match="not a checkpoint signed by this key"):
-        await seal_once(log.app, log.signer)
+        await seal(log)

@@ -75,7 +75,7 @@ async def test_every_word_on_every_page_is_translated(pages: AsyncTestClient[Any
 
 def test_the_templates_hold_no_bare_words() -> None:
     """A template's text outside {{ }} and {% %} is markup only (a word there would skip the catalog)."""
-    for template in (Path(__file__).parents[2] / "timebank" / "pages" / "templates").glob("*.html"):
+    for template in (Path(__file__).parents[2] / "timebank" / "pages" / "templates").rglob("*.html"):
         source = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", template.read_text(encoding="utf-8"), flags=re.S)
         source = re.sub(r"<[^>]*>", " ", source)
         words = [w for w in re.findall(r"[A-Za-z]{2,}|[\u3400-\u9fff]+", source) if w not in ("English", "中文")]

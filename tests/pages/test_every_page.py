@@ -55,6 +55,7 @@ def path_values(theirs: Theirs) -> dict[str, Any]:
         "request_id": uuid.uuid4(),
         "batch_id": uuid.uuid4(),
         "transaction_id": uuid.uuid4(),
+        "step": "assign",
     }
 
 

@@ -61,7 +61,8 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                 "request_handled",
                 method=scope.get("method"),
                 route=route or "unmatched",
-                path=scope.get("path", "")[:200],
+                # A path that holds a secret (a sign-in card's, /login/card/{secret}) is logged as its route.
+                path=route if route and "{secret}" in route else scope.get("path", "")[:200],
                 status=status,
                 principal=state.get("principal_id"),
                 code=state.get("error_code"),

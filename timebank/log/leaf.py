@@ -8,6 +8,7 @@ format would get a new number, recorded per leaf (log_leaves.leaf_format).
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -43,8 +44,11 @@ _decoder = msgspec.json.Decoder(LeafV1)
 _sorted = msgspec.json.Encoder(order="sorted")
 
 
+_CONTROL = re.compile("[\x00-\x1f]")
+
+
 def _has_control_characters(leaf: LeafV1) -> bool:
-    return any(ord(c) < 0x20 for text in (leaf.community, leaf.description) for c in text)
+    return _CONTROL.search(leaf.community) is not None or _CONTROL.search(leaf.description) is not None
 
 
 def leaf_bytes(leaf: LeafV1) -> bytes:

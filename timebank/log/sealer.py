@@ -29,11 +29,23 @@ Long-running writers do not hold the log back (a visible row is logged whatever 
 they only keep the watermark, and so the number of logged rows re-checked each round, from moving.
 Two sealers (server processes, `timebank log seal`) may run at once: log_append refuses an append
 that does not start where the tree ends (log_moved), and the loser reads again.
+
+Streaming a backlog
+-------------------
+Given a second connection (`reader`), a round reads every pending row in one snapshot S through a
+cursor on it and appends them batch by batch on the first, so that PostgreSQL builds the next
+batch's leaves while this process hashes and the other connection stores the previous batch (a
+million existing transactions: about a minute on two busy cores instead of several). The
+watermark after each batch is the one above for that batch read in S: every row below
+(last.xact_id, last.seq + 1) with an xact_id under xmin(S) is visible in S and came earlier in the
+stream; after the last batch it is (xmin(S), 0). The tree's right edge is carried from batch to
+batch in memory; log_append still checks every node against its stored children.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +60,10 @@ log = structlog.get_logger(__name__)
 
 BATCH = 5000
 SEALER_TIMEOUT = "set local statement_timeout = '120s'"
+# The planner overestimates the per-row leaf builds of log_pending and would compile them for longer than they take.
+NO_JIT = "set local jit = off"
+STATE = "select tree_size, pg_snapshot_xmin(pg_current_snapshot())::text as xmin from log_state"
+PENDING = "select transaction_id, xact_id::text as xact_id, seq, leaf::text from log_pending($1)"
 
 
 @dataclass
@@ -62,24 +78,27 @@ async def _append_batch(conn: Any, batch: int) -> tuple[int, int] | None:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         # A backlog (a large ledger when the log is first switched on) may take longer than a request may.
         await conn.execute(SEALER_TIMEOUT)
-        state = await conn.fetchrow(
-            "select tree_size, watermark_xact::text::numeric as wx, watermark_seq as ws,"
-            " pg_snapshot_xmin(pg_current_snapshot())::text::numeric as xmin from log_state"
-        )
-        rows = await conn.fetch(
-            "select transaction_id, xact_id::text::numeric as xact_id, seq, leaf::text from log_pending($1)", batch
-        )
+        await conn.execute(NO_JIT)
+        state = await conn.fetchrow(STATE)
+        rows = await conn.fetch(PENDING, batch)
         size = state["tree_size"]
         frontier = await tree.stored_nodes(conn, merkle.frontier(size)) if rows else {}
     if not rows:
         return 0, size
-    leaves = [merkle.leaf_hash(leaf_from_json(r["leaf"])) for r in rows]
-    made = merkle.append(size, leaves, frontier.__getitem__)
+    made = merkle.append(size, _leaf_hashes(rows), frontier.__getitem__)
     xmin, last = int(state["xmin"]), rows[-1]
     if len(rows) == batch and int(last["xact_id"]) < xmin:
         watermark = (int(last["xact_id"]), last["seq"] + 1)
     else:
         watermark = (xmin, 0)
+    new_size = await _store(conn, size, rows, made, watermark)
+    return None if new_size is None else (len(rows), new_size)
+
+
+async def _store(
+    conn: Any, size: int, rows: list[Any], made: dict[tuple[int, int], bytes], watermark: tuple[int, int]
+) -> int | None:
+    """log_append the rows' leaves and the nodes they complete; the new size, or None when the log moved."""
     nodes = sorted(made.items())
     try:
         async with conn.transaction():
@@ -98,19 +117,75 @@ async def _append_batch(conn: Any, batch: int) -> tuple[int, int] | None:
         if getattr(exc, "detail", None) == "log_moved" or isinstance(exc, asyncpg.UniqueViolationError):
             return None
         raise
-    return len(rows), new_size
+    return new_size
 
 
-async def append_pending(conn: Any, batch: int = BATCH) -> tuple[int, int]:
-    """Append every transaction committed so far; (leaves appended, tree size)."""
+def _leaf_hashes(rows: list[Any]) -> list[bytes]:
+    return [merkle.leaf_hash(leaf_from_json(r["leaf"])) for r in rows]
+
+
+async def _stream_round(conn: Any, reader: Any, batch: int) -> tuple[int, int] | None:
+    """One round read in one snapshot on `reader`, appended batch by batch on `conn` (module docstring)."""
+    async with reader.transaction(isolation="repeatable_read", readonly=True):
+        await reader.execute(SEALER_TIMEOUT)  # each fetch; the first also finds every pending row
+        await reader.execute(NO_JIT)
+        state = await reader.fetchrow(STATE)
+        size, xmin = state["tree_size"], int(state["xmin"])
+        cursor = await reader.cursor(PENDING, 2**31 - 1)
+        # Read ahead: PostgreSQL builds the next batch while this one is hashed and stored.
+        queue: asyncio.Queue[tuple[list[Any], list[bytes]] | BaseException] = asyncio.Queue(maxsize=2)
+
+        async def read() -> None:
+            try:
+                while True:
+                    rows = await cursor.fetch(batch)
+                    await queue.put((rows, _leaf_hashes(rows)))
+                    if len(rows) < batch:
+                        return
+            except Exception as exc:  # handed to the appending side, which raises it
+                await queue.put(exc)
+
+        reading = asyncio.create_task(read())
+        try:
+            frontier = await tree.stored_nodes(conn, merkle.frontier(size))
+            appended = 0
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                rows, leaves = item
+                if not rows:
+                    break
+                made = merkle.append(size, leaves, frontier.__getitem__)
+                last_xact = int(rows[-1]["xact_id"])
+                done = len(rows) < batch or last_xact >= xmin
+                watermark = (xmin, 0) if done else (last_xact, rows[-1]["seq"] + 1)
+                new_size = await _store(conn, size, rows, made, watermark)
+                if new_size is None:
+                    return None
+                frontier = {node: made.get(node) or frontier[node] for node in merkle.frontier(new_size)}
+                appended, size = appended + len(rows), new_size
+                if len(rows) < batch:
+                    break
+            await reading
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+    return appended, size
+
+
+async def append_pending(conn: Any, batch: int = BATCH, reader: Any = None) -> tuple[int, int]:
+    """Append every transaction committed so far; (leaves appended, tree size). With a second
+    connection, `reader`, a backlog is streamed (module docstring)."""
     appended = 0
     while True:
-        step = await _append_batch(conn, batch)
+        step = await (_stream_round(conn, reader, batch) if reader is not None else _append_batch(conn, batch))
         if step is None:
             continue
         count, size = step
         appended += count
-        if count < batch:
+        if reader is not None or count < batch:
             return appended, size
 
 
@@ -131,8 +206,8 @@ async def sign_checkpoint(conn: Any, signer: CheckpointSigner) -> str | None:
     return note
 
 
-async def seal_once(conn: Any, signer: CheckpointSigner | None, batch: int = BATCH) -> SealResult:
-    appended, size = await append_pending(conn, batch)
+async def seal_once(conn: Any, signer: CheckpointSigner | None, batch: int = BATCH, reader: Any = None) -> SealResult:
+    appended, size = await append_pending(conn, batch, reader)
     note = await sign_checkpoint(conn, signer) if signer is not None else None
     return SealResult(appended, size, note)
 
@@ -141,8 +216,8 @@ async def run_sealer_job(db: Any, signer: CheckpointSigner | None, interval_seco
     """Every interval, seal what committed since (the server's background job)."""
     while True:
         try:
-            async with db.connection() as conn:
-                result = await seal_once(conn, signer)
+            async with db.connection() as conn, db.connection() as reader:
+                result = await seal_once(conn, signer, reader=reader)
             if result.appended:
                 log.info("log_sealed", appended=result.appended, tree_size=result.tree_size)
         except asyncio.CancelledError:

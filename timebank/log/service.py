@@ -78,34 +78,30 @@ async def inclusion_proof(
     """The proof of a transaction (whose reader the caller was found to be) against a signed checkpoint."""
 
     async def work(conn: Any) -> InclusionProof:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            leaf = await conn.fetchrow(
-                "select leaf_index, _log_leaf_json(transaction_id)::text as leaf"
-                " from log_leaves where transaction_id = $1",
-                transaction_id,
+        found = await conn.fetchrow("select * from log_inclusion($1, $2)", transaction_id, tree_size)
+        index, latest, size = found["leaf_index"], found["latest"], found["tree_size"]
+        if index is None or latest is None or index >= latest:
+            raise NotYetLoggedError(
+                "the transaction is not in the public log yet; retry shortly", max(1, math.ceil(seal_interval_seconds))
             )
-            latest = await conn.fetchval("select max(tree_size) from log_checkpoints")
-            if leaf is None or latest is None or leaf["leaf_index"] >= latest:
-                raise NotYetLoggedError(
-                    "the transaction is not in the public log yet; retry shortly",
-                    max(1, math.ceil(seal_interval_seconds)),
-                )
-            index = leaf["leaf_index"]
-            size = latest if tree_size is None else tree_size
-            if size > latest:
-                raise NotYetLoggedError(
-                    f"no checkpoint of {size} leaves is signed yet; the latest has {latest}",
-                    max(1, math.ceil(seal_interval_seconds)),
-                )
-            checkpoint = await conn.fetchval("select note from log_checkpoints where tree_size = $1", size)
-            if checkpoint is None or size <= index:
-                raise DomainError(
-                    code="invalid_tree_size",
-                    detail=f"tree_size {size} is not the size of a signed checkpoint that contains leaf {index}",
-                    errors=[{"field": "tree_size", "message": f"use a signed size above {index}, at most {latest}"}],
-                )
-            leaf_hash, path = await tree.inclusion_path(conn, index, size)
-        extra = leaf_from_json(leaf["leaf"])
+        if size > latest:
+            raise NotYetLoggedError(
+                f"no checkpoint of {size} leaves is signed yet; the latest has {latest}",
+                max(1, math.ceil(seal_interval_seconds)),
+            )
+        checkpoint = found["note"]
+        if checkpoint is None or size <= index:
+            raise DomainError(
+                code="invalid_tree_size",
+                detail=f"tree_size {size} is not the size of a signed checkpoint that contains leaf {index}",
+                errors=[{"field": "tree_size", "message": f"use a signed size above {index}, at most {latest}"}],
+            )
+        stored = {
+            (level, node): bytes(h)
+            for level, node, h in zip(found["levels"], found["indexes"], found["hashes"], strict=True)
+        }
+        leaf_hash, path = tree.inclusion_from(stored, index, size)
+        extra = leaf_from_json(found["leaf"])
         return InclusionProof(
             leaf_index=index,
             tree_size=size,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from timebank.log import merkle
@@ -34,8 +34,18 @@ async def root_at(conn: Any, size: int) -> bytes:
 async def inclusion_path(conn: Any, index: int, size: int) -> tuple[bytes, list[bytes]]:
     """The leaf hash at `index` and its RFC 6962 inclusion path in the tree of `size` leaves."""
     ranges = merkle.inclusion_ranges(index, size)
-    stored = await stored_nodes(conn, merkle.nodes_for(ranges) | {(0, index)})
-    return stored[(0, index)], [merkle.range_hash(lo, hi, stored) for lo, hi in ranges]
+    return inclusion_from(await stored_nodes(conn, merkle.nodes_for(ranges) | {(0, index)}), index, size)
+
+
+def inclusion_from(stored: Mapping[Node, bytes], index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """inclusion_path from stored hashes already read (any superset of the ones it needs);
+    KeyError names a missing one."""
+    try:
+        return stored[(0, index)], [
+            merkle.range_hash(lo, hi, stored) for lo, hi in merkle.inclusion_ranges(index, size)
+        ]
+    except KeyError as exc:
+        raise KeyError(f"the log lacks the stored subtree (level, index) {exc.args[0]}") from None
 
 
 async def consistency_path(conn: Any, first: int, second: int) -> list[bytes]:

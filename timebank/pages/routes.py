@@ -33,6 +33,7 @@ from timebank.pages.i18n import LANGUAGE_COOKIE
 from timebank.pages.member_routes import MEMBER_HANDLERS
 from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
 from timebank.pages.signin import sign_in, sign_out
+from timebank.pages.staff.routes import STAFF_ROUTES
 from timebank.pages.token_signin import token_login_page
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
@@ -156,7 +157,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history, *MEMBER_HANDLERS, *OVERSIGHT_PAGES],
+    route_handlers=[
+        login_page,
+        login,
+        logout,
+        home,
+        switch_language,
+        me,
+        history,
+        *MEMBER_HANDLERS,
+        *STAFF_ROUTES,
+        *OVERSIGHT_PAGES,
+    ],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],

@@ -20,8 +20,8 @@ from segno import DataOverflowError
 from timebank.passbook.fonts import Font
 from timebank.passbook.models import Page, Passbook, PassbookEntry
 
-# Eleven rows leave room, on a full page, for the ※ note above the code.
-ROWS_PER_PAGE = 11
+# Ten rows leave room, on a full page, for the ※ note above the code and a code of QR_MM.
+ROWS_PER_PAGE = 10
 
 # Sizes in points (text) and millimetres (layout). 16 pt is about 5.6 mm a character.
 TITLE_PT = 26
@@ -32,7 +32,10 @@ NOTE_PT = 14
 SMALL_PT = 12
 MARGIN = 14.0
 ROW_H = 11.5
-QR_MM = 62.0
+# A proof at a million leaves is about 1,800 characters: a version 35 code (157 modules) at level M,
+# so 72 mm gives modules of 0.46 mm (at level L, when M will not hold it, 141 modules of 0.51 mm),
+# which phone cameras read from paper; 62 mm (0.39 mm) often needed several tries.
+QR_MM = 72.0
 # Columns: 日期, 摘要, 存入, 支出, 余额 (widths in mm, 182 in all).
 COLUMNS = (("日期", 43.0), ("摘要", 41.0), ("存入", 30.0), ("支出", 30.0), ("余额", 38.0))
 NOT_LOGGED = "※"
@@ -187,7 +190,14 @@ def qr_for(page: Page) -> tuple[segno.QRCode, bool] | None:
     """The page's QR code, and whether it carries the leaf (else the proof alone, for a long entry)."""
     if page.proof is None or page.short_proof is None:
         return None
-    for text, whole, error in ((page.proof, True, "m"), (page.short_proof, False, "m"), (page.short_proof, False, "l")):
+    # The leaf rides in the code whenever any level holds it: lower error correction before dropping it.
+    tries = (
+        (page.proof, True, "m"),
+        (page.proof, True, "l"),
+        (page.short_proof, False, "m"),
+        (page.short_proof, False, "l"),
+    )
+    for text, whole, error in tries:
         try:
             return segno.make(text, error=error, micro=False, boost_error=False), whole
         except DataOverflowError:

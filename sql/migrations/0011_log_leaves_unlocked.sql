@@ -1,0 +1,11 @@
+-- A leaf's transaction is no longer a foreign key.
+--
+-- The foreign key made every appended leaf run its own lookup that also took FOR KEY SHARE on the
+-- transaction's row, which writes that row's header: logging a million existing transactions
+-- dirtied (and wrote to the WAL) every page of `transactions`, and was half of the sealer's time.
+-- It guarded little: transactions refuse DELETE and UPDATE (append-only triggers), so a transaction
+-- once logged stays there, and log_append (the only way to add a leaf) never could check that a
+-- leaf is its transaction's bytes either — that is `timebank verify --checkpoints`' work, which
+-- recomputes every leaf from the ledger and names a leaf whose transaction does not exist
+-- (log_leaves_match_ledger), as it names one whose transaction differs.
+alter table log_leaves drop constraint log_leaves_transaction_id_fkey;
