@@ -91,3 +91,5 @@ grant execute on function
     sign_in_card_member(bytea),
     sign_in_card_issued_at(uuid)
 to {app_role};
+-- Signing in on the pages with an access token (sql/functions/96_sign_in_token.sql).
+grant execute on function sign_in_with_token(text, bytea, bytea) to {app_role};

@@ -4081,6 +4081,35 @@ $$;
 
 
 --
+-- Name: sign_in_with_token(text, bytea, bytea); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.sign_in_with_token(p_request_id text, p_presented_hash bytea, p_session_hash bytea) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_principal principals;
+    v_token uuid;
+begin
+    select p.* into v_principal
+      from tokens t join principals p on p.id = t.principal_id
+     where t.token_hash = p_presented_hash
+       and not exists (select 1 from token_revocations r where r.token_id = t.id);
+    if not found then
+        return null;
+    end if;
+    insert into tokens (principal_id, token_hash, created_by) values (v_principal.id, p_session_hash, 'sign_in')
+    returning id into v_token;
+    perform _audit(v_principal.id::text, null, 'principal.signed_in', 'principal', v_principal.id,
+        coalesce(v_principal.community_id, (select community_id from members where id = v_principal.member_id)),
+        p_request_id, jsonb_build_object('token_id', v_token, 'kind', v_principal.kind));
+    return v_principal.id;
+end;
+$$;
+
+
+--
 -- Name: sign_out(text, bytea); Type: FUNCTION; Schema: timebank; Owner: -
 --
 

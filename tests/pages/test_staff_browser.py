@@ -58,7 +58,7 @@ async def test_a_coordinator_registers_sets_a_pin_credits_an_activity_and_correc
         seen = await visit(browser, server, language, 375, scripts=False)
         page = await seen.context.new_page()
         await sign_in(page, place.coordinator)
-        await page.wait_for_url("**/me")
+        await page.wait_for_url("**/staff")
         # Register a volunteer.
         await page.goto("/staff/members/new")
         await page.fill("#display_name", "钱新来")
@@ -194,7 +194,7 @@ async def test_every_staff_page_passes_axe_in_both_languages_and_widths(
             seen = await visit(browser, server, language, width)
             page = await seen.context.new_page()
             await sign_in(page, place.coordinator, PIN)
-            await page.wait_for_url("**/me")
+            await page.wait_for_url("**/staff")
             await _staff_pages(page, api, work, f"{language}-{width_name}", screenshot_dir)
             assert seen.foreign() == [], "requests left the service"
             await seen.context.close()
@@ -208,7 +208,7 @@ async def test_a_double_clicked_and_reloaded_activity_confirmation_credits_once(
     seen = await visit(browser, server, "zh", 1280, scripts=False)
     page = await seen.context.new_page()
     await sign_in(page, place.coordinator)
-    await page.wait_for_url("**/me")
+    await page.wait_for_url("**/staff")
     await page.goto("/staff/credit")
     await page.fill("#numbers", " ".join([await member_no(api, v) for v in volunteers]))
     await page.fill("#minutes", "30")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import math
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from timebank.db import Database
@@ -12,7 +14,7 @@ from timebank.errors import DomainError, NotFoundError
 from timebank.log import tree
 from timebank.log.leaf import leaf_from_json
 from timebank.log.models import ConsistencyProof, InclusionProof
-from timebank.log.note import TlogProof
+from timebank.log.note import SIGNATURE_PREFIX, TlogProof
 
 
 class NotYetLoggedError(DomainError):
@@ -34,6 +36,40 @@ async def latest_checkpoint(db: Database) -> str:
     if note is None:
         raise NotFoundError("no checkpoint has been signed yet")
     return note
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """The latest signed checkpoint as a person reads it: how many leaves, the root, when, by whom."""
+
+    tree_size: int
+    root: str  # base64, as the checkpoint's note writes it
+    signed_at: datetime
+    origin: str
+    signers: list[str]
+
+
+async def latest_checkpoint_summary(db: Database) -> CheckpointSummary | None:
+    """The latest signed checkpoint, or None before the first is signed."""
+    row = await db.fetchrow(
+        "select tree_size, root_hash, signed_at, note from log_checkpoints order by tree_size desc limit 1"
+    )
+    if row is None:
+        return None
+    note: str = row["note"]
+    body, _, signatures = note.rpartition("\n\n")
+    signers = [
+        line[len(SIGNATURE_PREFIX) :].rpartition(" ")[0]
+        for line in signatures.split("\n")
+        if line.startswith(SIGNATURE_PREFIX)
+    ]
+    return CheckpointSummary(
+        tree_size=row["tree_size"],
+        root=_b64(row["root_hash"]),
+        signed_at=row["signed_at"],
+        origin=body.split("\n", 1)[0],
+        signers=signers,
+    )
 
 
 async def inclusion_proof(

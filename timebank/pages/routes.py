@@ -31,8 +31,10 @@ from timebank.pages.common import (
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
 from timebank.pages.member_routes import MEMBER_HANDLERS
+from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
 from timebank.pages.signin import sign_in, sign_out
 from timebank.pages.staff.routes import STAFF_ROUTES
+from timebank.pages.token_signin import token_login_page
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
@@ -40,6 +42,8 @@ HISTORY_PAGE_SIZE = 20
 
 @get("/login", include_in_schema=False)
 async def login_page(request: Request[Any, Any, State]) -> Response[Any]:
+    if "token" in request.query_params:
+        return token_login_page(request)
     secret = session.pre_session(request) or session.new_secret()
     return render(
         request, "login.html", csrf=session.csrf_for(secret), form={}, error=None, locked_minutes=None,
@@ -100,9 +104,9 @@ async def logout(request: Request[Any, Any, State]) -> Response[Any]:
 @get("/", include_in_schema=False)
 async def home(request: Request[Any, Any, State]) -> Response[Any]:
     principal = await signed_in_principal(request)
-    if principal is None or principal.member_id is None:
+    if principal is None:
         return to_login(request)
-    return Redirect("/me", status_code=303)
+    return Redirect(home_of(principal), status_code=303)
 
 
 @get("/language", include_in_schema=False)
@@ -153,7 +157,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 router = Router(
     path="/",
-    route_handlers=[login_page, login, logout, home, switch_language, me, history, *MEMBER_HANDLERS, *STAFF_ROUTES],
+    route_handlers=[
+        login_page,
+        login,
+        logout,
+        home,
+        switch_language,
+        me,
+        history,
+        *MEMBER_HANDLERS,
+        *STAFF_ROUTES,
+        *OVERSIGHT_PAGES,
+    ],
     before_request=set_language,
     include_in_schema=False,
     tags=["pages"],
