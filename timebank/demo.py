@@ -710,6 +710,8 @@ async def _issue_sign_ins(conn: asyncpg.Connection, request_id: str) -> list[Sig
 
 # ---------------------------------------------------------------------------------------------
 # The summary printed by `timebank demo`.
+# Where `/` sends each role after sign-in (PAGES.md).
+HOME_PAGES = {"resident": "/me", "volunteer": "/me", "coordinator": "/staff", "auditor": "/audit"}
 # ---------------------------------------------------------------------------------------------
 
 
@@ -779,12 +781,16 @@ async def _summary(
         "  transactions: " + ", ".join(f"{k['kind']} {k['n']}" for k in kinds),
         "  by month (Asia/Shanghai): " + ", ".join(f"{m['month']} {m['n']}" for m in months),
         "",
-        f"The service: {base} (start it with `timebank serve`); in a browser, {base}/schema is the API reference.",
+        f"The service: {base} (start it with `timebank serve`); {base}/schema is the API reference.",
         "",
-        f"Sign in to community {SLUG} with member number and PIN (PINs are set afresh on each run):",
-        "  role         name      member_no  PIN",
+        f"In a browser, open {base}/login and sign in to community {SLUG} with a member number and PIN",
+        "(PINs are set afresh on each run); each person lands on their own page:",
+        "  role         name      member_no  PIN     lands on",
     ]
-    lines.extend(f"  {_pad(s.role, 13)}{_pad(s.name, 10)}{_pad(s.member_no, 11)}{s.pin}" for s in sign_ins)
+    lines.extend(
+        f"  {_pad(s.role, 13)}{_pad(s.name, 10)}{_pad(s.member_no, 11)}{_pad(s.pin, 8)}{base}{HOME_PAGES[s.role]}"
+        for s in sign_ins
+    )
     lines.append("")
     lines.append("Tokens for the API (shown once; only their SHA-256 is stored):")
     lines.extend(f"  {_pad(s.role + ' ' + s.name, 22)}{s.token}" for s in sign_ins)

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.pages.helpers import csrf_of
 from timebank.app import create_app
 from timebank.config import Settings
 from timebank.demo import DemoError, load_demo
@@ -23,7 +24,9 @@ from timebank.ledger.verify import verify
 from timebank.members.pins import pin_matches
 
 TOKEN = re.compile(r"\btb_[A-Za-z0-9_-]{43}\b")
-SIGN_IN = re.compile(r"^  (resident|volunteer|coordinator|auditor) +(\S+) +(\d{6}) +(\d{6})$", re.MULTILINE)
+SIGN_IN = re.compile(
+    r"^  (resident|volunteer|coordinator|auditor) +(\S+) +(\d{6}) +(\d{6}) +(http://\S+)$", re.MULTILINE
+)
 STATUSES = {"open", "assigned", "in_progress", "reported", "completed", "disputed", "cancelled"}
 SERVICE_TYPES = {"meals", "cleaning", "bathing", "medical_escort", "companionship", "errands"}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -274,7 +277,7 @@ async def test_the_monthly_reports_have_something_to_show(fresh_db: str, setting
 async def test_the_printed_sign_in_data_works(demo: str, demo_db: asyncpg.Connection) -> None:
     rows = SIGN_IN.findall(demo)
     assert [r[0] for r in rows] == ["resident", "volunteer", "coordinator", "auditor"], demo
-    for role, name, member_no, pin in rows:
+    for role, name, member_no, pin, _home in rows:
         member = await demo_db.fetchrow(
             "select m.id, m.display_name, m.roles, p.pin_hash from members m join communities c on c.id = m.community_id"
             " join member_pins p on p.member_id = m.id where c.slug = 'zixuan' and m.member_no = $1",
@@ -287,6 +290,29 @@ async def test_the_printed_sign_in_data_works(demo: str, demo_db: asyncpg.Connec
         assert not await pin_matches(member["pin_hash"], f"{(int(pin) + 1) % 10**6:06d}")
     assert "zixuan" in demo
     assert "http://" in demo
+
+
+async def test_each_printed_sign_in_opens_that_persons_page(fresh_db: str, settings: Settings, demo: str) -> None:
+    """Item 1 of the pages issue: the console says where to open a browser; signing in there as each
+    role lands on the page printed beside it, which shows that person."""
+    assert re.search(r"open http://\S+/login and sign in to community zixuan", demo), demo
+    async with AsyncTestClient(app=create_app(settings, fresh_db)) as client:
+        client.follow_redirects = False
+        for role, name, member_no, pin, home in SIGN_IN.findall(demo):
+            client.cookies.clear()
+            form = await client.get("/login")
+            signed_in = await client.post(
+                "/login",
+                data={"csrf_token": csrf_of(form.text), "community": "zixuan", "member_no": member_no, "pin": pin},
+            )
+            assert signed_in.status_code == 303, (role, signed_in.text)
+            landing = await client.get(signed_in.headers["location"])
+            assert landing.status_code == 303, (role, landing.text)
+            path = home.split("/", 3)[3]
+            assert landing.headers["location"] == "/" + path, (role, landing.headers["location"], home)
+            page = await client.get("/" + path)
+            assert page.status_code == 200, (role, page.text[:500])
+            assert name in page.text, (role, name)
 
 
 async def test_the_printed_tokens_and_curl_lines_work(fresh_db: str, settings: Settings, demo: str) -> None:

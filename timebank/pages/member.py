@@ -32,7 +32,7 @@ class Signed:
 
     def page(self) -> dict[str, Any]:
         """The context every signed-in page draws with."""
-        return {"member": self.member, "csrf": self.csrf, "signed_in": True}
+        return {"member": self.member, "csrf": self.csrf, "signed_in": True, "signed_in_name": self.member.display_name}
 
 
 async def signed(request: Request[Any, Any, State], role: str | None = None) -> Signed | Response[Any]:

@@ -26,6 +26,7 @@ from timebank.errors import DomainError, ForbiddenError, InvalidRequestError
 from timebank.http.context import Principal
 from timebank.http.months import CalendarMonth, parse_month
 from timebank.log import service as public_log
+from timebank.members import service as members
 from timebank.pages import session
 from timebank.pages.charts import Bar, grid_bars, trend_columns
 from timebank.pages.common import database_of, render, signed_in_principal, to_login
@@ -51,6 +52,8 @@ class Overseer:
     community: Community
     # For those who may read every community (admins, auditors of all): the communities to choose from.
     choices: list[Community]
+    # The member's name; none for an admin or auditor signed in with an access key.
+    name: str | None
 
 
 def _query(request: Request[Any, Any, State], name: str, limit: int = 64) -> str:
@@ -90,7 +93,8 @@ async def overseer(request: Request[Any, Any, State]) -> Overseer | Response[Any
             return _away(request, 404, csrf)
     except DomainError:
         return _away(request, 404, csrf)
-    return Overseer(principal, csrf, community, choices)
+    name = None if principal.member_id is None else (await members.get_own(db, principal.member_id)).display_name
+    return Overseer(principal, csrf, community, choices, name)
 
 
 def home_of(principal: Principal) -> str:
@@ -188,6 +192,7 @@ async def _reports(request: Request[Any, Any, State], who: Overseer) -> Response
     )
     return render(
         request, "reports.html", 400 if bad_month else 200, csrf=who.csrf, signed_in=True, who=who,
+        signed_in_name=who.name,
         report=report, month=month, month_words=month_in_words(month), bad_month=bad_month,
         asked_month=_query(request, "month", 20) if bad_month else str(month),
         previous_query=urlencode(query | {"month": str(shift(month, -1))}) if _in_range(shift(month, -1)) else None,
@@ -296,6 +301,7 @@ async def audit_page(request: Request[Any, Any, State]) -> Response[Any]:
     checkpoint = await public_log.latest_checkpoint_summary(db)
     return render(
         request, "audit.html", 400 if problems else 200, csrf=who.csrf, signed_in=True, who=who, events=events,
+        signed_in_name=who.name,
         older=older, first_page=before_seq is None, filters=filters, problems=problems,
         older_query=urlencode({k: v for k, v in filters.items() if v}),
         actions=sorted(((gettext(words), code) for code, words in ACTIONS.items()), key=lambda a: a[0]),

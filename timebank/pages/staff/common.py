@@ -35,10 +35,11 @@ class Staff:
     slug: str
     time_zone: str
     csrf: str
+    name: str
 
     @property
     def context(self) -> dict[str, Any]:
-        return {"csrf": self.csrf, "signed_in": True, "staff": True}
+        return {"csrf": self.csrf, "signed_in": True, "staff": True, "signed_in_name": self.name}
 
 
 async def staff_of(request: Request[Any, Any, State]) -> Staff | Response[Any]:
@@ -55,6 +56,7 @@ async def staff_of(request: Request[Any, Any, State]) -> Staff | Response[Any]:
     return Staff(
         principal, community_id, await communities.slug_of(db, community_id),
         await communities.time_zone_of(db, community_id), session.csrf_for(token),
+        (await members.get_own(db, principal.member_id)).display_name,
     )  # fmt: skip
 
 
