@@ -41,7 +41,9 @@ SHAPES = """
 """
 
 
-async def test_the_fast_history_passes_verify_and_matches_the_operations(database: str) -> None:
+async def test_the_fast_history_passes_verify_and_matches_the_operations(fresh_db: str) -> None:
+    # A database of its own: verify reads the whole ledger, and other tests plant violations in theirs.
+    database = fresh_db
     seeder = await Seeder.connect(database, uuid.uuid4().hex[:10], connections=2)
     try:
         history = await ReportSeeder(seeder).seed(2_000, 12)

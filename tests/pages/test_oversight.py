@@ -276,3 +276,16 @@ async def test_an_admin_signed_in_with_its_token_chooses_the_community(pages: As
     assert report.status_code == 200
     assert f"community={community.slug}" in report.text  # the CSV link keeps the community
     assert (await pages.get("/audit", params={"community": "c-nowhere"})).status_code == 404
+
+
+async def test_the_community_being_read_is_always_among_the_choices(pages: AsyncTestClient[Any], api: Api) -> None:
+    """The chooser lists the first 200 communities; a later one, being read, is listed (and selected) too."""
+    for _ in range(201):
+        await api.community()
+    late = await api.community()
+    pages.cookies.clear()
+    signed = await pages.post("/login/token", data={"csrf_token": await _token_form(pages), "token": api.admin_token})
+    assert signed.status_code == 303
+    chosen = await pages.get("/audit", params={"community": late.slug}, headers=ZH)
+    assert chosen.status_code == 200
+    assert f'<option value="{late.slug}" translate="no" selected>' in chosen.text

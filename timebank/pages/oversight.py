@@ -93,6 +93,9 @@ async def overseer(request: Request[Any, Any, State]) -> Overseer | Response[Any
             return _away(request, 404, csrf)
     except DomainError:
         return _away(request, 404, csrf)
+    if choices and all(c.slug != community.slug for c in choices):
+        # The chooser lists the first communities; the one being read is always among them.
+        choices = [community, *choices]
     name = None if principal.member_id is None else (await members.get_own(db, principal.member_id)).display_name
     return Overseer(principal, csrf, community, choices, name)
 
