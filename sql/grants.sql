@@ -93,3 +93,7 @@ grant execute on function
 to {app_role};
 -- Signing in on the pages with an access token (sql/functions/96_sign_in_token.sql).
 grant execute on function sign_in_with_token(text, bytea, bytea) to {app_role};
+-- The outcome of each `timebank verify` run (sql/functions/99_verify_runs.sql): the command records
+-- it, /audit shows the last one.
+grant select on verify_runs to {app_role};
+grant execute on function record_verify_run(uuid, boolean, integer, integer) to {app_role};

@@ -3465,6 +3465,20 @@ $$;
 
 
 --
+-- Name: record_verify_run(uuid, boolean, integer, integer); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.record_verify_run(p_community_id uuid, p_with_checkpoints boolean, p_checks integer, p_violations integer) RETURNS timestamp with time zone
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    insert into verify_runs (community_id, with_checkpoints, checks, violations)
+    values (p_community_id, p_with_checkpoints, p_checks, p_violations)
+    returning finished_at;
+$$;
+
+
+--
 -- Name: reject_ledger_change(); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -4614,6 +4628,35 @@ ALTER TABLE timebank.transactions ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENT
 
 
 --
+-- Name: verify_runs; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE TABLE timebank.verify_runs (
+    seq bigint NOT NULL,
+    finished_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    community_id uuid,
+    with_checkpoints boolean NOT NULL,
+    checks integer NOT NULL,
+    violations integer NOT NULL,
+    CONSTRAINT verify_runs_counts_non_negative CHECK (((checks >= 0) AND (violations >= 0)))
+);
+
+
+--
+-- Name: verify_runs_seq_seq; Type: SEQUENCE; Schema: timebank; Owner: -
+--
+
+ALTER TABLE timebank.verify_runs ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME timebank.verify_runs_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: accounts accounts_member_id_key; Type: CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -4979,6 +5022,14 @@ ALTER TABLE ONLY timebank.transactions
 
 ALTER TABLE ONLY timebank.transactions
     ADD CONSTRAINT transactions_seq_key UNIQUE (seq);
+
+
+--
+-- Name: verify_runs verify_runs_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.verify_runs
+    ADD CONSTRAINT verify_runs_pkey PRIMARY KEY (seq);
 
 
 --
@@ -5402,6 +5453,20 @@ CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON timebank.transactions
 
 
 --
+-- Name: verify_runs verify_runs_append_only; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER verify_runs_append_only BEFORE DELETE OR UPDATE ON timebank.verify_runs FOR EACH ROW EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
+-- Name: verify_runs verify_runs_no_truncate; Type: TRIGGER; Schema: timebank; Owner: -
+--
+
+CREATE TRIGGER verify_runs_no_truncate BEFORE TRUNCATE ON timebank.verify_runs FOR EACH STATEMENT EXECUTE FUNCTION timebank.reject_ledger_change();
+
+
+--
 -- Name: accounts accounts_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
 --
 
@@ -5727,6 +5792,14 @@ ALTER TABLE ONLY timebank.transactions
 
 ALTER TABLE ONLY timebank.transactions
     ADD CONSTRAINT transactions_service_request_id_fkey FOREIGN KEY (service_request_id) REFERENCES timebank.service_requests(id);
+
+
+--
+-- Name: verify_runs verify_runs_community_id_fkey; Type: FK CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.verify_runs
+    ADD CONSTRAINT verify_runs_community_id_fkey FOREIGN KEY (community_id) REFERENCES timebank.communities(id);
 
 
 --

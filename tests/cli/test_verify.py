@@ -114,6 +114,30 @@ async def test_verify_passes_on_a_healthy_ledger(ledgers: Ledgers) -> None:
         assert code == 0, out + err
 
 
+async def test_each_verify_run_is_recorded_for_the_audit_page(ledgers: Ledgers) -> None:
+    """/audit shows auditors the last run: its outcome is kept, append-only, whether it passed or not."""
+    code, out, err = await run_verify(ledgers.url)
+    assert code == 0, out + err
+    runs = await ledgers.owner.fetch("select * from verify_runs order by seq")
+    assert [(r["community_id"], r["checks"], r["violations"], r["with_checkpoints"]) for r in runs] == [
+        (None, len(CHECKS), 0, False)
+    ]
+    await ledgers.owner.execute("set session_replication_role = replica")
+    await ledgers.owner.execute(
+        "update postings set minutes = minutes + 1 where transaction_id = $1 and minutes > 0", ledgers.gift_id
+    )
+    await ledgers.owner.execute("set session_replication_role = origin")
+    code, out, err = await run_verify(ledgers.url, "--community", "tampered")
+    assert code == 1, out + err
+    last = await ledgers.owner.fetchrow("select * from verify_runs order by seq desc limit 1")
+    assert last["community_id"] == ledgers.community.id
+    assert last["violations"] == len(violations(out)) > 0
+    with pytest.raises(asyncpg.PostgresError):
+        await ledgers.owner.execute("update verify_runs set violations = 0")
+    with pytest.raises(asyncpg.PostgresError):
+        await ledgers.owner.execute("delete from verify_runs")
+
+
 async def test_verify_refuses_an_unknown_community(ledgers: Ledgers) -> None:
     code, out, err = await run_verify(ledgers.url, "--community", "no-such-place")
     assert code == 2, out + err

@@ -289,3 +289,20 @@ async def test_the_community_being_read_is_always_among_the_choices(pages: Async
     chosen = await pages.get("/audit", params={"community": late.slug}, headers=ZH)
     assert chosen.status_code == 200
     assert f'<option value="{late.slug}" translate="no" selected>' in chosen.text
+
+
+async def test_the_audit_page_shows_the_last_check_of_the_ledger(
+    pages: AsyncTestClient[Any], api: Api, owner: Any
+) -> None:
+    community, _, auditor = await _month_with_services(api)
+    community_id = uuid.UUID(community.id)
+    await signed_in(pages, auditor)
+    # Recorded by `timebank verify` (tests/cli/test_verify.py runs the command); here by its function.
+    await owner.execute("select timebank.record_verify_run($1, false, 12, 0)", community_id)
+    passed = await pages.get("/audit", headers=ZH)
+    assert re.search(r'<p id="last-verify" data-violations="0">\s*<strong>通过：没有发现问题。</strong>', passed.text)
+    assert "本社区" in passed.text
+    await owner.execute("select timebank.record_verify_run($1, true, 15, 2)", community_id)
+    failed = await pages.get("/audit", headers={"Accept-Language": "en"})
+    assert re.search(r'<p id="last-verify" data-violations="2">\s*<strong>Problems found: 2</strong>', failed.text)
+    assert "with the saved checkpoints" in failed.text

@@ -87,3 +87,26 @@ async def list_events(
         for r in rows[:limit]
     ]
     return events, rows
+
+
+class VerifyRun(msgspec.Struct, frozen=True):
+    """The outcome of a `timebank verify` run: when, over what, how many checks and violations."""
+
+    finished_at: datetime
+    whole_ledger: bool
+    with_checkpoints: bool
+    checks: int
+    violations: int
+
+
+async def last_verify_run(db: Database, community_id: uuid.UUID) -> VerifyRun | None:
+    """The latest run that checked this community: over the whole ledger or over it alone."""
+    row = await db.fetchrow(
+        """
+        select finished_at, community_id is null as whole_ledger, with_checkpoints, checks, violations
+          from verify_runs where community_id is null or community_id = $1
+         order by seq desc limit 1
+        """,
+        community_id,
+    )
+    return None if row is None else VerifyRun(**dict(row))

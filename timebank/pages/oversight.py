@@ -41,6 +41,8 @@ from timebank.reports.models import MonthlyReport
 
 READERS = ("coordinator", "auditor")
 AUDIT_PAGE_SIZE = 25
+# The command whose runs /audit reports (a command's name: shown as code, never translated).
+VERIFY_COMMAND = "timebank verify"
 TREND_MONTHS = 12
 _DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
@@ -302,6 +304,7 @@ async def audit_page(request: Request[Any, Any, State]) -> Response[Any]:
     if who.choices:
         filters["community"] = who.community.slug
     checkpoint = await public_log.latest_checkpoint_summary(db)
+    verified = await audit.last_verify_run(db, who.community.id)
     return render(
         request, "audit.html", 400 if problems else 200, csrf=who.csrf, signed_in=True, who=who, events=events,
         signed_in_name=who.name,
@@ -309,6 +312,9 @@ async def audit_page(request: Request[Any, Any, State]) -> Response[Any]:
         older_query=urlencode({k: v for k, v in filters.items() if v}),
         actions=sorted(((gettext(words), code) for code, words in ACTIONS.items()), key=lambda a: a[0]),
         checkpoint=checkpoint,
+        verified=verified,
+        verify_command=VERIFY_COMMAND,
+        verified_when=moment_in_words(verified.finished_at, time_zone) if verified else None,
         signed_when=moment_in_words(checkpoint.signed_at, time_zone) if checkpoint else None,
         signed_day=day_in_words(checkpoint.signed_at.astimezone(zone).date()) if checkpoint else None,
         coordinator="coordinator" in who.principal.roles,
