@@ -194,10 +194,12 @@ class Database:
         try:
             conn = await self.pool.acquire(timeout=self.settings.pool_acquire_timeout_seconds)
         except Exception as exc:
-            mapped = translate(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            # Any refusal to open a connection (a database not accepting connections or dropped, a
+            # server starting up) leaves the database unavailable to this request, whatever its
+            # SQLSTATE: 503, never a 500.
+            if isinstance(exc, (*CONNECTION_FAULTS, asyncpg.PostgresError)):
+                raise UnavailableError("the database is not available") from exc
+            raise
         try:
             yield conn
         except DomainError:

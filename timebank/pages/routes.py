@@ -35,6 +35,7 @@ from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
 from timebank.pages.signin import sign_in, sign_out
 from timebank.pages.staff.routes import STAFF_ROUTES
 from timebank.pages.token_signin import token_login_page
+from timebank.pages.trouble import page_trouble
 from timebank.pages.views import entry_view, request_view, upcoming_requests
 
 HISTORY_PAGE_SIZE = 20
@@ -170,6 +171,7 @@ router = Router(
         *OVERSIGHT_PAGES,
     ],
     before_request=set_language,
+    exception_handlers={Exception: page_trouble},
     include_in_schema=False,
     tags=["pages"],
 )
