@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import asyncpg
@@ -12,7 +13,12 @@ from litestar.testing import AsyncTestClient
 from tests.client import Api
 from tests.pages.helpers import PIN, csrf_of, resident_with_pin, sign_in
 from timebank.app import create_app
+from timebank.auth.revocations import RevocationListener
+from timebank.auth.throttle import TokenCache
 from timebank.config import Settings
+from timebank.db import Database
+from timebank.http.context import hash_token
+from timebank.pages.signin import sign_out
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -105,6 +111,26 @@ async def test_signing_out_revokes_the_session(pages: AsyncTestClient[Any], api:
     replayed = await pages.get("/me")
     assert replayed.status_code == 303
     assert replayed.headers["location"] == "/login"
+
+
+async def test_signing_out_answers_after_this_process_forgot_the_session(
+    pages: AsyncTestClient[Any], api: Api, settings: Settings, database: str
+) -> None:
+    """The token cache of a process whose listener has not heard the revocation yet (here: never
+    will) must still not hold the session once sign-out returns; the replay above relies on it."""
+    resident = await resident_with_pin(api, 60)
+    await sign_in(pages, resident)
+    token = pages.cookies["tb_session"]
+    digest = hash_token(token)
+    db = await Database.connect(settings, database)  # this loop's own; the app's runs in another
+    row = await db.fetchrow("select * from authenticate_token($1)", digest)
+    cache = TokenCache(ttl_seconds=3600, max_entries=10)
+    cache.put(digest, "the signed-in principal", row["token_id"])
+    deaf = RevocationListener(cache, connect=asyncpg.connect)  # never started: hears nothing
+    await sign_out(db, deaf, "test-" + uuid.uuid4().hex, token)
+    assert cache.get(digest) is None
+    assert await db.fetchrow("select * from authenticate_token($1)", digest) is None
+    await db.close()
 
 
 async def test_pages_need_a_session(pages: AsyncTestClient[Any]) -> None:

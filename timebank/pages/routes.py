@@ -98,7 +98,7 @@ async def logout(request: Request[Any, Any, State]) -> Response[Any]:
     if not session.csrf_ok(token, form.get(session.CSRF_FIELD)):
         return refused(request)
     assert token is not None
-    await sign_out(database_of(request), request_id_of(request), token)
+    await sign_out(database_of(request), request.app.state.revocations, request_id_of(request), token)
     return to_login(request)
 
 

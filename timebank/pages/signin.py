@@ -11,6 +11,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 
+from timebank.auth.revocations import RevocationListener
 from timebank.auth.tokens import new_token
 from timebank.db import Database
 from timebank.http.context import hash_token
@@ -55,5 +56,16 @@ async def sign_in(db: Database, request_id: str, community: str, login: str, pin
     return SignIn(token=token)
 
 
-async def sign_out(db: Database, request_id: str, token: str) -> None:
-    await db.fetch("select listeners from sign_out($1, $2)", request_id, hash_token(token))
+async def sign_out(db: Database, listener: RevocationListener, request_id: str, token: str) -> None:
+    """Revoke the session's token, and answer only once every process of the service has forgotten
+    it (as `POST /v1/tokens/{id}/revoke` does): a copied cookie replayed a moment later is refused."""
+    digest = hash_token(token)
+    session = await db.fetchrow("select token_id from authenticate_token($1)", digest)
+    if session is None:
+        return  # already revoked or expired: nothing is left to forget
+    token_id = session["token_id"]
+    # Watch before revoking, so no process's confirmation is missed.
+    with listener.confirmations.watching(token_id) as watch:
+        row = await db.fetchrow("select listeners from sign_out($1, $2)", request_id, digest)
+        assert row is not None
+        await listener.revoked_here(token_id, row["listeners"] or (), watch)
