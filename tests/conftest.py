@@ -22,6 +22,22 @@ from timebank.app import create_app
 from timebank.auth.bootstrap import ensure_admin_token
 from timebank.config import Settings, load_settings
 
+# Each worker holds a migrated database, an app's connection pools and, in some files, a server or
+# a browser of its own: more than four workers would crowd PostgreSQL's connection slots and
+# memory without making a run on a small machine any faster.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: each file runs on one worker (`--dist loadfile`), handed out in this order,
+    so the long files start at once and the many short ones fill in around them, and no worker is
+    left alone with a long file at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -16,6 +16,8 @@ from bench.stats import percentile, percentiles
 from bench.workloads import Result, judge
 from tests.tools import missing_tool
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

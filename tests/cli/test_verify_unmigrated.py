@@ -13,8 +13,11 @@ import contextlib
 import io
 import os
 import socket
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -45,11 +48,32 @@ def cli_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "configure_logging", lambda settings: None)
 
 
+class ThreadOutput(io.StringIO):
+    """Keeps what one thread writes; passes on what others write (the session app's jobs log from
+    their own thread while a command runs, and sys.stdout is the whole process's)."""
+
+    def __init__(self, passthrough: TextIO) -> None:
+        super().__init__()
+        self.passthrough = passthrough
+        self.owner: int | None = None
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self.owner:
+            return super().write(text)
+        return self.passthrough.write(text)
+
+
 async def run_cli(*argv: str) -> tuple[int, str, str]:
-    """`timebank ARGV` in this process (in a thread: main() runs its own event loop)."""
-    out, err = io.StringIO(), io.StringIO()
+    """`timebank ARGV` in this process (in a thread: main() runs its own event loop); answers the
+    exit code and what that thread printed."""
+    out, err = ThreadOutput(sys.stdout), ThreadOutput(sys.stderr)
+
+    def command() -> int:
+        out.owner = err.owner = threading.get_ident()
+        return cli.main(list(argv))
+
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = await asyncio.to_thread(cli.main, list(argv))
+        code = await asyncio.to_thread(command)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.client import Api, Community
@@ -24,6 +25,8 @@ from tests.pages.forms import PageRoute, fill, forms_of, page_routes
 from tests.pages.helpers import Resident, csrf_of
 from tests.pages.people import ROLES, person, signed_in
 from timebank.pages import session
+
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
 
 
 @dataclass

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.client import Api, Member
 from tests.eventually import eventually
 from tests.log.conftest import LoggedService, run_timebank
@@ -17,6 +19,8 @@ from tests.passbook.tools import pdf_text, qr_codes, require_tools
 from tests.sql.support import Ledger, app_connect
 from timebank.log.note import TlogProof, open_checkpoint
 from timebank.passbook.render import ROWS_PER_PAGE, chinese_day, hours
+
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
 
 
 async def _statement(api: Api, member: Member) -> list[dict[str, Any]]:

@@ -475,4 +475,5 @@ def test_random_walks_keep_every_request_and_the_ledger_consistent(database: str
         loop.close()
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# Slow: started first (tests/conftest.py), so the workers finish together.
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]

@@ -18,6 +18,8 @@ from reliability.history import INDETERMINATE, JOB_KINDS, NOT_DELIVERED, OK, REA
 from reliability.workload import Goal, Result
 from tests.reliability.conftest import long_runs_enabled
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
+
 ALL_KINDS = (WRITE_KINDS | READ_KINDS | JOB_KINDS | {"expiry"}) - {"final_account"}
 
 

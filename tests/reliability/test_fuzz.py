@@ -32,6 +32,8 @@ from tests import pg
 from tests.e2e.server import Server, running_server
 from timebank.config import Settings
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
+
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "application/problem+json"
 SERVICE_DATE = "2026-11-01"

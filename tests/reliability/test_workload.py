@@ -39,6 +39,8 @@ from reliability.workload import Goal, Options, Result, expired_hold, run
 from reliability.world import Actor, Community, Member, Policy, World
 from tests.reliability.conftest import long_runs_enabled
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py), so the workers finish together
+
 # --- a tiny hand-made history and ledger for the checker ------------------------------------------
 
 ISSUANCE, POOL, ALICE, BOB = "acct-issuance", "acct-pool", "acct-alice", "acct-bob"
