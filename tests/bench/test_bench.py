@@ -170,7 +170,12 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
     for key in ("h", "i"):
         assert workloads[key]["ratio_to_baseline"] > 0, workloads[key]
         assert set(workloads[key]["detail"]["statuses"]) <= {"200", "201"}, workloads[key]
-    assert workloads["h"]["detail"]["flows"] > 0, workloads["h"]
+    # Flows completed, counted without depending on speed: each connection carries one flow at a
+    # time, so every answered step belongs to a completed flow (5 steps) or to one of at most 4
+    # unfinished ones (up to 4 steps each). A loaded machine may finish no flow in one second, but
+    # then it answered no more than 16 steps.
+    h = workloads["h"]["detail"]
+    assert 5 * h["flows"] <= h["requests"] <= 5 * h["flows"] + 4 * 4, workloads["h"]
     assert workloads["i"]["detail"]["credits_per_second"] > 0, workloads["i"]
     for key in ("j.unanalyzed", "j.analyzed"):
         scans = workloads[key]["detail"]["scans"]

@@ -43,7 +43,8 @@ def _explain(result: Result) -> str:
 async def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Result:
     history = tmp_path_factory.mktemp("crash") / "history.jsonl"
     # Every write must get through at least once: on a busy machine, where a killed service is slow to
-    # come back, the clients go on (up to 60 s) until each kind has succeeded.
+    # come back, the clients go on until each kind has succeeded. The goal ends the run (in 10-40 s);
+    # 180 s is only the bound: at load 17 on two cores, 60 s once ended before a dispute got through.
     result = await run_crash(
         clients=8,
         seconds=8.0,
@@ -53,7 +54,7 @@ async def crash_run(tmp_path_factory: pytest.TempPathFactory) -> Result:
         history=history,
         replays=100,
         goal=Goal(kinds=frozenset(WRITE_KINDS), expiry=False, jobs=JOB_KINDS),
-        bound_seconds=60.0,
+        bound_seconds=180.0,
     )
     print(result.figures.render())
     return result
