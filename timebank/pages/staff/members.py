@@ -3,7 +3,6 @@ sign-in card, a service asked on the member's behalf) and its statement with cor
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime, time
 from typing import Any
@@ -38,9 +37,9 @@ from timebank.pages.staff.common import (
     text,
 )
 from timebank.pages.views import N_, entry_view, service_name
-from timebank.passbook import service as passbook
-from timebank.passbook.fonts import FontMissingError, find_font
-from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
+from timebank.passbook.fonts import FontMissingError
+from timebank.passbook.routes import passbook_response
+from timebank.passbook.service import print_passbook
 from timebank.services import service as services
 from timebank.services.models import ServiceRequestCreate
 
@@ -281,16 +280,13 @@ async def member_passbook(request: Request[Any, Any, State], member_id: FromPath
     member = await _visible(request, staff, member_id)
     if member is None:
         return not_found(request)
+    settings = request.app.state.settings
     try:
-        font = await asyncio.to_thread(find_font, request.app.state.settings.pdf_font)
+        printed = await print_passbook(database_of(request).run, member.id, None, None, settings.pdf_font)
     except FontMissingError as missing:
         log.warning("passbook_font_missing", detail=missing.detail)  # what to install, for whoever runs it
         return render(request, "staff/passbook_missing.html", 503, section="members", member=member, **staff.context)
-    book = await passbook.load_passbook(database_of(request), member.id, None, None, ROWS_PER_PAGE)
-    body = await asyncio.to_thread(render_passbook, book, font)
-    headers = {"Content-Disposition": f'inline; filename="passbook-{member.member_no}.pdf"',
-               "Cache-Control": "private, no-store"}  # fmt: skip
-    return Response(body, media_type="application/pdf", headers=headers)
+    return passbook_response(printed)
 
 
 @get("/staff/members/{member_id:uuid}/history", include_in_schema=False)
