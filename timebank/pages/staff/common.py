@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
@@ -16,7 +17,7 @@ from litestar.utils.scope.state import CONNECTION_STATE_KEY
 
 from timebank.communities import service as communities
 from timebank.db import Database
-from timebank.errors import DomainError
+from timebank.errors import DomainError, ForbiddenError, NotFoundError
 from timebank.http.context import Principal
 from timebank.http.idempotency import ReplayedProblemError
 from timebank.members import service as members
@@ -24,6 +25,8 @@ from timebank.members.models import Member
 from timebank.pages import session
 from timebank.pages.common import database_of, render, signed_in_principal, to_login
 from timebank.pages.staff.problems import problem_words
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,18 @@ async def staff_of(request: Request[Any, Any, State]) -> Staff | Response[Any]:
         await communities.time_zone_of(db, community_id), session.csrf_for(token),
         (await members.get_own(db, principal.member_id)).display_name,
     )  # fmt: skip
+
+
+async def visible(
+    request: Request[Any, Any, State], staff: Staff,
+    read: Callable[[Database, Principal, uuid.UUID], Awaitable[T]], thing_id: uuid.UUID,
+) -> T | None:  # fmt: skip
+    """What a service's `read` gives the coordinator, or None where it refuses (404, or 403 for
+    another community's): the page then says "not found" in words, never which of the two it was."""
+    try:
+        return await read(database_of(request), staff.principal, thing_id)
+    except (NotFoundError, ForbiddenError):
+        return None
 
 
 def not_for_you(request: Request[Any, Any, State]) -> Response[Any]:

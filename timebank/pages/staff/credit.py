@@ -20,7 +20,7 @@ from litestar.params import FromPath
 
 from timebank.crediting import service as crediting
 from timebank.crediting.models import MAX_BATCH_ITEMS, CreditBatch, CreditBatchCreate
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.http.types import require_calendar_dates
 from timebank.ledger import service as ledger
@@ -39,6 +39,7 @@ from timebank.pages.staff.common import (
     refusal,
     staff_of,
     text,
+    visible,
 )
 from timebank.pages.staff.problems import problem_words
 from timebank.pages.words import day_in_words, minutes_in_words
@@ -172,21 +173,12 @@ async def _reversal_view(db: Any, staff: Staff, transaction: Transaction) -> dic
     return {"transaction": transaction, "names": names, "amount": minutes_in_words(minutes), "minutes": minutes}
 
 
-async def _visible_transaction(request: Request[Any, Any, State], staff: Staff, transaction_id: uuid.UUID) -> Any:
-    try:
-        transaction = await ledger.get_transaction(database_of(request), staff.principal, transaction_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    # Staff of another community never see it: the service already answered 404 for them.
-    return transaction
-
-
 @get("/staff/reverse/{transaction_id:uuid}", include_in_schema=False)
 async def reverse_page(request: Request[Any, Any, State], transaction_id: FromPath[uuid.UUID]) -> Response[Any]:
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    transaction = await _visible_transaction(request, staff, transaction_id)
+    transaction = await visible(request, staff, ledger.get_transaction, transaction_id)
     if transaction is None:
         return not_found(request)
     view = await _reversal_view(database_of(request), staff, transaction)
@@ -202,7 +194,7 @@ async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uu
     form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
-    transaction = await _visible_transaction(request, staff, transaction_id)
+    transaction = await visible(request, staff, ledger.get_transaction, transaction_id)
     if transaction is None:
         return not_found(request)
     db = database_of(request)

@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.http.types import require_calendar_dates, require_zone
@@ -35,6 +35,7 @@ from timebank.pages.staff.common import (
     refusal,
     staff_of,
     text,
+    visible,
 )
 from timebank.pages.views import N_, entry_view, service_name
 from timebank.passbook.fonts import FontMissingError
@@ -147,20 +148,12 @@ async def _member_page(
 FORMS = ("edit", "pin", "relative", "ask")
 
 
-async def _visible(request: Request[Any, Any, State], staff: Staff, member_id: uuid.UUID) -> Member | None:
-    try:
-        member = await members.get_visible(database_of(request), staff.principal, member_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    return member
-
-
 @get("/staff/members/{member_id:uuid}", include_in_schema=False)
 async def member_page(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    member = await _visible(request, staff, member_id)
+    member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
     return await _member_page(request, staff, member)
@@ -174,7 +167,7 @@ async def _member_action(request: Request[Any, Any, State], member_id: uuid.UUID
     form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
-    member = await _visible(request, staff, member_id)
+    member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
     key = text(form, "key", 200)
@@ -277,7 +270,7 @@ async def member_passbook(request: Request[Any, Any, State], member_id: FromPath
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    member = await _visible(request, staff, member_id)
+    member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
     settings = request.app.state.settings
@@ -295,7 +288,7 @@ async def member_history(request: Request[Any, Any, State], member_id: FromPath[
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    member = await _visible(request, staff, member_id)
+    member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
     db = database_of(request)

@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.members import service as members
 from timebank.pages.common import database_of, render
@@ -26,6 +26,7 @@ from timebank.pages.staff.common import (
     refusal,
     staff_of,
     text,
+    visible,
 )
 from timebank.pages.views import N_, REQUEST_STATUSES, request_view, service_name
 from timebank.services import service as services
@@ -77,14 +78,6 @@ async def requests_page(request: Request[Any, Any, State]) -> Response[Any]:
     )  # fmt: skip
 
 
-async def _visible(request: Request[Any, Any, State], staff: Staff, request_id: uuid.UUID) -> ServiceRequest | None:
-    try:
-        found = await services.get_service_request(database_of(request), staff.principal, request_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    return found
-
-
 async def _request_page(request: Request[Any, Any, State], staff: Staff, found: ServiceRequest, status: int = 200,
                         **context: Any) -> Response[Any]:  # fmt: skip
     context = {"problem": None, "problem_form": None, "form": {}} | context
@@ -108,7 +101,7 @@ async def request_page(request: Request[Any, Any, State], request_id: FromPath[u
     staff = await staff_of(request)
     if isinstance(staff, Response):
         return staff
-    found = await _visible(request, staff, request_id)
+    found = await visible(request, staff, services.get_service_request, request_id)
     if found is None:
         return not_found(request)
     return await _request_page(request, staff, found)
@@ -127,7 +120,7 @@ async def request_step(
     form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
-    found = await _visible(request, staff, request_id)
+    found = await visible(request, staff, services.get_service_request, request_id)
     if found is None:
         return not_found(request)
     db = database_of(request)
