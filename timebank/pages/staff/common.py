@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
-from litestar.utils.scope.state import CONNECTION_STATE_KEY
 
 from timebank.communities import service as communities
 from timebank.db import Database
@@ -110,14 +109,11 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def keyed(request: Request[Any, Any, State], key: str) -> Request[Any, Any, State]:
-    """The request as the service functions read it, with the form's key as its Idempotency-Key:
-    a resubmitted form (same key) is answered by the first answer, and moves hours once."""
-    state = {k: v for k, v in request.scope.get("state", {}).items() if k != CONNECTION_STATE_KEY}
-    headers = [(n, v) for n, v in request.scope["headers"] if n.lower() != b"idempotency-key"]
-    headers.append((b"idempotency-key", key.encode("ascii", "replace")))
-    scope: Any = {**request.scope, "headers": headers, "state": state}
-    return Request(scope)
+def form_key(form: dict[str, Any]) -> str:
+    """The idempotency key the form carried (made by new_key when it was drawn), for execute_write's
+    `key=`: a resubmitted form (same key) is answered by the first answer, and moves hours once.
+    Characters outside ASCII become "?", as they did when the key travelled as a header."""
+    return text(form, "key", 200).encode("ascii", "replace").decode("ascii")
 
 
 @dataclass

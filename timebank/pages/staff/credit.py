@@ -32,7 +32,7 @@ from timebank.pages.staff.common import (
     Refusal,
     Staff,
     checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
@@ -133,7 +133,7 @@ async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     try:
         data = msgspec.convert(body, CreditBatchCreate, strict=False)
         require_calendar_dates(service_date=data.service_date)
-        result = await crediting.post(db, keyed(request, text(form, "key", 200)), staff.principal, data)
+        result = await crediting.post(db, request, staff.principal, data, key=form_key(form))
     except WRITE_ERRORS as error:
         problem = refusal(error)
         failed = []
@@ -203,8 +203,8 @@ async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uu
     try:
         data = msgspec.convert({"reason": reason}, ReversalCreate, strict=False)
         result = await execute_write(
-            db, keyed(request, text(form, "key", 200)), staff.principal, "reverse_transaction", "reversal",
-            transaction_id, data, transaction_id, data.reason,
+            db, request, staff.principal, "reverse_transaction", "reversal",
+            transaction_id, data, transaction_id, data.reason, key=form_key(form),
         )  # fmt: skip
     except WRITE_ERRORS as error:
         return render(request, "staff/reverse.html", 422, section="credit", key=new_key(), problem=refusal(error),

@@ -28,7 +28,7 @@ from timebank.pages.staff.common import (
     Refusal,
     Staff,
     checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
@@ -170,7 +170,7 @@ async def _member_action(request: Request[Any, Any, State], member_id: uuid.UUID
     member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
-    key = text(form, "key", 200)
+    key = form_key(form)
     try:
         await ACTIONS[which](request, staff, member, form, key)
     except MEMBER_ERRORS as error:
@@ -196,13 +196,13 @@ async def _edit(request: Request[Any, Any, State], staff: Staff, member: Member,
     data = msgspec.convert(given, MemberChange, strict=False)
     if isinstance(data.birth_date, date):
         require_calendar_dates(birth_date=data.birth_date)
-    await members.change_member(database_of(request), keyed(request, key), staff.principal, member.id, data)
+    await members.change_member(database_of(request), request, staff.principal, member.id, data, key=key)
 
 
 async def _pin(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
                key: str) -> None:  # fmt: skip
     data = msgspec.convert({"pin": text(form, "pin", 20)}, PinSet, strict=False)
-    await pins.set_pin(database_of(request), keyed(request, key), staff.principal, member.id, data)
+    await pins.set_pin(database_of(request), request, staff.principal, member.id, data, key=key)
 
 
 async def _relative(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
@@ -214,7 +214,7 @@ async def _relative(request: Request[Any, Any, State], staff: Staff, member: Mem
                           errors=[{"field": "$.relative_no", "message": "no member with this number"}])  # fmt: skip
     data = msgspec.convert({"relative_member_id": str(other.id), "relation": text(form, "relation", 20)},
                            RelativeCreate, strict=False)  # fmt: skip
-    await relatives.add(db, keyed(request, key), staff.principal, member.id, data)
+    await relatives.add(db, request, staff.principal, member.id, data, key=key)
 
 
 async def _ask(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
@@ -236,8 +236,9 @@ async def _ask(request: Request[Any, Any, State], staff: Staff, member: Member, 
     data = msgspec.convert(body, ServiceRequestCreate, strict=False)
     require_zone(scheduled_at=data.scheduled_at)
     await execute_write(
-        database_of(request), keyed(request, key), staff.principal, "create_service_request", "service_request", "",
+        database_of(request), request, staff.principal, "create_service_request", "service_request", "",
         data, data.member_id, data.service_type, data.minutes, data.scheduled_at, data.funding, data.description,
+        key=key,
     )  # fmt: skip
 
 

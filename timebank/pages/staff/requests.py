@@ -19,7 +19,7 @@ from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Staff,
     checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
@@ -124,7 +124,7 @@ async def request_step(
     if found is None:
         return not_found(request)
     db = database_of(request)
-    keyed_request = keyed(request, text(form, "key", 200))
+    key = form_key(form)
     try:
         if step == "assign":
             provider = await member_by_number(db, staff, text(form, "provider_no", 32))
@@ -147,7 +147,7 @@ async def request_step(
             operation = "service_request_cancel"
         function = {"assign": "assign_service_request", "confirm": "confirm_service_request",
                     "cancel": "cancel_service_request"}[step]  # fmt: skip
-        await execute_write(db, keyed_request, staff.principal, function, operation, request_id, body, *args)
+        await execute_write(db, request, staff.principal, function, operation, request_id, body, *args, key=key)
     except STEP_ERRORS as error:
         shown = {n: text(form, n) for n in form if n not in ("csrf_token", "key")}
         return await _request_page(request, staff, found, 422, problem=refusal(error), problem_form=step, form=shown)
