@@ -26,7 +26,7 @@ from timebank.members import service as members
 from timebank.pages import session
 from timebank.pages.common import database_of, form_field, refused, render
 from timebank.pages.signin import sign_in
-from timebank.pages.staff.common import checked_form, not_found, staff_of
+from timebank.pages.staff.common import not_found, staff_form
 
 
 def card_url(request: Request[Any, Any, State], secret: str) -> str:
@@ -42,12 +42,10 @@ def qr_svg(url: str) -> Markup:
 @post("/staff/members/{member_id:uuid}/card", include_in_schema=False, status_code=200)
 async def print_card(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """A new card, shown once: the previous card stops working."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, _form = signed
     db = database_of(request)
     try:
         member = await members.get_visible(db, staff.principal, member_id)

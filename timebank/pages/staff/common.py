@@ -74,6 +74,18 @@ async def visible(
         return None
 
 
+async def staff_form(request: Request[Any, Any, State]) -> tuple[Staff, dict[str, Any]] | Response[Any]:
+    """The coordinator and its form's fields, or the answer for everyone else: sign in first, 403 in
+    words for who is not a coordinator, or refused when the form's CSRF token is wrong."""
+    staff = await staff_of(request)
+    if isinstance(staff, Response):
+        return staff
+    form = await checked_form(request)
+    if form is None:
+        return render(request, "refused.html", 403)
+    return staff, form
+
+
 def not_for_you(request: Request[Any, Any, State]) -> Response[Any]:
     return render(request, "staff/not_for_you.html", 403, signed_in=True, csrf=_csrf(request))
 

@@ -31,12 +31,12 @@ from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Refusal,
     Staff,
-    checked_form,
     form_key,
     member_by_number,
     new_key,
     not_found,
     refusal,
+    staff_form,
     staff_of,
     text,
     visible,
@@ -83,12 +83,10 @@ def _amounts(form: dict[str, Any]) -> tuple[dict[str, str], date | None, int | N
 @post("/staff/credit/check", include_in_schema=False, status_code=200)
 async def credit_check(request: Request[Any, Any, State]) -> Response[Any]:
     """The confirmation step: every volunteer by name, the date, the minutes each and in all."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     values, day, minutes = _amounts(form)
     numbers = [n for n in NUMBERS_SPLIT.split(values["numbers"]) if n][: MAX_BATCH_ITEMS + 1]
     if day is None or minutes is None or not numbers or len(numbers) > MAX_BATCH_ITEMS:
@@ -118,12 +116,10 @@ async def credit_check(request: Request[Any, Any, State]) -> Response[Any]:
 @post("/staff/credit/confirm", include_in_schema=False, status_code=200)
 async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     """Credit the confirmed volunteers, all or nothing; the result large, or each failing item named."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     values, _day, minutes = _amounts(form)
     raw = await request.form()
     ids = [text({"v": v}, "v", 40) for v in raw.getall("member_id", [])][:MAX_BATCH_ITEMS]
@@ -188,12 +184,10 @@ async def reverse_page(request: Request[Any, Any, State], transaction_id: FromPa
 
 @post("/staff/reverse/{transaction_id:uuid}", include_in_schema=False, status_code=200)
 async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     transaction = await visible(request, staff, ledger.get_transaction, transaction_id)
     if transaction is None:
         return not_found(request)

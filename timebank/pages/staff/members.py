@@ -27,12 +27,12 @@ from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Refusal,
     Staff,
-    checked_form,
     form_key,
     member_by_number,
     new_key,
     not_found,
     refusal,
+    staff_form,
     staff_of,
     text,
     visible,
@@ -105,12 +105,10 @@ async def register_page(request: Request[Any, Any, State]) -> Response[Any]:
 
 @post("/staff/members/new", include_in_schema=False, status_code=303)
 async def register(request: Request[Any, Any, State]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     raw = await request.form()
     values: dict[str, Any] = {name: text(form, name, 100) for name in ("display_name", "grid", "phone", "birth_date")}
     values["roles"] = [r for r in raw.getall("roles", []) if r in ("volunteer", "resident")]
@@ -161,12 +159,10 @@ async def member_page(request: Request[Any, Any, State], member_id: FromPath[uui
 
 async def _member_action(request: Request[Any, Any, State], member_id: uuid.UUID, which: str) -> Response[Any]:
     """One of the member page's forms: check it, call the service, then show the page again."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
