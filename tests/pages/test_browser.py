@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -23,6 +22,7 @@ from tests.client import Api
 from tests.e2e.server import Server, running_server
 from tests.pages.browser import chromium_path
 from tests.pages.helpers import PIN, Resident, resident_with_pin
+from tests.pg import refusing_connections
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -204,28 +204,20 @@ async def test_the_trouble_page_says_the_records_are_away_in_words(
 ) -> None:
     """With its database refusing connections, a page that reads records answers 503 with the
     trouble page (pages/trouble.py), which passes the same checks as every other page."""
-    name = fresh_db.rsplit("/", 1)[1].split("?", 1)[0]
     said = {"zh": "请等一分钟再试", "en": "Please wait a minute and try again"}
-    async with running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=admin_token) as server:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'alter database "{name}" allow_connections false')
-            await admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-                name,
-            )
-            for language in LOCALES:
-                for width_name, width in WIDTHS.items():
-                    seen = await visit(browser, server, language, width)
-                    page = await seen.context.new_page()
-                    # A card's page looks its holder up: the first thing it does needs the database.
-                    answer = await page.goto("/login/card/no-such-card")
-                    assert answer is not None
-                    assert answer.status == 503, (answer.status, await page.content())
-                    assert said[language] in await page.inner_text("main")
-                    await check_page(page, f"trouble-{language}-{width_name}", screenshot_dir)
-                    assert seen.foreign() == []
-                    await seen.context.close()
-        finally:
-            await admin.execute(f'alter database "{name}" allow_connections true')
-            await admin.close()
+    async with (
+        running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=admin_token) as server,
+        refusing_connections(server_url, fresh_db),
+    ):
+        for language in LOCALES:
+            for width_name, width in WIDTHS.items():
+                seen = await visit(browser, server, language, width)
+                page = await seen.context.new_page()
+                # A card's page looks its holder up: the first thing it does needs the database.
+                answer = await page.goto("/login/card/no-such-card")
+                assert answer is not None
+                assert answer.status == 503, (answer.status, await page.content())
+                assert said[language] in await page.inner_text("main")
+                await check_page(page, f"trouble-{language}-{width_name}", screenshot_dir)
+                assert seen.foreign() == []
+                await seen.context.close()
