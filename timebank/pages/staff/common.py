@@ -74,6 +74,21 @@ async def visible(
         return None
 
 
+async def staff_reading(
+    request: Request[Any, Any, State], read: Callable[[Database, Principal, uuid.UUID], Awaitable[T]],
+    thing_id: uuid.UUID,
+) -> tuple[Staff, T] | Response[Any]:  # fmt: skip
+    """The coordinator and what `read` gives it, or the answer: sign in first, 403 in words for who is
+    not a coordinator, or "not found" in words where the service refuses (see visible)."""
+    staff = await staff_of(request)
+    if isinstance(staff, Response):
+        return staff
+    found = await visible(request, staff, read, thing_id)
+    if found is None:
+        return not_found(request)
+    return staff, found
+
+
 async def staff_form(request: Request[Any, Any, State]) -> tuple[Staff, dict[str, Any]] | Response[Any]:
     """The coordinator and its form's fields, or the answer for everyone else: sign in first, 403 in
     words for who is not a coordinator, or refused when the form's CSRF token is wrong."""

@@ -38,6 +38,7 @@ from timebank.pages.staff.common import (
     refusal,
     staff_form,
     staff_of,
+    staff_reading,
     text,
     visible,
 )
@@ -171,12 +172,10 @@ async def _reversal_view(db: Any, staff: Staff, transaction: Transaction) -> dic
 
 @get("/staff/reverse/{transaction_id:uuid}", include_in_schema=False)
 async def reverse_page(request: Request[Any, Any, State], transaction_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    transaction = await visible(request, staff, ledger.get_transaction, transaction_id)
-    if transaction is None:
-        return not_found(request)
+    seen = await staff_reading(request, ledger.get_transaction, transaction_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, transaction = seen
     view = await _reversal_view(database_of(request), staff, transaction)
     return render(request, "staff/reverse.html", section="credit", key=new_key(), problem=None, reason="",
                   **view, **staff.context)  # fmt: skip

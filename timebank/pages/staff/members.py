@@ -34,6 +34,7 @@ from timebank.pages.staff.common import (
     refusal,
     staff_form,
     staff_of,
+    staff_reading,
     text,
     visible,
 )
@@ -148,12 +149,10 @@ FORMS = ("edit", "pin", "relative", "ask")
 
 @get("/staff/members/{member_id:uuid}", include_in_schema=False)
 async def member_page(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await visible(request, staff, members.get_visible, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
     return await _member_page(request, staff, member)
 
 
@@ -264,12 +263,10 @@ async def ask_for_member(request: Request[Any, Any, State], member_id: FromPath[
 @get("/staff/members/{member_id:uuid}/passbook.pdf", include_in_schema=False)
 async def member_passbook(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The member's passbook, as GET /v1/members/{id}/passbook.pdf draws it, for the signed-in coordinator."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await visible(request, staff, members.get_visible, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
     settings = request.app.state.settings
     try:
         printed = await print_passbook(database_of(request).run, member.id, None, None, settings.pdf_font)
@@ -282,12 +279,10 @@ async def member_passbook(request: Request[Any, Any, State], member_id: FromPath
 @get("/staff/members/{member_id:uuid}/history", include_in_schema=False)
 async def member_history(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The member's statement, newest first, each credit with a way to correct it."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await visible(request, staff, members.get_visible, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
     db = database_of(request)
     entries, _ = await ledger.list_entries(db, staff.principal, member.account_id, None, None, None, HISTORY_LIMIT)
     shown = [(e, entry_view(e, staff.time_zone)) for e in entries]

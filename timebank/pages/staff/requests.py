@@ -25,6 +25,7 @@ from timebank.pages.staff.common import (
     not_found,
     refusal,
     staff_of,
+    staff_reading,
     text,
     visible,
 )
@@ -98,12 +99,10 @@ async def _request_page(request: Request[Any, Any, State], staff: Staff, found: 
 
 @get("/staff/requests/{request_id:uuid}", include_in_schema=False)
 async def request_page(request: Request[Any, Any, State], request_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    found = await visible(request, staff, services.get_service_request, request_id)
-    if found is None:
-        return not_found(request)
+    seen = await staff_reading(request, services.get_service_request, request_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, found = seen
     return await _request_page(request, staff, found)
 
 
