@@ -64,6 +64,7 @@ class PinAttempt:
 
     @property
     def status(self) -> int:
+        """The status the form is drawn again with: 400 missing, 401 wrong, 429 busy or locked."""
         return {"missing": 400, "wrong": 401}.get(self.error or "", 429)
 
 

@@ -141,6 +141,7 @@ class PrintedPassbook:
 
     @property
     def filename(self) -> str:
+        """The name a saved copy gets: the member's number, never its name."""
         return f"passbook-{self.passbook.member_no}.pdf"
 
 
