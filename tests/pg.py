@@ -12,8 +12,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
@@ -78,3 +78,21 @@ async def migrated_database(server_url: str, settings: Settings, prefix: str = "
     url = await create_database(server_url, name)
     await migrate(settings, url)
     return name, url
+
+
+@asynccontextmanager
+async def refusing_connections(server_url: str, database_url: str) -> AsyncIterator[None]:
+    """The database away for the block: new connections refused, the open ones ended (as when it is
+    restarted or unreachable), and let in again afterwards."""
+    name = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'alter database "{name}" allow_connections false')
+        await admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+            name,
+        )
+        yield
+    finally:
+        await admin.execute(f'alter database "{name}" allow_connections true')
+        await admin.close()

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -488,10 +488,8 @@ def cmd_passbook(settings: Settings, args: argparse.Namespace, database: Databas
 
     from timebank.errors import DomainError
     from timebank.http.moments import parse_moment
-    from timebank.passbook.fonts import find_font
     from timebank.passbook.models import Passbook
-    from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
-    from timebank.passbook.service import read_passbook
+    from timebank.passbook.service import print_passbook
 
     try:
         member_id = uuid.UUID(args.member)
@@ -499,22 +497,23 @@ def cmd_passbook(settings: Settings, args: argparse.Namespace, database: Databas
         print(f"timebank passbook: --member {args.member}: not a member id (a UUID)", file=sys.stderr)
         return 2
 
-    async def read(bounds: tuple[Any, Any]) -> Passbook:
+    async def on_own_connection(work: Callable[[Any], Awaitable[Passbook]]) -> Passbook:
+        """Read on a connection of its own, without the service's statement timeout."""
         url = await database.require_migrated()
         conn = await _app_connection(settings, url, statement_timeout_ms=0)
         try:
-            return await read_passbook(conn, member_id, *bounds, ROWS_PER_PAGE)
+            return await work(conn)
         finally:
             await conn.close(timeout=CONNECT_TIMEOUT_SECONDS)
 
     try:
         bounds = parse_moment("from", args.start), parse_moment("to", args.end)
-        font = find_font(settings.pdf_font)
-        passbook = asyncio.run(read(bounds))
+        printed = asyncio.run(print_passbook(on_own_connection, member_id, *bounds, settings.pdf_font))
     except DomainError as exc:
         print(f"timebank passbook: {exc.detail}", file=sys.stderr)
         return 2
-    Path(args.output).write_bytes(render_passbook(passbook, font))
+    Path(args.output).write_bytes(printed.pdf)
+    passbook = printed.passbook
     pages = len(passbook.pages)
     print(f"wrote {args.output}: the passbook of {passbook.display_name} ({passbook.member_no}), {pages} page(s)")
     return 0

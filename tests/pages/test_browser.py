@@ -22,6 +22,7 @@ from tests.client import Api
 from tests.e2e.server import Server, running_server
 from tests.pages.browser import chromium_path
 from tests.pages.helpers import PIN, Resident, resident_with_pin
+from tests.pg import refusing_connections
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -196,3 +197,27 @@ async def test_the_api_documentation_needs_no_other_host(browser: Browser, serve
     await page.goto("/schema", wait_until="networkidle")
     assert seen.foreign() == [], "the API documentation page must be served by the service alone"
     await seen.context.close()
+
+
+async def test_the_trouble_page_says_the_records_are_away_in_words(
+    browser: Browser, fresh_db: str, server_url: str, admin_token: str, screenshot_dir: Path
+) -> None:
+    """With its database refusing connections, a page that reads records answers 503 with the
+    trouble page (pages/trouble.py), which passes the same checks as every other page."""
+    said = {"zh": "请等一分钟再试", "en": "Please wait a minute and try again"}
+    async with (
+        running_server(fresh_db, TIMEBANK_ADMIN_TOKEN=admin_token) as server,
+        refusing_connections(server_url, fresh_db),
+    ):
+        for language in LOCALES:
+            for width_name, width in WIDTHS.items():
+                seen = await visit(browser, server, language, width)
+                page = await seen.context.new_page()
+                # A card's page looks its holder up: the first thing it does needs the database.
+                answer = await page.goto("/login/card/no-such-card")
+                assert answer is not None
+                assert answer.status == 503, (answer.status, await page.content())
+                assert said[language] in await page.inner_text("main")
+                await check_page(page, f"trouble-{language}-{width_name}", screenshot_dir)
+                assert seen.foreign() == []
+                await seen.context.close()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncpg
 from litestar.testing import AsyncTestClient
 
 from tests.pages.helpers import csrf_of
+from tests.pg import refusing_connections
 from timebank.app import create_app
 from timebank.config import Settings
 
@@ -13,17 +13,10 @@ from timebank.config import Settings
 async def test_a_page_says_in_words_when_the_database_is_away(
     fresh_db: str, server_url: str, settings: Settings
 ) -> None:
-    name = fresh_db.rsplit("/", 1)[1].split("?", 1)[0]
     async with AsyncTestClient(app=create_app(settings, fresh_db)) as client:
         form = await client.get("/login", headers={"Accept-Language": "zh-CN"})
         assert form.status_code == 200
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f'alter database "{name}" allow_connections false')
-            await admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-                name,
-            )
+        async with refusing_connections(server_url, fresh_db):
             answer = await client.post(
                 "/login",
                 data={"csrf_token": csrf_of(form.text), "community": "c", "member_no": "000001", "pin": "123456"},
@@ -31,9 +24,6 @@ async def test_a_page_says_in_words_when_the_database_is_away(
             )
             # The API says the same as a problem: 503, whatever PostgreSQL said when refusing to connect.
             api = await client.get("/v1/me", headers={"Authorization": f"Bearer {settings.admin_token}"})
-        finally:
-            await admin.execute(f'alter database "{name}" allow_connections true')
-            await admin.close()
     assert answer.status_code == 503, (answer.status_code, answer.text[-600:])
     assert answer.headers["content-type"].startswith("text/html")
     assert "请等一分钟再试" in answer.text

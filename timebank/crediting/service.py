@@ -25,12 +25,14 @@ def _bounded(minutes: int) -> int:
 
 
 async def post(
-    db: Database, request: Request[Any, Any, State], principal: Principal, data: CreditBatchCreate
-) -> WriteResult:
+    db: Database, request: Request[Any, Any, State], principal: Principal, data: CreditBatchCreate,
+    *, key: str | None = None,
+) -> WriteResult:  # fmt: skip
+    """Credit every item of the batch, or none. `key`: as execute_write's."""
     return await execute_write(
         db, request, principal, "post_credit_batch", "credit_batch", "", data,
         data.community, data.service_date, data.description,
-        [item.member_id for item in data.credits], [_bounded(item.minutes) for item in data.credits],
+        [item.member_id for item in data.credits], [_bounded(item.minutes) for item in data.credits], key=key,
     )  # fmt: skip
 
 

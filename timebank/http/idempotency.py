@@ -35,7 +35,11 @@ def idempotency_key(request: Request[Any, Any, State]) -> str:
             "send one Idempotency-Key header, not several",
             errors=[{"field": "Idempotency-Key", "message": "repeated header"}],
         )
-    key = keys[0]
+    return checked_key(keys[0])
+
+
+def checked_key(key: str) -> str:
+    """The key, if it is 1–200 printable ASCII characters (from the header, or from a page's form)."""
     if not 1 <= len(key) <= MAX_KEY_CHARS or not all(" " <= ch <= "~" for ch in key):
         raise InvalidRequestError(
             f"Idempotency-Key must be 1 to {MAX_KEY_CHARS} printable ASCII characters",
@@ -91,7 +95,7 @@ async def execute_write(
     `returning` names further columns of the function's result to hand back (never stored with the key).
     `key`: the idempotency key when it does not come in a header (the pages carry it in their forms).
     """
-    key = key if key is not None else idempotency_key(request)
+    key = checked_key(key) if key is not None else idempotency_key(request)
     for value in args:
         # Minutes beyond PostgreSQL's bigint are out of every community's range.
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:

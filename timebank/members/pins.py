@@ -49,11 +49,13 @@ def _locked(locked_until: datetime) -> TooManyAttemptsError:
 
 
 async def set_pin(
-    db: Database, request: Request[Any, Any, State], principal: Principal, member_id: uuid.UUID, data: PinSet
-) -> WriteResult:
+    db: Database, request: Request[Any, Any, State], principal: Principal, member_id: uuid.UUID, data: PinSet,
+    *, key: str | None = None,
+) -> WriteResult:  # fmt: skip
     """Set the member's PIN. The member itself proves its current PIN first (wrong ones are counted
     and lock further attempts); staff need not. A retry of a change already made (its new PIN is
-    now the current one) is let through to the idempotency contract, which replays it."""
+    now the current one) is let through to the idempotency contract, which replays it. `key`: as
+    execute_write's."""
     current_ok = False
     community_id = principal.community_id
     self_only = principal.member_id == member_id and not (
@@ -86,5 +88,6 @@ async def set_pin(
     # The request's identity for the Idempotency-Key leaves the PINs out: a digest of six digits
     # would give them away.
     return await execute_write(
-        db, request, principal, "set_member_pin", "member_pin", member_id, None, member_id, pin_hash, current_ok
-    )
+        db, request, principal, "set_member_pin", "member_pin", member_id, None, member_id, pin_hash, current_ok,
+        key=key,
+    )  # fmt: skip

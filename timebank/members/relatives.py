@@ -17,11 +17,13 @@ from timebank.members.models import Relative, RelativeCreate
 
 
 async def add(
-    db: Database, request: Request[Any, Any, State], principal: Principal, member_id: uuid.UUID, data: RelativeCreate
-) -> WriteResult:
+    db: Database, request: Request[Any, Any, State], principal: Principal, member_id: uuid.UUID, data: RelativeCreate,
+    *, key: str | None = None,
+) -> WriteResult:  # fmt: skip
+    """Link two members both ways. `key`: as execute_write's."""
     return await execute_write(
         db, request, principal, "add_relative", "relative", member_id, data,
-        member_id, data.relative_member_id, data.relation,
+        member_id, data.relative_member_id, data.relation, key=key,
     )  # fmt: skip
 
 

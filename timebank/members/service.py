@@ -68,12 +68,15 @@ async def change_member(
     actor: Principal,
     member_id: uuid.UUID,
     data: MemberChange,
+    *,
+    key: str | None = None,
 ) -> WriteResult:
-    """Change the fields given; audited before and after, with the reason."""
+    """Change the fields given; audited before and after, with the reason. `key`: as execute_write's."""
     changes = msgspec.json.encode(data.given()).decode()
     return await execute_write(
-        db, request, actor, "update_member", "member_change", member_id, data, member_id, changes, data.reason
-    )
+        db, request, actor, "update_member", "member_change", member_id, data, member_id, changes, data.reason,
+        key=key,
+    )  # fmt: skip
 
 
 def may_read_member(actor: Principal, community_id: uuid.UUID, member_id: uuid.UUID) -> bool:

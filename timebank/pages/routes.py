@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from timebank.auth.throttle import AuthThrottle
 from timebank.http.context import request_id_of
 from timebank.ledger import service as ledger
 from timebank.pages import session
@@ -30,9 +29,10 @@ from timebank.pages.common import (
     to_login,
 )
 from timebank.pages.i18n import LANGUAGE_COOKIE
+from timebank.pages.login import form_page, sent_form, signed_in, try_pin
 from timebank.pages.member_routes import MEMBER_HANDLERS
 from timebank.pages.oversight import OVERSIGHT_PAGES, home_of
-from timebank.pages.signin import sign_in, sign_out
+from timebank.pages.signin import sign_out
 from timebank.pages.staff.routes import STAFF_ROUTES
 from timebank.pages.token_signin import token_login_page
 from timebank.pages.trouble import page_trouble
@@ -45,49 +45,23 @@ HISTORY_PAGE_SIZE = 20
 async def login_page(request: Request[Any, Any, State]) -> Response[Any]:
     if "token" in request.query_params:
         return token_login_page(request)
-    secret = session.pre_session(request) or session.new_secret()
-    return render(
-        request, "login.html", csrf=session.csrf_for(secret), form={}, error=None, locked_minutes=None,
-        cookies=[session.cookie(request, session.PRE_SESSION_COOKIE, secret)],
-    )  # fmt: skip
+    return form_page(request, "login.html", form={}, error=None, locked_minutes=None)
 
 
 @post("/login", include_in_schema=False, status_code=303)
 async def login(request: Request[Any, Any, State]) -> Response[Any]:
-    form = await request.form()
-    secret = session.pre_session(request)
-    if not session.csrf_ok(secret, form.get(session.CSRF_FIELD)):
-        return refused(request)
-    assert secret is not None
+    sent = await sent_form(request)
+    if isinstance(sent, Response):
+        return sent
+    secret, form = sent
     values = {name: form_field(form, name) for name in ("community", "member_no", "pin")}
-    error: str | None = None
-    locked_minutes: int | None = None
-    throttle: AuthThrottle = request.app.state.auth_throttle
-    address = request.client.host if request.client else "unknown"
-    if not all(values.values()):
-        error = "missing"
-    elif not throttle.allows(address):
-        # Wrong PINs are also counted per address, with the API's failed authentications.
-        error, locked_minutes = "busy", (throttle.retry_after_seconds(address) + 59) // 60
-    else:
-        result = await sign_in(
-            database_of(request), request_id_of(request), values["community"], values["member_no"], values["pin"]
-        )
-        if result.token is not None:
-            response: Response[Any] = Redirect("/", status_code=303)
-            response.set_cookie(session.cookie(request, session.SESSION_COOKIE, result.token))
-            response.set_cookie(session.expired(request, session.PRE_SESSION_COOKIE))
-            return response
-        if result.locked_seconds is None:
-            error = "wrong"
-        else:
-            error, locked_minutes = "locked", (result.locked_seconds + 59) // 60
-        throttle.record_failure(address)
+    attempt = await try_pin(request, values["community"], values["member_no"], values["pin"])
+    if attempt.token is not None:
+        return signed_in(request, attempt.token)
     form_values = {"community": values["community"], "member_no": values["member_no"]}
-    status = 429 if error in ("locked", "busy") else 400 if error == "missing" else 401
     return render(
-        request, "login.html", status, csrf=session.csrf_for(secret), form=form_values, error=error,
-        locked_minutes=locked_minutes,
+        request, "login.html", attempt.status, csrf=session.csrf_for(secret), form=form_values, error=attempt.error,
+        locked_minutes=attempt.wait_minutes,
     )  # fmt: skip
 
 

@@ -9,50 +9,42 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.datastructures import State
-from litestar.response import Redirect
 
 from timebank.auth.throttle import AuthThrottle
 from timebank.auth.tokens import new_token
 from timebank.http.context import hash_token, request_id_of
 from timebank.pages import session
-from timebank.pages.common import database_of, refused, render
+from timebank.pages.common import database_of, render
+from timebank.pages.login import client_address, form_page, minutes_to_wait, sent_form, signed_in
 
 MAX_TOKEN_CHARS = 200
 
 
 def token_login_page(request: Request[Any, Any, State]) -> Response[Any]:
-    secret = session.pre_session(request) or session.new_secret()
-    return render(
-        request, "login_token.html", csrf=session.csrf_for(secret), error=None, wait_minutes=None,
-        cookies=[session.cookie(request, session.PRE_SESSION_COOKIE, secret)],
-    )  # fmt: skip
+    return form_page(request, "login_token.html", error=None, wait_minutes=None)
 
 
 @post("/login/token", include_in_schema=False, status_code=303)
 async def login_with_token(request: Request[Any, Any, State]) -> Response[Any]:
-    form = await request.form()
-    secret = session.pre_session(request)
-    if not session.csrf_ok(secret, form.get(session.CSRF_FIELD)):
-        return refused(request)
-    assert secret is not None
+    posted = await sent_form(request)
+    if isinstance(posted, Response):
+        return posted
+    secret, form = posted
     sent = form.get("token")
     token = sent.strip() if isinstance(sent, str) else ""
     throttle: AuthThrottle = request.app.state.auth_throttle
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     error, wait_minutes, status = "missing", None, 400
     if token and len(token) <= MAX_TOKEN_CHARS and token.isprintable():
         if not throttle.allows(address):
-            error, wait_minutes, status = "busy", (throttle.retry_after_seconds(address) + 59) // 60, 429
+            error, wait_minutes, status = "busy", minutes_to_wait(throttle.retry_after_seconds(address)), 429
         else:
             session_token, digest = new_token()
             principal = await database_of(request).fetchval(
                 "select sign_in_with_token($1, $2, $3)", request_id_of(request), hash_token(token), digest
             )
             if principal is not None:
-                response: Response[Any] = Redirect("/", status_code=303)
-                response.set_cookie(session.cookie(request, session.SESSION_COOKIE, session_token))
-                response.set_cookie(session.expired(request, session.PRE_SESSION_COOKIE))
-                return response
+                return signed_in(request, session_token)
             throttle.record_failure(address)
             error, status = "wrong", 401
     elif token:

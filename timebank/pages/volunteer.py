@@ -3,11 +3,13 @@ for the requests it provides, checks in, reports the minutes worked, or withdraw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
+from markupsafe import Markup
 
 from timebank.communities import service as communities
 from timebank.pages.common import database_of, form_field, render
@@ -18,7 +20,7 @@ from timebank.pages.results import done, moment
 from timebank.pages.results import sentence as result_sentence
 from timebank.pages.views import N_
 from timebank.pages.words import minutes_in_words
-from timebank.pages.writes import Outcome, act, key_of, new_key
+from timebank.pages.writes import act, key_of, new_key
 from timebank.services.models import (
     ServiceRequest,
     ServiceRequestAssign,
@@ -102,9 +104,12 @@ async def claim(request: Request[Any, Any, State], request_id: FromPath[str]) ->
 
 
 async def _step(
-    request: Request[Any, Any, State], request_id: str, function: str, operation: str, field: str = "step"
-) -> tuple[Signed, ServiceRequest, Outcome] | Response[Any]:
-    """One step on a request the volunteer provides; a refusal is said on /tasks next to the request."""
+    request: Request[Any, Any, State], request_id: str, function: str, operation: str, heading: str,
+    said: Callable[[ServiceRequest], Markup], next_page: tuple[str, str] = ("/tasks", N_("See my tasks")),
+    field: str = "step",
+) -> Response[Any]:  # fmt: skip
+    """One step on a request the volunteer provides, then the result page: `heading`, and `said` of the
+    request as the step left it. A refusal is said on /tasks next to the request."""
     sent = await posted_about(request, "volunteer", request_id)
     if not isinstance(sent, tuple):
         return sent
@@ -131,46 +136,39 @@ async def _step(
         community = await communities.get_by_id(database_of(request), who.community_id)
         words = sentence(outcome.code, community.policy.unit_minutes)
         return await _tasks_page(request, who, {problem_key: words}, outcome.status, typed)
-    return who, outcome.value(ServiceRequest), outcome
+    return done(request, who, heading, said(outcome.value(ServiceRequest)), *next_page)
 
 
 @post("/tasks/{request_id:str}/check-in", include_in_schema=False, status_code=200)
 async def check_in(request: Request[Any, Any, State], request_id: FromPath[str]) -> Response[Any]:
-    stepped = await _step(request, request_id, "check_in_service_request", "service_request_check_in")
-    if not isinstance(stepped, tuple):
-        return stepped
-    who, done_request, _ = stepped
-    return done(
-        request, who, N_("Checked in"),
-        result_sentence(N_("You are with %(name)s now. When you are done, report the minutes you worked."),
-                        name=done_request.member_name),
-        "/tasks", N_("See my tasks"),
+    return await _step(
+        request, request_id, "check_in_service_request", "service_request_check_in", N_("Checked in"),
+        lambda checked_in: result_sentence(
+            N_("You are with %(name)s now. When you are done, report the minutes you worked."),
+            name=checked_in.member_name,
+        ),
     )  # fmt: skip
 
 
 @post("/tasks/{request_id:str}/report", include_in_schema=False, status_code=200)
 async def report(request: Request[Any, Any, State], request_id: FromPath[str]) -> Response[Any]:
-    stepped = await _step(request, request_id, "report_service_request", "service_request_report", "minutes")
-    if not isinstance(stepped, tuple):
-        return stepped
-    who, reported, _ = stepped
-    return done(
-        request, who, N_("Reported"),
-        result_sentence(N_("You reported %(amount)s for %(name)s. The hours are yours when %(name)s confirms."),
-                        amount=minutes_in_words(reported.reported_minutes or 0), name=reported.member_name),
-        "/tasks", N_("See my tasks"),
+    return await _step(
+        request, request_id, "report_service_request", "service_request_report", N_("Reported"),
+        lambda reported: result_sentence(
+            N_("You reported %(amount)s for %(name)s. The hours are yours when %(name)s confirms."),
+            amount=minutes_in_words(reported.reported_minutes or 0), name=reported.member_name,
+        ),
+        field="minutes",
     )  # fmt: skip
 
 
 @post("/tasks/{request_id:str}/withdraw", include_in_schema=False, status_code=200)
 async def withdraw(request: Request[Any, Any, State], request_id: FromPath[str]) -> Response[Any]:
-    stepped = await _step(request, request_id, "cancel_service_request", "service_request_cancel")
-    if not isinstance(stepped, tuple):
-        return stepped
-    who, withdrawn, _ = stepped
-    return done(
-        request, who, N_("Withdrawn"),
-        result_sentence(N_("You no longer help %(name)s with this request. Another volunteer can take it."),
-                        name=withdrawn.member_name),
-        "/requests", N_("Find requests to help with"),
+    return await _step(
+        request, request_id, "cancel_service_request", "service_request_cancel", N_("Withdrawn"),
+        lambda withdrawn: result_sentence(
+            N_("You no longer help %(name)s with this request. Another volunteer can take it."),
+            name=withdrawn.member_name,
+        ),
+        ("/requests", N_("Find requests to help with")),
     )  # fmt: skip

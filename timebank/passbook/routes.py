@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -14,9 +13,7 @@ from timebank.http.context import Caller, Db
 from timebank.http.moments import FromMoment, ToMoment, parse_moment
 from timebank.http.responses import problems
 from timebank.members import service as members
-from timebank.passbook import service
-from timebank.passbook.fonts import find_font
-from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
+from timebank.passbook.service import PrintedPassbook, print_passbook
 
 MEDIA_TYPE = "application/pdf"
 
@@ -42,16 +39,18 @@ async def get_passbook(
     end: ToMoment = None,
 ) -> Response[bytes]:
     bounds = parse_moment("from", start), parse_moment("to", end)
-    member = await members.get_visible(db, principal, member_id)  # 404 / 403 as for reading the member
-    font = await asyncio.to_thread(find_font, request.app.state.settings.pdf_font)
-    passbook = await service.load_passbook(db, member_id, *bounds, ROWS_PER_PAGE)
-    # Laying out and subsetting the font take a second or two of CPU: not on the event loop.
-    body = await asyncio.to_thread(render_passbook, passbook, font)
+    await members.get_visible(db, principal, member_id)  # 404 / 403 as for reading the member
+    printed = await print_passbook(db.run, member_id, *bounds, request.app.state.settings.pdf_font)
+    return passbook_response(printed)
+
+
+def passbook_response(printed: PrintedPassbook) -> Response[bytes]:
+    """The PDF shown in the browser (not saved as a download), and kept in no cache: it names a person."""
     headers = {
-        "Content-Disposition": f'inline; filename="passbook-{member.member_no}.pdf"',
+        "Content-Disposition": f'inline; filename="{printed.filename}"',
         "Cache-Control": "private, no-store",
     }
-    return Response(body, media_type=MEDIA_TYPE, headers=headers)
+    return Response(printed.pdf, media_type=MEDIA_TYPE, headers=headers)
 
 
 router = Router(path="/", route_handlers=[get_passbook], tags=["members"])

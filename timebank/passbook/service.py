@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from timebank.db import Database
 from timebank.errors import NotFoundError
 from timebank.http.moments import Moment, check_order, resolve_moments
 from timebank.log import tree
 from timebank.log.leaf import leaf_from_json
 from timebank.log.note import TlogProof
+from timebank.passbook.fonts import find_font
 from timebank.passbook.models import Checkpoint, Page, Passbook, PassbookEntry
+from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
 
 _MEMBER = """
     select m.display_name, m.member_no, a.id as account_id, c.name as community_name, c.time_zone,
@@ -123,8 +127,34 @@ async def read_passbook(
     )
 
 
-async def load_passbook(
-    db: Database, member_id: uuid.UUID, start: Moment | None, end: Moment | None, rows_per_page: int
-) -> Passbook:
-    """The member's passbook (the caller was found to be allowed to read it), from the service's pool."""
-    return await db.run(lambda conn: read_passbook(conn, member_id, start, end, rows_per_page))
+# How a caller lends a connection for one piece of work: the service's pool (`Database.run`), or the
+# command line's own connection (it reads without the service's statement timeout).
+Runner = Callable[[Callable[[Any], Awaitable[Passbook]]], Awaitable[Passbook]]
+
+
+@dataclass(frozen=True)
+class PrintedPassbook:
+    """The passbook as read, and the PDF drawn from it."""
+
+    passbook: Passbook
+    pdf: bytes
+
+    @property
+    def filename(self) -> str:
+        """The name a saved copy gets: the member's number, never its name."""
+        return f"passbook-{self.passbook.member_no}.pdf"
+
+
+async def print_passbook(
+    run: Runner, member_id: uuid.UUID, start: Moment | None, end: Moment | None, font_setting: str | None
+) -> PrintedPassbook:
+    """The member's passbook as a PDF, for the API, the coordinator's page and `timebank passbook` alike.
+
+    The caller has already decided that whoever asks may read it. The font is looked for first, so a
+    machine without one says so (FontMissingError) before any reading; finding it, laying out and
+    subsetting the font take a second or two of CPU, so they run off the event loop.
+    """
+    font = await asyncio.to_thread(find_font, font_setting)
+    passbook = await run(lambda conn: read_passbook(conn, member_id, start, end, ROWS_PER_PAGE))
+    pdf = await asyncio.to_thread(render_passbook, passbook, font)
+    return PrintedPassbook(passbook, pdf)

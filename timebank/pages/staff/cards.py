@@ -15,18 +15,15 @@ import segno
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Redirect
 from markupsafe import Markup
 
-from timebank.auth.throttle import AuthThrottle
 from timebank.errors import DomainError
 from timebank.http.context import request_id_of
 from timebank.members import cards
 from timebank.members import service as members
-from timebank.pages import session
-from timebank.pages.common import database_of, form_field, refused, render
-from timebank.pages.signin import sign_in
-from timebank.pages.staff.common import checked_form, not_found, staff_of
+from timebank.pages.common import database_of, form_field, render
+from timebank.pages.login import form_page, sent_form, signed_in, try_pin
+from timebank.pages.staff.common import not_found, staff_form
 
 
 def card_url(request: Request[Any, Any, State], secret: str) -> str:
@@ -42,12 +39,10 @@ def qr_svg(url: str) -> Markup:
 @post("/staff/members/{member_id:uuid}/card", include_in_schema=False, status_code=200)
 async def print_card(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """A new card, shown once: the previous card stops working."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, _form = signed
     db = database_of(request)
     try:
         member = await members.get_visible(db, staff.principal, member_id)
@@ -63,10 +58,8 @@ async def print_card(request: Request[Any, Any, State], member_id: FromPath[uuid
 
 def _card_page(request: Request[Any, Any, State], holder: cards.CardHolder, secret: str, status: int = 200,
                error: str | None = None, locked_minutes: int | None = None) -> Response[Any]:  # fmt: skip
-    pre = session.pre_session(request) or session.new_secret()
-    response = render(request, "card_login.html", status, holder=holder, csrf=session.csrf_for(pre), error=error,
-                      locked_minutes=locked_minutes, action=f"/login/card/{secret}",
-                      cookies=[session.cookie(request, session.PRE_SESSION_COOKIE, pre)])  # fmt: skip
+    response = form_page(request, "card_login.html", status, holder=holder, error=error,
+                         locked_minutes=locked_minutes, action=f"/login/card/{secret}")  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -81,29 +74,16 @@ async def card_login_page(request: Request[Any, Any, State], secret: FromPath[st
 
 
 @post("/login/card/{secret:str}", include_in_schema=False, status_code=303)
-async def card_login(request: Request[Any, Any, State], secret: FromPath[str]) -> Response[Any]:  # noqa: PLR0911 - as /login
+async def card_login(request: Request[Any, Any, State], secret: FromPath[str]) -> Response[Any]:
     """The card names the member; the PIN signs in, with /login's throttles and lock."""
-    form = await request.form()
-    if not session.csrf_ok(session.pre_session(request), form.get(session.CSRF_FIELD)):
-        return refused(request)
-    db = database_of(request)
-    holder = await cards.card_holder(db, secret)
+    sent = await sent_form(request)
+    if isinstance(sent, Response):
+        return sent
+    _pre_session, form = sent
+    holder = await cards.card_holder(database_of(request), secret)
     if holder is None:
         return render(request, "card_unknown.html", 404)
-    pin = form_field(form, "pin")
-    throttle: AuthThrottle = request.app.state.auth_throttle
-    address = request.client.host if request.client else "unknown"
-    if not pin:
-        return _card_page(request, holder, secret, 400, "missing")
-    if not throttle.allows(address):
-        return _card_page(request, holder, secret, 429, "busy", (throttle.retry_after_seconds(address) + 59) // 60)
-    result = await sign_in(db, request_id_of(request), holder.community, holder.member_no, pin)
-    if result.token is not None:
-        response: Response[Any] = Redirect("/", status_code=303)
-        response.set_cookie(session.cookie(request, session.SESSION_COOKIE, result.token))
-        response.set_cookie(session.expired(request, session.PRE_SESSION_COOKIE))
-        return response
-    throttle.record_failure(address)
-    if result.locked_seconds is None:
-        return _card_page(request, holder, secret, 401, "wrong")
-    return _card_page(request, holder, secret, 429, "locked", (result.locked_seconds + 59) // 60)
+    attempt = await try_pin(request, holder.community, holder.member_no, form_field(form, "pin"))
+    if attempt.token is not None:
+        return signed_in(request, attempt.token)
+    return _card_page(request, holder, secret, attempt.status, attempt.error, attempt.wait_minutes)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
-from litestar.utils.scope.state import CONNECTION_STATE_KEY
 
 from timebank.communities import service as communities
 from timebank.db import Database
-from timebank.errors import DomainError
+from timebank.errors import DomainError, ForbiddenError, NotFoundError
 from timebank.http.context import Principal
 from timebank.http.idempotency import ReplayedProblemError
 from timebank.members import service as members
@@ -24,6 +24,8 @@ from timebank.members.models import Member
 from timebank.pages import session
 from timebank.pages.common import database_of, render, signed_in_principal, to_login
 from timebank.pages.staff.problems import problem_words
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,45 @@ async def staff_of(request: Request[Any, Any, State]) -> Staff | Response[Any]:
         await communities.time_zone_of(db, community_id), session.csrf_for(token),
         (await members.get_own(db, principal.member_id)).display_name,
     )  # fmt: skip
+
+
+async def visible(
+    request: Request[Any, Any, State], staff: Staff,
+    read: Callable[[Database, Principal, uuid.UUID], Awaitable[T]], thing_id: uuid.UUID,
+) -> T | None:  # fmt: skip
+    """What a service's `read` gives the coordinator, or None where it refuses (404, or 403 for
+    another community's): the page then says "not found" in words, never which of the two it was."""
+    try:
+        return await read(database_of(request), staff.principal, thing_id)
+    except (NotFoundError, ForbiddenError):
+        return None
+
+
+async def staff_reading(
+    request: Request[Any, Any, State], read: Callable[[Database, Principal, uuid.UUID], Awaitable[T]],
+    thing_id: uuid.UUID,
+) -> tuple[Staff, T] | Response[Any]:  # fmt: skip
+    """The coordinator and what `read` gives it, or the answer: sign in first, 403 in words for who is
+    not a coordinator, or "not found" in words where the service refuses (see visible)."""
+    staff = await staff_of(request)
+    if isinstance(staff, Response):
+        return staff
+    found = await visible(request, staff, read, thing_id)
+    if found is None:
+        return not_found(request)
+    return staff, found
+
+
+async def staff_form(request: Request[Any, Any, State]) -> tuple[Staff, dict[str, Any]] | Response[Any]:
+    """The coordinator and its form's fields, or the answer for everyone else: sign in first, 403 in
+    words for who is not a coordinator, or refused when the form's CSRF token is wrong."""
+    staff = await staff_of(request)
+    if isinstance(staff, Response):
+        return staff
+    form = await checked_form(request)
+    if form is None:
+        return render(request, "refused.html", 403)
+    return staff, form
 
 
 def not_for_you(request: Request[Any, Any, State]) -> Response[Any]:
@@ -95,14 +136,11 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def keyed(request: Request[Any, Any, State], key: str) -> Request[Any, Any, State]:
-    """The request as the service functions read it, with the form's key as its Idempotency-Key:
-    a resubmitted form (same key) is answered by the first answer, and moves hours once."""
-    state = {k: v for k, v in request.scope.get("state", {}).items() if k != CONNECTION_STATE_KEY}
-    headers = [(n, v) for n, v in request.scope["headers"] if n.lower() != b"idempotency-key"]
-    headers.append((b"idempotency-key", key.encode("ascii", "replace")))
-    scope: Any = {**request.scope, "headers": headers, "state": state}
-    return Request(scope)
+def form_key(form: dict[str, Any]) -> str:
+    """The idempotency key the form carried (made by new_key when it was drawn), for execute_write's
+    `key=`: a resubmitted form (same key) is answered by the first answer, and moves hours once.
+    Characters outside ASCII become "?", as they did when the key travelled as a header."""
+    return text(form, "key", 200).encode("ascii", "replace").decode("ascii")
 
 
 @dataclass

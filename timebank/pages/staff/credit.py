@@ -20,7 +20,7 @@ from litestar.params import FromPath
 
 from timebank.crediting import service as crediting
 from timebank.crediting.models import MAX_BATCH_ITEMS, CreditBatch, CreditBatchCreate
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.http.types import require_calendar_dates
 from timebank.ledger import service as ledger
@@ -31,14 +31,16 @@ from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Refusal,
     Staff,
-    checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
     refusal,
+    staff_form,
     staff_of,
+    staff_reading,
     text,
+    visible,
 )
 from timebank.pages.staff.problems import problem_words
 from timebank.pages.words import day_in_words, minutes_in_words
@@ -82,12 +84,10 @@ def _amounts(form: dict[str, Any]) -> tuple[dict[str, str], date | None, int | N
 @post("/staff/credit/check", include_in_schema=False, status_code=200)
 async def credit_check(request: Request[Any, Any, State]) -> Response[Any]:
     """The confirmation step: every volunteer by name, the date, the minutes each and in all."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     values, day, minutes = _amounts(form)
     numbers = [n for n in NUMBERS_SPLIT.split(values["numbers"]) if n][: MAX_BATCH_ITEMS + 1]
     if day is None or minutes is None or not numbers or len(numbers) > MAX_BATCH_ITEMS:
@@ -117,12 +117,10 @@ async def credit_check(request: Request[Any, Any, State]) -> Response[Any]:
 @post("/staff/credit/confirm", include_in_schema=False, status_code=200)
 async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     """Credit the confirmed volunteers, all or nothing; the result large, or each failing item named."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     values, _day, minutes = _amounts(form)
     raw = await request.form()
     ids = [text({"v": v}, "v", 40) for v in raw.getall("member_id", [])][:MAX_BATCH_ITEMS]
@@ -132,7 +130,7 @@ async def credit_confirm(request: Request[Any, Any, State]) -> Response[Any]:
     try:
         data = msgspec.convert(body, CreditBatchCreate, strict=False)
         require_calendar_dates(service_date=data.service_date)
-        result = await crediting.post(db, keyed(request, text(form, "key", 200)), staff.principal, data)
+        result = await crediting.post(db, request, staff.principal, data, key=form_key(form))
     except WRITE_ERRORS as error:
         problem = refusal(error)
         failed = []
@@ -172,23 +170,12 @@ async def _reversal_view(db: Any, staff: Staff, transaction: Transaction) -> dic
     return {"transaction": transaction, "names": names, "amount": minutes_in_words(minutes), "minutes": minutes}
 
 
-async def _visible_transaction(request: Request[Any, Any, State], staff: Staff, transaction_id: uuid.UUID) -> Any:
-    try:
-        transaction = await ledger.get_transaction(database_of(request), staff.principal, transaction_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    # Staff of another community never see it: the service already answered 404 for them.
-    return transaction
-
-
 @get("/staff/reverse/{transaction_id:uuid}", include_in_schema=False)
 async def reverse_page(request: Request[Any, Any, State], transaction_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    transaction = await _visible_transaction(request, staff, transaction_id)
-    if transaction is None:
-        return not_found(request)
+    seen = await staff_reading(request, ledger.get_transaction, transaction_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, transaction = seen
     view = await _reversal_view(database_of(request), staff, transaction)
     return render(request, "staff/reverse.html", section="credit", key=new_key(), problem=None, reason="",
                   **view, **staff.context)  # fmt: skip
@@ -196,13 +183,11 @@ async def reverse_page(request: Request[Any, Any, State], transaction_id: FromPa
 
 @post("/staff/reverse/{transaction_id:uuid}", include_in_schema=False, status_code=200)
 async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
-    transaction = await _visible_transaction(request, staff, transaction_id)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
+    transaction = await visible(request, staff, ledger.get_transaction, transaction_id)
     if transaction is None:
         return not_found(request)
     db = database_of(request)
@@ -211,8 +196,8 @@ async def reverse(request: Request[Any, Any, State], transaction_id: FromPath[uu
     try:
         data = msgspec.convert({"reason": reason}, ReversalCreate, strict=False)
         result = await execute_write(
-            db, keyed(request, text(form, "key", 200)), staff.principal, "reverse_transaction", "reversal",
-            transaction_id, data, transaction_id, data.reason,
+            db, request, staff.principal, "reverse_transaction", "reversal",
+            transaction_id, data, transaction_id, data.reason, key=form_key(form),
         )  # fmt: skip
     except WRITE_ERRORS as error:
         return render(request, "staff/reverse.html", 422, section="credit", key=new_key(), problem=refusal(error),

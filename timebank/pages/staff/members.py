@@ -3,7 +3,6 @@ sign-in card, a service asked on the member's behalf) and its statement with cor
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime, time
 from typing import Any
@@ -16,7 +15,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.context import request_id_of
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.http.types import require_calendar_dates, require_zone
@@ -28,19 +27,21 @@ from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Refusal,
     Staff,
-    checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
     refusal,
+    staff_form,
     staff_of,
+    staff_reading,
     text,
+    visible,
 )
 from timebank.pages.views import N_, entry_view, service_name
-from timebank.passbook import service as passbook
-from timebank.passbook.fonts import FontMissingError, find_font
-from timebank.passbook.render import ROWS_PER_PAGE, render_passbook
+from timebank.passbook.fonts import FontMissingError
+from timebank.passbook.routes import passbook_response
+from timebank.passbook.service import print_passbook
 from timebank.services import service as services
 from timebank.services.models import ServiceRequestCreate
 
@@ -105,12 +106,10 @@ async def register_page(request: Request[Any, Any, State]) -> Response[Any]:
 
 @post("/staff/members/new", include_in_schema=False, status_code=303)
 async def register(request: Request[Any, Any, State]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
     raw = await request.form()
     values: dict[str, Any] = {name: text(form, name, 100) for name in ("display_name", "grid", "phone", "birth_date")}
     values["roles"] = [r for r in raw.getall("roles", []) if r in ("volunteer", "resident")]
@@ -148,37 +147,25 @@ async def _member_page(
 FORMS = ("edit", "pin", "relative", "ask")
 
 
-async def _visible(request: Request[Any, Any, State], staff: Staff, member_id: uuid.UUID) -> Member | None:
-    try:
-        member = await members.get_visible(database_of(request), staff.principal, member_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    return member
-
-
 @get("/staff/members/{member_id:uuid}", include_in_schema=False)
 async def member_page(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await _visible(request, staff, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
     return await _member_page(request, staff, member)
 
 
 async def _member_action(request: Request[Any, Any, State], member_id: uuid.UUID, which: str) -> Response[Any]:
     """One of the member page's forms: check it, call the service, then show the page again."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    form = await checked_form(request)
-    if form is None:
-        return render(request, "refused.html", 403)
-    member = await _visible(request, staff, member_id)
+    signed = await staff_form(request)
+    if isinstance(signed, Response):
+        return signed
+    staff, form = signed
+    member = await visible(request, staff, members.get_visible, member_id)
     if member is None:
         return not_found(request)
-    key = text(form, "key", 200)
+    key = form_key(form)
     try:
         await ACTIONS[which](request, staff, member, form, key)
     except MEMBER_ERRORS as error:
@@ -204,13 +191,13 @@ async def _edit(request: Request[Any, Any, State], staff: Staff, member: Member,
     data = msgspec.convert(given, MemberChange, strict=False)
     if isinstance(data.birth_date, date):
         require_calendar_dates(birth_date=data.birth_date)
-    await members.change_member(database_of(request), keyed(request, key), staff.principal, member.id, data)
+    await members.change_member(database_of(request), request, staff.principal, member.id, data, key=key)
 
 
 async def _pin(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
                key: str) -> None:  # fmt: skip
     data = msgspec.convert({"pin": text(form, "pin", 20)}, PinSet, strict=False)
-    await pins.set_pin(database_of(request), keyed(request, key), staff.principal, member.id, data)
+    await pins.set_pin(database_of(request), request, staff.principal, member.id, data, key=key)
 
 
 async def _relative(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
@@ -222,7 +209,7 @@ async def _relative(request: Request[Any, Any, State], staff: Staff, member: Mem
                           errors=[{"field": "$.relative_no", "message": "no member with this number"}])  # fmt: skip
     data = msgspec.convert({"relative_member_id": str(other.id), "relation": text(form, "relation", 20)},
                            RelativeCreate, strict=False)  # fmt: skip
-    await relatives.add(db, keyed(request, key), staff.principal, member.id, data)
+    await relatives.add(db, request, staff.principal, member.id, data, key=key)
 
 
 async def _ask(request: Request[Any, Any, State], staff: Staff, member: Member, form: dict[str, Any],
@@ -244,8 +231,9 @@ async def _ask(request: Request[Any, Any, State], staff: Staff, member: Member, 
     data = msgspec.convert(body, ServiceRequestCreate, strict=False)
     require_zone(scheduled_at=data.scheduled_at)
     await execute_write(
-        database_of(request), keyed(request, key), staff.principal, "create_service_request", "service_request", "",
+        database_of(request), request, staff.principal, "create_service_request", "service_request", "",
         data, data.member_id, data.service_type, data.minutes, data.scheduled_at, data.funding, data.description,
+        key=key,
     )  # fmt: skip
 
 
@@ -275,33 +263,26 @@ async def ask_for_member(request: Request[Any, Any, State], member_id: FromPath[
 @get("/staff/members/{member_id:uuid}/passbook.pdf", include_in_schema=False)
 async def member_passbook(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The member's passbook, as GET /v1/members/{id}/passbook.pdf draws it, for the signed-in coordinator."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await _visible(request, staff, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
+    settings = request.app.state.settings
     try:
-        font = await asyncio.to_thread(find_font, request.app.state.settings.pdf_font)
+        printed = await print_passbook(database_of(request).run, member.id, None, None, settings.pdf_font)
     except FontMissingError as missing:
         log.warning("passbook_font_missing", detail=missing.detail)  # what to install, for whoever runs it
         return render(request, "staff/passbook_missing.html", 503, section="members", member=member, **staff.context)
-    book = await passbook.load_passbook(database_of(request), member.id, None, None, ROWS_PER_PAGE)
-    body = await asyncio.to_thread(render_passbook, book, font)
-    headers = {"Content-Disposition": f'inline; filename="passbook-{member.member_no}.pdf"',
-               "Cache-Control": "private, no-store"}  # fmt: skip
-    return Response(body, media_type="application/pdf", headers=headers)
+    return passbook_response(printed)
 
 
 @get("/staff/members/{member_id:uuid}/history", include_in_schema=False)
 async def member_history(request: Request[Any, Any, State], member_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The member's statement, newest first, each credit with a way to correct it."""
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    member = await _visible(request, staff, member_id)
-    if member is None:
-        return not_found(request)
+    seen = await staff_reading(request, members.get_visible, member_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, member = seen
     db = database_of(request)
     entries, _ = await ledger.list_entries(db, staff.principal, member.account_id, None, None, None, HISTORY_LIMIT)
     shown = [(e, entry_view(e, staff.time_zone)) for e in entries]

@@ -12,20 +12,22 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from timebank.errors import DomainError, ForbiddenError, NotFoundError
+from timebank.errors import DomainError
 from timebank.http.idempotency import ReplayedProblemError, execute_write
 from timebank.members import service as members
 from timebank.pages.common import database_of, render
 from timebank.pages.staff.common import (
     Staff,
     checked_form,
-    keyed,
+    form_key,
     member_by_number,
     new_key,
     not_found,
     refusal,
     staff_of,
+    staff_reading,
     text,
+    visible,
 )
 from timebank.pages.views import N_, REQUEST_STATUSES, request_view, service_name
 from timebank.services import service as services
@@ -77,14 +79,6 @@ async def requests_page(request: Request[Any, Any, State]) -> Response[Any]:
     )  # fmt: skip
 
 
-async def _visible(request: Request[Any, Any, State], staff: Staff, request_id: uuid.UUID) -> ServiceRequest | None:
-    try:
-        found = await services.get_service_request(database_of(request), staff.principal, request_id)
-    except (NotFoundError, ForbiddenError):
-        return None
-    return found
-
-
 async def _request_page(request: Request[Any, Any, State], staff: Staff, found: ServiceRequest, status: int = 200,
                         **context: Any) -> Response[Any]:  # fmt: skip
     context = {"problem": None, "problem_form": None, "form": {}} | context
@@ -105,12 +99,10 @@ async def _request_page(request: Request[Any, Any, State], staff: Staff, found: 
 
 @get("/staff/requests/{request_id:uuid}", include_in_schema=False)
 async def request_page(request: Request[Any, Any, State], request_id: FromPath[uuid.UUID]) -> Response[Any]:
-    staff = await staff_of(request)
-    if isinstance(staff, Response):
-        return staff
-    found = await _visible(request, staff, request_id)
-    if found is None:
-        return not_found(request)
+    seen = await staff_reading(request, services.get_service_request, request_id)
+    if isinstance(seen, Response):
+        return seen
+    staff, found = seen
     return await _request_page(request, staff, found)
 
 
@@ -127,11 +119,11 @@ async def request_step(
     form = await checked_form(request)
     if form is None:
         return render(request, "refused.html", 403)
-    found = await _visible(request, staff, request_id)
+    found = await visible(request, staff, services.get_service_request, request_id)
     if found is None:
         return not_found(request)
     db = database_of(request)
-    keyed_request = keyed(request, text(form, "key", 200))
+    key = form_key(form)
     try:
         if step == "assign":
             provider = await member_by_number(db, staff, text(form, "provider_no", 32))
@@ -154,7 +146,7 @@ async def request_step(
             operation = "service_request_cancel"
         function = {"assign": "assign_service_request", "confirm": "confirm_service_request",
                     "cancel": "cancel_service_request"}[step]  # fmt: skip
-        await execute_write(db, keyed_request, staff.principal, function, operation, request_id, body, *args)
+        await execute_write(db, request, staff.principal, function, operation, request_id, body, *args, key=key)
     except STEP_ERRORS as error:
         shown = {n: text(form, n) for n in form if n not in ("csrf_token", "key")}
         return await _request_page(request, staff, found, 422, problem=refusal(error), problem_form=step, form=shown)
