@@ -33,9 +33,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slow tests first: each file runs on one worker (`--dist loadfile`), handed out in this order,
-    so the long files start at once and the many short ones fill in around them, and no worker is
-    left alone with a long file at the end."""
+    """Slow tests first: each file runs on one worker (`--dist loadfile`), handed out in this order
+    (`--no-loadscope-reorder`: xdist would otherwise hand out the files with most tests first), so
+    the long files start at once, the many short ones fill in around them, and no worker is left
+    alone with a long file at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
