@@ -56,9 +56,13 @@ def request_id_of(request: Request[Any, Any, State]) -> str:
     return str(rid) if rid else "-"
 
 
-async def provide_db(state: State) -> Database:
+async def provide_db(state: State, request: Request[Any, Any, State]) -> Database:
+    """The primary; for a read (GET, HEAD) with read replicas, the database that may answer it."""
     db: Database = state.db
-    return db
+    reads = state.get("reads")
+    if reads is None:
+        return db
+    return reads.database_for(request.scope)  # type: ignore[no-any-return]
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -1,0 +1,194 @@
+"""Read replicas on a real standby (issue 13): a caller always reads its own writes, a killed standby
+leaves every read on the primary without a 5xx, and a standby that comes back is used again.
+
+The standby is PostgreSQL's own streaming replication (`pg_basebackup -R`) of a primary these tests
+start (tests/replicas/cluster.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests import pg
+from tests.client import Api, Community, Member
+from tests.eventually import eventually
+from tests.replicas.cluster import Pair, primary_and_standby
+from timebank.app import create_app
+from timebank.auth.bootstrap import ensure_admin_token
+from timebank.config import Settings
+from timebank.replicas.metrics import ReplicaMetrics
+
+pytestmark = pytest.mark.slow
+
+PAIRS = 8
+ROUNDS = 5
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Pair]:
+    with primary_and_standby() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+async def replicated_client(pair: Pair, settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The service on the primary, with the standby as its read replica (checked every 50 ms)."""
+    name, url = await pg.migrated_database(pair.primary.url, settings)
+    assert settings.admin_token is not None
+    await ensure_admin_token(url, settings.admin_token)
+    replica_settings = msgspec.structs.replace(
+        settings,
+        read_database_url=pair.standby.url_of(name),
+        read_check_interval_seconds=0.05,
+        read_check_timeout_seconds=1.0,
+    )
+    app = create_app(replica_settings, url)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def rapi(replicated_client: AsyncTestClient[Any], admin_token: str) -> Api:
+    return Api(replicated_client, admin_token)
+
+
+def metrics_of(api: Api) -> ReplicaMetrics:
+    reads = api.client.app.state.reads
+    assert reads is not None
+    metrics: ReplicaMetrics = reads.metrics
+    return metrics
+
+
+def standby_reads(api: Api) -> float:
+    return sum(value for labels, value in metrics_of(api).reads.values.items() if ("target", "standby") in labels)
+
+
+async def standbys(api: Api) -> list[dict[str, Any]]:
+    response = await api.client.get("/ready")
+    assert response.status_code == 200, response.text
+    listed: list[dict[str, Any]] = response.json()["standbys"]
+    return listed
+
+
+async def standby_in_use(api: Api, in_use: bool) -> list[dict[str, Any]]:
+    return await eventually(
+        lambda: standbys(api),
+        lambda listed: [s["in_use"] for s in listed] == [in_use],
+        what=f"/ready listing the standby with in_use {in_use}",
+    )
+
+
+async def test_ready_lists_the_standby_without_credentials(rapi: Api, pair: Pair) -> None:
+    (standby,) = await standby_in_use(rapi, True)
+    assert standby["name"].startswith(f"127.0.0.1:{pair.standby.port}/")
+    assert standby["state"] == "in_use"
+    assert "postgres@" not in str(standby)
+    metrics = (await rapi.client.get("/metrics")).text
+    assert f'timebank_standby_in_use{{standby="{standby["name"]}"}} 1' in metrics
+
+
+async def test_each_caller_reads_its_own_writes_under_concurrent_writes(rapi: Api) -> None:
+    """Many coordinators credit at once, each reading the statement right after each of its credits:
+    every statement holds the credit just made, whether the standby or the primary answered it."""
+    await standby_in_use(rapi, True)
+    community = await rapi.community()
+    coordinators = [await rapi.member(community, "coordinator", name=f"协调员{i}") for i in range(PAIRS)]
+    volunteers = [await rapi.member(community, "volunteer", name=f"志愿者{i}") for i in range(PAIRS)]
+    before = standby_reads(rapi)
+    statuses: list[int] = []
+
+    async def credit_then_read(coordinator: Member, volunteer: Member) -> None:
+        for _ in range(ROUNDS):
+            credit = await rapi.credit(volunteer, 15, coordinator.token)
+            statuses.append(credit.status_code)
+            assert credit.status_code == 201, credit.text
+            statement = await rapi.get(f"/v1/accounts/{volunteer.account_id}/entries", coordinator.token, limit=3)
+            statuses.append(statement.status_code)
+            assert statement.status_code == 200, statement.text
+            newest = statement.json()["items"][0]
+            assert newest["transaction_id"] == credit.json()["id"], "the statement misses the caller's own credit"
+            account = await rapi.get(f"/v1/accounts/{volunteer.account_id}", coordinator.token)
+            assert account.json()["balance_minutes"] == newest["balance_after_minutes"]
+
+    await asyncio.gather(*(credit_then_read(c, v) for c, v in zip(coordinators, volunteers, strict=True)))
+    assert all(status < 500 for status in statuses)
+    # The standby answered reads (not everything fell back to the primary): a volunteer, who wrote
+    # nothing, reads its statement there once the monitor has seen the standby replay the credits.
+    volunteer = volunteers[0]
+
+    async def volunteer_reads_on_standby() -> float:
+        response = await rapi.get(f"/v1/accounts/{volunteer.account_id}/entries", volunteer.token)
+        assert response.status_code == 200, response.text
+        return standby_reads(rapi)
+
+    await eventually(volunteer_reads_on_standby, lambda count: count > before, what="reads on the standby")
+
+
+async def read_everything(api: Api, community: Community, coordinator: Member, volunteer: Member) -> list[int]:
+    """One round of lag-tolerant reads: a statement, an account, lists, a report; their statuses."""
+    responses = await asyncio.gather(
+        api.get(f"/v1/accounts/{volunteer.account_id}/entries", volunteer.token),
+        api.get(f"/v1/accounts/{volunteer.account_id}", coordinator.token),
+        api.get(f"/v1/communities/{community.slug}/members", coordinator.token),
+        api.get(f"/v1/communities/{community.slug}/transactions", coordinator.token),
+        api.get(f"/v1/communities/{community.slug}/reports/monthly", coordinator.token, month="2026-11"),
+        api.get("/v1/me", volunteer.token),
+    )
+    return [response.status_code for response in responses]
+
+
+async def test_a_killed_standby_leaves_reads_on_the_primary_and_is_used_again_after(rapi: Api, pair: Pair) -> None:
+    await standby_in_use(rapi, True)
+    community = await rapi.community()
+    coordinator = await rapi.member(community, "coordinator")
+    volunteer = await rapi.member(community, "volunteer")
+    assert (await rapi.credit(volunteer, 30, coordinator.token)).status_code == 201
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not stop.is_set():
+            statuses.extend(await read_everything(rapi, community, coordinator, volunteer))
+            # Writes go on while the standby is away, and the writer reads them back at once.
+            credit = await rapi.credit(volunteer, 15, coordinator.token)
+            statuses.append(credit.status_code)
+            statement = await rapi.get(f"/v1/accounts/{volunteer.account_id}/entries", coordinator.token, limit=1)
+            statuses.append(statement.status_code)
+            assert statement.json()["items"][0]["transaction_id"] == credit.json()["id"]
+
+    reader = asyncio.create_task(keep_reading())
+    try:
+        await eventually(lambda: len(statuses) > 20, what="reads before the kill")
+        await asyncio.to_thread(pair.standby.kill)
+        (down,) = await standby_in_use(rapi, False)
+        assert down["state"] == "down", down
+        skipped = metrics_of(rapi).skipped
+        assert sum(value for labels, value in skipped.values.items() if ("reason", "down") in labels) >= 1
+        during = len(statuses)
+        await eventually(lambda: len(statuses) > during + 20, what="reads while the standby is down")
+        # The standby comes back, catches up by streaming, and reads go to it again.
+        await asyncio.to_thread(pair.standby.start)
+        await standby_in_use(rapi, True)
+        used = standby_reads(rapi)
+        await eventually(lambda: standby_reads(rapi), lambda count: count > used, what="reads on the standby again")
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(reader, timeout=30)
+    assert statuses, "no reads were made"
+    assert all(status < 500 for status in statuses), sorted(set(statuses))
+    assert set(statuses) <= {200, 201}, sorted(set(statuses))
+
+
+async def test_without_credentials_checked_reads_stay_on_the_primary(rapi: Api) -> None:
+    """A request whose token is not known (wrong) is refused by the primary; nothing reaches a standby."""
+    response = await rapi.get(f"/v1/accounts/{uuid.uuid4()}", "tb_unknown_token")
+    assert response.status_code == 401
