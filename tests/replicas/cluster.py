@@ -93,8 +93,12 @@ class Pair:
 
 
 @contextmanager
-def primary_and_standby() -> Iterator[Pair]:
-    """Start a primary, back it up into a standby (`pg_basebackup -R`), start that; stop both after."""
+def primary_and_standby(apply_delay_ms: int = 0) -> Iterator[Pair]:
+    """Start a primary, back it up into a standby (`pg_basebackup -R`), start that; stop both after.
+
+    `apply_delay_ms`: the standby shows each commit that much later (recovery_min_apply_delay), so a
+    read right after a write finds it missing there for certain, not only on an unlucky timing.
+    """
     programs = server_programs()
     root = Path(tempfile.mkdtemp(prefix="timebank-replicas-", dir="/tmp"))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -111,6 +115,9 @@ def primary_and_standby() -> Iterator[Pair]:
         primary.start()
         _run([str(programs / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
               "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast", "-N"])  # fmt: skip
+        if apply_delay_ms:
+            with (standby.data / "postgresql.auto.conf").open("a", encoding="utf-8") as conf:
+                conf.write(f"recovery_min_apply_delay = '{apply_delay_ms}ms'\n")
         standby.start()
         yield Pair(primary, standby)
     finally:

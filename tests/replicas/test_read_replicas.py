@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from tests import pg
 from tests.client import Api, Community, Member
 from tests.eventually import eventually
+from tests.pages.member_helpers import as_person, form_of, person
 from tests.replicas.cluster import Pair, primary_and_standby
 from timebank.app import create_app
 from timebank.auth.bootstrap import ensure_admin_token
@@ -30,11 +32,14 @@ pytestmark = pytest.mark.slow
 
 PAIRS = 8
 ROUNDS = 5
+# The standby shows each commit this much later: a read right after a write that went to it would
+# miss the write every time, so these tests fail whenever read-your-writes does not hold.
+APPLY_DELAY_MS = 250
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Pair]:
-    with primary_and_standby() as servers:
+    with primary_and_standby(apply_delay_ms=APPLY_DELAY_MS) as servers:
         yield servers
 
 
@@ -192,3 +197,44 @@ async def test_without_credentials_checked_reads_stay_on_the_primary(rapi: Api) 
     """A request whose token is not known (wrong) is refused by the primary; nothing reaches a standby."""
     response = await rapi.get(f"/v1/accounts/{uuid.uuid4()}", "tb_unknown_token")
     assert response.status_code == 401
+
+
+async def ask_for_meals(pages: AsyncTestClient[Any]) -> None:
+    """The /ask page's three steps (choose, review, send), as a resident's browser sends them."""
+    chosen = await pages.get("/ask?type=meals")
+    assert chosen.status_code == 200, chosen.text
+    day = re.search(r'name="day" type="date" required value="([0-9-]+)"', chosen.text)
+    assert day
+    review = await pages.post("/ask", data=form_of(chosen.text, day=day.group(1), time="10:00", minutes="60"))
+    assert review.status_code == 200, review.text
+    done = await pages.post("/ask", data=form_of(review.text))
+    assert done.status_code == 200, done.text
+
+
+async def test_a_page_shows_the_residents_own_request_at_once(
+    replicated_client: AsyncTestClient[Any], rapi: Api
+) -> None:
+    """Page data is read on the standby too, and a page after the resident's own form shows what it sent."""
+    await standby_in_use(rapi, True)
+    community = await rapi.community()
+    resident = await person(rapi, community, "resident", "volunteer", name="周桂兰", minutes=300)
+    pages = replicated_client
+    follow = pages.follow_redirects
+    pages.follow_redirects = False
+    try:
+        await as_person(pages, resident)
+        for asked in range(1, 4):
+            await ask_for_meals(pages)
+            mine = await pages.get("/my-requests")
+            assert mine.status_code == 200, mine.text
+            assert mine.text.count('href="/my-requests/') == asked, "the page misses the resident's own request"
+        used = standby_reads(rapi)
+
+        async def me_page_on_standby() -> float:
+            assert (await pages.get("/me")).status_code == 200
+            return standby_reads(rapi)
+
+        await eventually(me_page_on_standby, lambda count: count > used, what="page reads on the standby")
+    finally:
+        pages.cookies.clear()
+        pages.follow_redirects = follow

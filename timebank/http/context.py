@@ -124,6 +124,10 @@ async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token
             member_id=row["member_id"],
         )
         cache.put(digest, principal, row["token_id"], generation)
+        reads = state.get("reads")
+        if reads is not None:
+            # With read replicas: the caller's reads go only where its token and member are replayed.
+            await reads.note_position(str(principal.id))
     scope_state = request.scope.setdefault("state", {})
     scope_state["principal"] = principal
     scope_state["principal_id"] = str(principal.id)

@@ -26,7 +26,7 @@ def read_your_writes_middleware(app: Litestar, handler: ASGIApp) -> ASGIApp:
             if message["type"] == "http.response.start":
                 caller = scope.get("state", {}).get("principal_id")
                 if caller:
-                    await reads.note_write(str(caller))
+                    await reads.note_position(str(caller))
             await send(message)
 
         await handler(scope, receive, send_after_noting)

@@ -2,10 +2,11 @@
 
 Read-your-writes: after a write request, the primary's WAL insert position is remembered for the
 caller. Its commit is at or before that position, so a standby whose replay position has reached it
-shows the write. A read is sent to a standby only when that is known (from the monitor, or asked on
-the standby's connection just before the read); in every other case, and whenever a standby fails a
-read, the read is answered by the primary. Callers who are not known yet (credentials not checked)
-are read from the primary too.
+shows the write. The same is done when a caller's token is looked up on the primary, so that a
+member made a moment ago is never "not found" by its own first read. A read is sent to a standby
+only when that is known (from the monitor, or asked on the standby's connection just before the
+read); in every other case, and whenever a standby fails a read, the read is answered by the
+primary. Callers who are not known yet (credentials not checked) are read from the primary too.
 
 The memory is per process: the settings refuse read replicas with more than one worker.
 """
@@ -161,8 +162,9 @@ class ReadRouter:
 
     # Read-your-writes.
 
-    async def note_write(self, caller: str) -> None:
-        """Remember the position the caller's write (committed by now) is at or before."""
+    async def note_position(self, caller: str) -> None:
+        """Remember the primary's position now for the caller: its write (committed by now), or the
+        rows its credentials were just found by (its token, its member), are at or before it."""
         try:
             async with asyncio.timeout(self.settings.read_check_timeout_seconds):
                 lsn = int(await self.primary.fetchval("select pg_current_wal_insert_lsn()"))
@@ -177,7 +179,7 @@ class ReadRouter:
         lsn = self.written.get(caller, 0) if caller is not None else 0
         if caller is not None and lsn == UNKNOWN_LSN:
             # The last write's position was not learned; any position read now is past it.
-            await self.note_write(caller)
+            await self.note_position(caller)
             lsn = self.written[caller]
             if lsn == UNKNOWN_LSN:
                 return None
