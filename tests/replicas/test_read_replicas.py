@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
@@ -43,21 +44,32 @@ def pair() -> Iterator[Pair]:
         yield servers
 
 
+def with_replica(settings: Settings, standby_url: str, **limits: float) -> Settings:
+    """The session's settings with the standby as read replica, checked every 50 ms."""
+    return msgspec.structs.replace(
+        settings, read_database_url=standby_url, read_check_interval_seconds=0.05, read_check_timeout_seconds=1.0,
+        **limits,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-async def replicated_client(pair: Pair, settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    """The service on the primary, with the standby as its read replica (checked every 50 ms)."""
+async def replicated_client(
+    replicated_database: tuple[str, str], settings: Settings
+) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The service on the primary, with the standby as its read replica."""
+    url, standby_url = replicated_database
+    app = create_app(with_replica(settings, standby_url), url, run_jobs=False)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def replicated_database(pair: Pair, settings: Settings) -> tuple[str, str]:
+    """The migrated database on the primary (owner URL) and the same database on the standby."""
     name, url = await pg.migrated_database(pair.primary.url, settings)
     assert settings.admin_token is not None
     await ensure_admin_token(url, settings.admin_token)
-    replica_settings = msgspec.structs.replace(
-        settings,
-        read_database_url=pair.standby.url_of(name),
-        read_check_interval_seconds=0.05,
-        read_check_timeout_seconds=1.0,
-    )
-    app = create_app(replica_settings, url)
-    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
-        yield client
+    return url, pair.standby.url_of(name)
 
 
 @pytest.fixture
@@ -238,3 +250,40 @@ async def test_a_page_shows_the_residents_own_request_at_once(
     finally:
         pages.cookies.clear()
         pages.follow_redirects = follow
+
+
+async def test_a_standby_far_behind_is_skipped_until_it_catches_up(
+    replicated_database: tuple[str, str], settings: Settings, pair: Pair, rapi: Api
+) -> None:
+    """Replay paused on the standby while writes go on: past the lag bound it is out of use (/ready
+    says behind), reads stay whole on the primary; replay resumed, it is used again."""
+    url, standby_url = replicated_database
+    app = create_app(with_replica(settings, standby_url, read_max_lag_seconds=1.0), url, run_jobs=False)
+    community = await rapi.community()
+    coordinator = await rapi.member(community, "coordinator")
+    volunteer = await rapi.member(community, "volunteer")
+    superuser = await asyncpg.connect(pair.standby.url)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+        api = Api(client, rapi.admin_token)
+
+        async def write_and_read() -> list[dict[str, Any]]:
+            credit = await api.credit(volunteer, 15, coordinator.token)
+            assert credit.status_code == 201, credit.text
+            statement = await api.get(f"/v1/accounts/{volunteer.account_id}/entries", coordinator.token, limit=1)
+            assert statement.status_code == 200, statement.text
+            assert statement.json()["items"][0]["transaction_id"] == credit.json()["id"]
+            return await standbys(api)
+
+        await standby_in_use(api, True)
+        await superuser.execute("select pg_wal_replay_pause()")
+        try:
+            (behind,) = await eventually(
+                write_and_read, lambda listed: listed[0]["state"] == "behind", interval=0.1, what="a standby behind"
+            )
+            assert behind["in_use"] is False
+            assert behind["lag_seconds"] > 1.0
+            assert metrics_of(api).skipped.get(standby=behind["name"], reason="behind") >= 1
+        finally:
+            await superuser.execute("select pg_wal_replay_resume()")
+            await superuser.close()
+        await standby_in_use(api, True)
