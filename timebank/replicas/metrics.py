@@ -54,10 +54,14 @@ class ReplicaMetrics:
             "timebank_standby_skipped_total", "counter", "Times a standby was taken out of use, by reason"
         )
         self.reads = Metric(
-            "timebank_reads_total", "counter", "Lag-tolerant reads by where they were answered (standby or primary)"
+            "timebank_reads_total",
+            "counter",
+            "Lag-tolerant database reads (a request may make several) by where they were answered",
         )
         self.fallbacks = Metric(
-            "timebank_read_fallbacks_total", "counter", "Reads sent to the primary instead of a standby, by reason"
+            "timebank_read_fallbacks_total",
+            "counter",
+            "Lag-tolerant database reads answered by the primary instead of a standby, by reason",
         )
 
     def render(self) -> str:

@@ -119,10 +119,12 @@ class ReadRouter:
                     "select pg_is_in_recovery() as in_recovery, pg_last_wal_replay_lsn() as replay_lsn"
                 )
         except (TimeoutError, DomainError, asyncpg.PostgresError) as exc:
+            standby.lag_bytes = standby.lag_seconds = None  # unknown while it does not answer
             standby.mark(StandbyState.DOWN, f"no answer to the check: {type(exc).__name__}")
             return
         assert row is not None
         if not row["in_recovery"]:
+            standby.lag_bytes = standby.lag_seconds = None
             standby.mark(StandbyState.NOT_STANDBY, "not in recovery: promoted, or not a standby")
             return
         standby.saw_replay(row["replay_lsn"])
@@ -206,6 +208,7 @@ class ReadRouter:
 
     def mark_failed(self, standby: Standby, exc: BaseException) -> None:
         """A read on the standby failed at the connection: out of use until the monitor sees it well."""
+        standby.lag_bytes = standby.lag_seconds = None
         standby.mark(StandbyState.DOWN, f"a read failed: {type(exc).__name__}")
 
 

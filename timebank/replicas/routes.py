@@ -9,7 +9,8 @@ from litestar.datastructures import State
 
 from timebank.replicas.router import ReadRouter
 
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+# Litestar adds "; charset=utf-8" to text media types.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 @get("/metrics", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
