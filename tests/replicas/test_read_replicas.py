@@ -150,7 +150,8 @@ async def test_each_caller_reads_its_own_writes_under_concurrent_writes(rapi: Ap
 
 
 async def read_everything(api: Api, community: Community, coordinator: Member, volunteer: Member) -> list[int]:
-    """One round of lag-tolerant reads: a statement, an account, lists, a report; their statuses."""
+    """One round of lag-tolerant reads: a statement, an account, lists, a report, a public log proof
+    (anonymous); their statuses."""
     responses = await asyncio.gather(
         api.get(f"/v1/accounts/{volunteer.account_id}/entries", volunteer.token),
         api.get(f"/v1/accounts/{volunteer.account_id}", coordinator.token),
@@ -158,6 +159,7 @@ async def read_everything(api: Api, community: Community, coordinator: Member, v
         api.get(f"/v1/communities/{community.slug}/transactions", coordinator.token),
         api.get(f"/v1/communities/{community.slug}/reports/monthly", coordinator.token, month="2026-11"),
         api.get("/v1/me", volunteer.token),
+        api.get("/v1/log/consistency", None, first=0, second=0),
     )
     return [response.status_code for response in responses]
 
