@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -43,6 +44,10 @@ def _as_server_user(command: list[str]) -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         if shutil.which("runuser") is None:
             missing_tool("runuser (to start PostgreSQL as an unprivileged user)", "apt-get install util-linux")
+        try:
+            pwd.getpwnam(OS_USER)
+        except KeyError:
+            missing_tool(f"the OS user {OS_USER!r} (to run PostgreSQL as)", "apt-get install postgresql")
         return ["runuser", "-u", OS_USER, "--", *command]
     return command
 
@@ -74,8 +79,12 @@ class Server:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
         log = self.data.parent / f"{self.data.name}.log"
-        _run([str(self.programs / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-o", options, "-w",
-              "-t", str(STEP_TIMEOUT_SECONDS), "start"])  # fmt: skip
+        try:
+            _run([str(self.programs / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-o", options, "-w",
+                  "-t", str(STEP_TIMEOUT_SECONDS), "start"])  # fmt: skip
+        except RuntimeError as exc:
+            server_log = log.read_text(encoding="utf-8", errors="replace") if log.exists() else "(no log)"
+            raise RuntimeError(f"{exc}\nserver log:\n{server_log[-4000:]}") from None
 
     def kill(self) -> None:
         """Stop at once, as a crash would (`-m immediate`: no shutdown checkpoint)."""
@@ -100,11 +109,16 @@ def primary_and_standby(apply_delay_ms: int = 0) -> Iterator[Pair]:
     read right after a write finds it missing there for certain, not only on an unlucky timing.
     """
     programs = server_programs()
+    _as_server_user([])  # skips (or fails in CI) here when there is no unprivileged user to run as
     root = Path(tempfile.mkdtemp(prefix="timebank-replicas-", dir="/tmp"))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         shutil.chown(root, OS_USER, OS_USER)
-    primary = Server(programs, root / "primary", free_port(), root)
-    standby = Server(programs, root / "standby", free_port(), root)
+    ports = {free_port()}
+    while len(ports) < 2:
+        ports.add(free_port())
+    primary_port, standby_port = sorted(ports)
+    primary = Server(programs, root / "primary", primary_port, root)
+    standby = Server(programs, root / "standby", standby_port, root)
     try:
         # Trust on 127.0.0.1 for normal and replication connections (initdb's default lines with
         # --auth=trust); wal_level replica and WAL senders are PostgreSQL's defaults since 10.
