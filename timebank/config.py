@@ -81,7 +81,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # replayed. A standby more than read_max_lag_bytes or read_max_lag_seconds behind the primary,
     # or not answering within read_check_timeout_seconds, is skipped until it catches up.
     read_database_url: str = ""
-    read_pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 5
+    read_pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     read_check_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     read_check_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
     read_max_lag_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**40)] = 16 * 1024 * 1024

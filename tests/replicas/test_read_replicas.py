@@ -46,10 +46,8 @@ def pair() -> Iterator[Pair]:
 
 def with_replica(settings: Settings, standby_url: str, **limits: float) -> Settings:
     """The session's settings with the standby as read replica, checked every 50 ms."""
-    return msgspec.structs.replace(
-        settings, read_database_url=standby_url, read_check_interval_seconds=0.05, read_check_timeout_seconds=1.0,
-        **limits,
-    )  # fmt: skip
+    changes: dict[str, Any] = {"read_check_interval_seconds": 0.05, "read_check_timeout_seconds": 1.0} | limits
+    return msgspec.structs.replace(settings, read_database_url=standby_url, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +287,38 @@ async def test_a_standby_far_behind_is_skipped_until_it_catches_up(
             await superuser.execute("select pg_wal_replay_resume()")
             await superuser.close()
         await standby_in_use(api, True)
+
+
+async def test_a_standby_with_no_free_connection_is_passed_over_but_stays_in_use(
+    replicated_database: tuple[str, str], settings: Settings, rapi: Api
+) -> None:
+    """A pool busy with reads is not a standby down: the read goes to the primary at once after the
+    wait, and the monitor, on a connection of its own, keeps the standby in use."""
+    url, standby_url = replicated_database
+    limits = {"read_pool_max_size": 1, "read_check_timeout_seconds": 0.3}
+    app = create_app(with_replica(settings, standby_url, **limits), url, run_jobs=False)
+    community = await rapi.community()
+    volunteer = await rapi.member(community, "volunteer")
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+        api = Api(client, rapi.admin_token)
+        await standby_in_use(api, True)
+        (standby,) = app.state.reads.standbys
+        pool = standby.database.pool
+        # The test client runs the app in an event loop of its own: hold the pool's only connection there.
+        app_loop = pool._loop
+
+        def in_app_loop(coroutine: Any) -> Any:
+            return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, app_loop))
+
+        async def take() -> Any:
+            return await pool.acquire()
+
+        held = await in_app_loop(take())
+        try:
+            statement = await api.get(f"/v1/accounts/{volunteer.account_id}/entries", volunteer.token)
+            assert statement.status_code == 200, statement.text
+            assert metrics_of(api).fallbacks.get(reason="standby_slow") >= 1
+            assert [s["state"] for s in await standbys(api)] == ["in_use"]
+        finally:
+            await in_app_loop(pool.release(held))
+        assert metrics_of(api).skipped.get(standby=standby.name, reason="down") == 0

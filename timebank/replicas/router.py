@@ -115,14 +115,11 @@ class ReadRouter:
     async def check_standby(self, standby: Standby) -> None:
         try:
             async with asyncio.timeout(self.settings.read_check_timeout_seconds):
-                row = await standby.database.fetchrow(
-                    "select pg_is_in_recovery() as in_recovery, pg_last_wal_replay_lsn() as replay_lsn"
-                )
-        except (TimeoutError, DomainError, asyncpg.PostgresError) as exc:
+                row = await standby.probe()
+        except (*CONNECTION_FAULTS, asyncpg.PostgresError) as exc:
             standby.lag_bytes = standby.lag_seconds = None  # unknown while it does not answer
             standby.mark(StandbyState.DOWN, f"no answer to the check: {type(exc).__name__}")
             return
-        assert row is not None
         if not row["in_recovery"]:
             standby.lag_bytes = standby.lag_seconds = None
             standby.mark(StandbyState.NOT_STANDBY, "not in recovery: promoted, or not a standby")
@@ -263,8 +260,15 @@ class ReadDatabase(Database):
             except NotReplayedError:
                 self.router.metrics.fallbacks.inc(reason="not_replayed")
             except (UnavailableError, *CONNECTION_FAULTS) as exc:
-                self.router.metrics.fallbacks.inc(reason="standby_failed")
-                self.router.mark_failed(standby, exc)
+                cause = exc.__cause__ if isinstance(exc, UnavailableError) else exc
+                if isinstance(cause, TimeoutError | asyncpg.QueryCanceledError):
+                    # Busy (no free connection in time) or slow (statement timeout): this read only;
+                    # a standby that stopped answering altogether is the monitor's to find.
+                    self.router.metrics.fallbacks.inc(reason="standby_slow")
+                else:
+                    # Gone (refused, reset, shut down): out of use until the monitor sees it well.
+                    self.router.metrics.fallbacks.inc(reason="standby_failed")
+                    self.router.mark_failed(standby, exc)
             except asyncpg.PostgresError as exc:
                 # Not an answer the primary would give (say, a conflict with recovery): ask the primary.
                 self.router.metrics.fallbacks.inc(reason="standby_error")

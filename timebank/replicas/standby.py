@@ -6,6 +6,7 @@ import asyncio
 import enum
 import time
 from collections import deque
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -41,10 +42,15 @@ def display_name(url: str) -> str:
 class Standby:
     """A standby's pool and state. The state changes only through `mark`, which logs and counts."""
 
-    def __init__(self, name: str, database: Database, metrics: ReplicaMetrics) -> None:
+    def __init__(
+        self, name: str, database: Database, metrics: ReplicaMetrics, probe_kwargs: dict[str, Any] | None = None
+    ) -> None:
         self.name = name
         self.database = database
         self.metrics = metrics
+        # The monitor's own connection, outside the pool: a pool busy with reads is not a standby down.
+        self.probe_kwargs = probe_kwargs
+        self.probe_connection: asyncpg.Connection | None = None
         self.state = StandbyState.UNCHECKED
         self.reason = "not checked yet"
         # The highest replay position seen: what it has replayed at least (replay only moves forward).
@@ -74,10 +80,30 @@ class Standby:
             timeout=timeout,
             **kwargs,
         )
-        return cls(display_name(url), Database(pool, standby_settings), metrics)
+        probe_kwargs = kwargs | {"timeout": timeout}
+        probe_kwargs["server_settings"] = kwargs["server_settings"] | {"application_name": "timebank-reads-check"}
+        return cls(display_name(url), Database(pool, standby_settings), metrics, probe_kwargs)
+
+    async def probe(self) -> asyncpg.Record:
+        """Whether it is in recovery and how far it has replayed, on the monitor's own connection."""
+        if self.probe_connection is None or self.probe_connection.is_closed():
+            self.probe_connection = await asyncpg.connect(**(self.probe_kwargs or {}))
+        try:
+            row = await self.probe_connection.fetchrow(
+                "select pg_is_in_recovery() as in_recovery, pg_last_wal_replay_lsn() as replay_lsn"
+            )
+        except BaseException:
+            # Whatever went wrong (including the monitor's timeout), the next check starts afresh.
+            self.probe_connection.terminate()
+            self.probe_connection = None
+            raise
+        assert row is not None
+        return row
 
     async def close(self) -> None:
         """Close the pool; a standby that no longer answers does not hold up the service's shutdown."""
+        if self.probe_connection is not None:
+            self.probe_connection.terminate()
         try:
             async with asyncio.timeout(self.database.settings.pool_acquire_timeout_seconds):
                 await self.database.close()
