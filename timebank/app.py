@@ -43,6 +43,9 @@ from timebank.pages.routes import router as pages_router
 from timebank.pages.routes import static_router as pages_static_router
 from timebank.pages.templating import template_config
 from timebank.passbook.routes import router as passbook_router
+from timebank.replicas.middleware import read_your_writes_middleware
+from timebank.replicas.router import ReadRouter
+from timebank.replicas.routes import metrics as metrics_route
 from timebank.reports.routes import router as reports_router
 from timebank.services.routes import router as services_router
 from timebank.services.service import run_service_request_jobs
@@ -73,6 +76,9 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = await Database.connect(settings, dsn)
         app.state.db = db
+        # Read replicas (issue 13): without TIMEBANK_READ_DATABASE_URL every read is the primary's.
+        reads = await ReadRouter.open(settings, db) if settings.read_database_urls else None
+        app.state.reads = reads
         # Cached tokens are trusted only while this process hears of revocations (auth/revocations.py).
         revocations = RevocationListener(app.state.token_cache, lambda: _listener_connection(settings, dsn))
         app.state.revocations = revocations
@@ -93,11 +99,14 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
             await revocations.stop()
+            if reads is not None:
+                await reads.close()
             await db.close()
 
     app = Litestar(
         route_handlers=[
             health_router,
+            metrics_route,
             log_public_router,
             # Pages for people (issue 11): sessions in cookies, not bearer tokens; not in the API schema.
             pages_router,
@@ -148,5 +157,8 @@ def create_app(settings: Settings, dsn: str, *, run_jobs: bool = True) -> Litest
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     app.state.token_cache = TokenCache(settings.token_cache_seconds, settings.token_cache_size, trusted=False)
     # Outermost, so that even unmatched routes get a request id and their log line.
-    app.asgi_handler = request_context_middleware(options_middleware(app, app.asgi_handler))
+    app.state.reads = None
+    # Inside the request context (the caller is known by the time the answer starts).
+    handler = read_your_writes_middleware(app, app.asgi_handler)
+    app.asgi_handler = request_context_middleware(options_middleware(app, handler))
     return app

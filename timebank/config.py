@@ -75,6 +75,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # The passbook PDF's font: a .ttf, .otf or .ttc file with Chinese glyphs (default: one found on the
     # machine, such as Noto Sans CJK from Debian's fonts-noto-cjk).
     pdf_font: str | None = None
+    # Read replicas (issue 13): standbys of PostgreSQL's own streaming replication, comma-separated
+    # URLs of the same database (the service connects as `db_app_role`, read-only). Reads that
+    # tolerate lag go there; a caller's reads after its own write go only where that write is
+    # replayed. A standby more than read_max_lag_bytes or read_max_lag_seconds behind the primary,
+    # or not answering within read_check_timeout_seconds, is skipped until it catches up.
+    read_database_url: str = ""
+    read_pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
+    read_check_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    read_check_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+    read_max_lag_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**40)] = 16 * 1024 * 1024
+    read_max_lag_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 10.0
+
+    @property
+    def read_database_urls(self) -> tuple[str, ...]:
+        """The standbys' URLs, in the order given (empty: every read on the primary)."""
+        return tuple(url.strip() for url in self.read_database_url.split(",") if url.strip())
 
     def __repr__(self) -> str:
         shown = {
@@ -86,7 +102,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     __str__ = __repr__
 
 
-_SECRETS = frozenset({"database_url", "db_app_password", "admin_token"})
+_SECRETS = frozenset({"database_url", "db_app_password", "admin_token", "read_database_url"})
 
 
 class SettingsError(ValueError):
@@ -105,9 +121,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
                 raw[name] = value
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         field = message.rsplit("$.", 1)[-1].rstrip("`") if "$." in message else ""
         variable = PREFIX + field.upper() if field else "a TIMEBANK_* variable"
         raise SettingsError(f"{variable}: {message}") from None
+    if settings.read_database_urls and settings.workers > 1:
+        # Read-your-writes remembers each caller's last write in the process that served it; another
+        # worker would not know of it and could answer from a standby that has not replayed it yet.
+        raise SettingsError(
+            "TIMEBANK_READ_DATABASE_URL: read replicas need TIMEBANK_WORKERS=1 (each caller's last write is"
+            " remembered per process); run more instances behind a proxy that keeps a caller on one"
+        )
+    return settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -206,7 +207,10 @@ class Database:
             raise
         except BaseException as exc:
             if isinstance(exc, (*CONNECTION_FAULTS, asyncio.CancelledError)):
-                conn.terminate()
+                # A connection the server closed mid-query may already be back in the pool's hands;
+                # terminating it again must not replace the fault with "released back to the pool".
+                with contextlib.suppress(asyncpg.InterfaceError):
+                    conn.terminate()
             mapped = translate(exc) if isinstance(exc, Exception) else None
             if mapped is None:
                 raise

@@ -27,7 +27,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
 # The variables docker-compose.yml requires (`${VAR:?message}`).
-REQUIRED = ("POSTGRES_PASSWORD", "TIMEBANK_ADMIN_TOKEN", "TIMEBANK_DB_APP_PASSWORD")
+REQUIRED = ("POSTGRES_PASSWORD", "REPLICATION_PASSWORD", "TIMEBANK_ADMIN_TOKEN", "TIMEBANK_DB_APP_PASSWORD")
 
 
 def quick_start_commands() -> list[str]:
@@ -186,8 +186,8 @@ def test_compose_config_services_volume_and_health_checks(compose: list[str], du
     assert result.returncode == 0, result.stderr
     model = load_yaml(result.stdout, compose)
     services = model["services"]
-    assert set(services) == {"db", "timebank"}
-    assert "pgdata" in model["volumes"]
+    assert set(services) == {"db", "standby", "timebank"}
+    assert {"pgdata", "standby-data"} <= set(model["volumes"])
 
     db = services["db"]
     assert db["image"] == "postgres:16"
@@ -205,3 +205,26 @@ def test_compose_config_services_volume_and_health_checks(compose: list[str], du
     assert "/ready" in " ".join(app["healthcheck"]["test"])
     ports = [str(p) if not isinstance(p, dict) else f"{p.get('published')}:{p.get('target')}" for p in app["ports"]]
     assert any(re.search(r"8000:8000\b", p) for p in ports), ports
+
+
+def test_compose_standby_is_a_streaming_replica_of_db(compose: list[str], dummies: dict[str, str]) -> None:
+    """PostgreSQL's own replication (pg_basebackup -R from db), read by the service without credentials in its URL."""
+    result = run_compose(compose, dummies, "config")
+    assert result.returncode == 0, result.stderr
+    services = load_yaml(result.stdout, compose)["services"]
+    db, standby, app = services["db"], services["standby"], services["timebank"]
+    assert db["environment"]["REPLICATION_PASSWORD"] == dummies["REPLICATION_PASSWORD"]
+    init = "/docker-entrypoint-initdb.d/allow-replication.sh"
+    assert any(str(v).endswith(f"{init}:ro") for v in db["volumes"]), db["volumes"]
+    assert (ROOT / "deploy" / "allow-replication.sh").is_file()
+    assert standby["image"] == db["image"]
+    assert standby["depends_on"]["db"]["condition"] == "service_healthy"
+    assert standby["environment"]["PGPASSWORD"] == dummies["REPLICATION_PASSWORD"]
+    start = " ".join([*standby["entrypoint"], *standby["command"]])
+    assert "pg_basebackup -h db -U replicator" in start
+    assert " -R " in start
+    assert "hot_standby=on" in start
+    assert any(str(v).startswith("standby-data:") for v in standby["volumes"]), standby["volumes"]
+    assert app["environment"]["TIMEBANK_READ_DATABASE_URL"] == "postgresql://standby:5432/postgres"
+    # The service does not wait for the standby: without it, every read goes to db.
+    assert "standby" not in app["depends_on"]

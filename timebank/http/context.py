@@ -56,9 +56,13 @@ def request_id_of(request: Request[Any, Any, State]) -> str:
     return str(rid) if rid else "-"
 
 
-async def provide_db(state: State) -> Database:
+async def provide_db(state: State, request: Request[Any, Any, State]) -> Database:
+    """The primary; for a read (GET, HEAD) with read replicas, the database that may answer it."""
     db: Database = state.db
-    return db
+    reads = state.get("reads")
+    if reads is None:
+        return db
+    return reads.database_for(request.scope)  # type: ignore[no-any-return]
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -120,6 +124,10 @@ async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token
             member_id=row["member_id"],
         )
         cache.put(digest, principal, row["token_id"], generation)
+        reads = state.get("reads")
+        if reads is not None:
+            # With read replicas: the caller's reads go only where its token and member are replayed.
+            await reads.note_position(str(principal.id))
     scope_state = request.scope.setdefault("state", {})
     scope_state["principal"] = principal
     scope_state["principal_id"] = str(principal.id)

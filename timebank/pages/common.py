@@ -27,8 +27,12 @@ async def set_language(request: Request[Any, Any, State]) -> None:
 
 
 def database_of(request: Request[Any, Any, State]) -> Database:
+    """The primary; for a page read (GET, HEAD) with read replicas, the database that may answer it."""
     db: Database = request.app.state.db
-    return db
+    reads = request.app.state.get("reads")
+    if reads is None:
+        return db
+    return reads.database_for(request.scope)  # type: ignore[no-any-return]
 
 
 async def signed_in_principal(request: Request[Any, Any, State]) -> Principal | None:

@@ -1,0 +1,2 @@
+"""Read replicas (issue 13): reads that tolerate lag answered by PostgreSQL streaming-replication
+standbys, never staler than the caller's own last write, and the primary whenever in doubt."""
