@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
 from bench.report import best_stacks, best_table
-from bench.stacks import Stack, command, parse_stacks
+from bench.stacks import Stack, command, connected_workers, parse_stacks, running_stack
 from bench.workloads import Result
 from timebank.asgi import _jobs_lock, first_process
 
@@ -117,3 +118,21 @@ def test_only_the_first_process_of_a_server_runs_the_jobs() -> None:
             os.close(_jobs_lock.pop())
     assert first_process(dsn) is True  # released with the process that held it (here: its descriptor)
     os.close(_jobs_lock.pop())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+async def test_a_stack_is_used_only_once_every_worker_is_in_and_leaves_nothing_behind(
+    fresh_db: str, server: str
+) -> None:
+    stack = Stack(server, 2)
+    async with running_stack(stack, "timebank", fresh_db, {"TIMEBANK_LOG_LEVEL": "warning"}) as running:
+        # Both workers have their pools and revocation listeners: none is still starting.
+        assert await connected_workers("timebank", fresh_db) == 2
+        group = running.process.pid
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(running.url + "/ready")).json() == {"status": "ready"}
+    assert running.process.returncode is not None
+    assert await connected_workers("timebank", fresh_db) == 0
+    with pytest.raises(ProcessLookupError):  # the whole process group is gone, workers included
+        os.killpg(group, 0)
