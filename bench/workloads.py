@@ -13,6 +13,8 @@
   i  activity batches: POST /v1/credit-batches crediting `--batch-size` volunteers at once
   j  credits on a new database of 1,000 volunteers, never analyzed and after VACUUM ANALYZE
      (bench/fresh.py): plans must not depend on statistics taken while the ledger was empty
+  ceiling  bench/ceiling.py's one INSERT per request under the same server stack: the reference
+     for every HTTP result's `x ceiling`, as pgbench is for `x pgbench`
 
 Every workload is judged with no errors allowed; the target itself is the issue's.
 """
