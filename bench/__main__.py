@@ -1,13 +1,17 @@
 """`python -m bench`: the pgbench baseline, then the real server under wrk, workload by workload.
 
     python -m bench [--connections 32] [--duration 20] [--workloads a,b,c,d,e,f]
+                    [--servers uvicorn,granian] [--workers 1,N]
                     [--json bench/results/latest.json] [--quick]
 
 One run on one machine: finds PostgreSQL as the tests do (or --server-url), measures
 `pgbench -M prepared` (TPC-B-like) at the same client count in a scratch database, makes a
 migrated database of its own, seeds it through the SQL operations, starts `timebank serve` on it
-and drives it with wrk (bench/wrk/workload.lua) while sampling the server's memory and CPU. Prints
-a table with each result next to its target, writes the same as JSON, and drops its databases.
+and drives it with wrk (bench/wrk/workload.lua) while sampling the server's memory and CPU. Each
+server stack (--servers x --workers, bench/stacks.py) runs every chosen workload, and first the
+ceiling (bench/ceiling.py: Litestar+asyncpg, one INSERT per request) under the same stack. Prints
+a table with each result next to its target, pgbench and the ceiling, the best stack per workload,
+writes the same as JSON, and drops its databases.
 Needs wrk (Debian package wrk) and pgbench (postgresql-client) matching the server's version.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 import uuid
@@ -29,12 +34,22 @@ import asyncpg
 
 from bench import postgres, report
 from bench.baseline import run_baseline
+from bench.ceiling import create_table
 from bench.fresh import fresh_credits
 from bench.load import find_wrk
 from bench.procs import Sampler, hwm_kb
 from bench.seed import Community, ReportHistory, ReportSeeder, Seeder, Statement, discover, discover_report
-from bench.workloads import TITLES, HttpLoad, Result, deep_cursor, http_workload, judge, verify_workload
-from tests.e2e.server import running_server
+from bench.stacks import Stack, parse_stacks, running_stack
+from bench.workloads import (
+    TITLES,
+    HttpLoad,
+    Result,
+    deep_cursor,
+    http_workload,
+    judge,
+    relate_to_ceiling,
+    verify_workload,
+)
 from timebank.config import load_settings
 from timebank.embedded import with_database
 from timebank.logging import configure_logging
@@ -74,6 +89,7 @@ class Options:
     keep_database: bool
     reuse_database: str | None
     server_env: dict[str, str] = field(default_factory=dict)
+    stacks: list[Stack] = field(default_factory=list)
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -106,6 +122,8 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--keep-database", action="store_true", help="leave the seeded database in place, to --reuse-database later")
     add("--reuse-database", metavar="NAME", help="measure on a database an earlier --keep-database run seeded")
     add("--server-env", action="append", default=[], metavar="NAME=VALUE", help="a TIMEBANK_* setting (serve, verify)")
+    add("--servers", default="uvicorn,granian", help="servers to run every workload under (default uvicorn,granian)")
+    add("--workers", default="1,N", help="worker process counts for each server; N: the cores (default 1,N)")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
 
@@ -118,12 +136,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         parser.error(f"--workloads takes some of {','.join(WORKLOADS)}")
     if (args.report_months < 1) or (args.report_connections < 1):
         parser.error("--report-months and --report-connections must be at least 1")
-    server_env = {}
-    for item in args.server_env:
-        name, sep, value = item.partition("=")
-        if not sep or not name.startswith("TIMEBANK_"):
-            parser.error(f"--server-env wants TIMEBANK_NAME=VALUE, not {item!r}")
-        server_env[name] = value
+    server_env, stacks = _server_options(parser, args)
     options = Options(
         connections=args.connections,
         duration=pick(args.duration, 20, 3),
@@ -152,12 +165,28 @@ def parse_args(argv: Sequence[str]) -> Options:
         keep_database=args.keep_database or args.reuse_database is not None,
         reuse_database=args.reuse_database,
         server_env=server_env,
+        stacks=stacks,
     )
     if options.duration < 1 or options.connections < 1 or options.threads < 1 or options.gift_members < 2:
         parser.error("--duration, --connections and --threads must be at least 1, --gift-members at least 2")
     if options.flow_members < 2 or not 1 <= options.batch_size <= 500:
         parser.error("--flow-members must be at least 2, --batch-size 1 to 500")
     return options
+
+
+def _server_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict[str, str], list[Stack]]:
+    """The servers' TIMEBANK_* settings and the server stacks to run under, or a usage error."""
+    server_env = {}
+    for item in args.server_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("TIMEBANK_"):
+            parser.error(f"--server-env wants TIMEBANK_NAME=VALUE, not {item!r}")
+        server_env[name] = value
+    try:
+        stacks = parse_stacks(args.servers, args.workers, os.cpu_count() or 1)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return server_env, stacks
 
 
 def say(message: str) -> None:
@@ -331,10 +360,32 @@ async def measure_report(opts: Options, history: ReportHistory, load: HttpLoad, 
     return result
 
 
-async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[str, Any]:
+def server_settings(opts: Options) -> dict[str, str]:
+    """The TIMEBANK_* settings every server of the run gets (the ceiling reads its pool size from them too)."""
+    return {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
+
+
+async def measure_ceiling(opts: Options, ceiling_url: str, stack: Stack, run_id: str) -> Result:
+    """The ceiling under `stack`: bench/ceiling.py's one INSERT per request, as hard as the workloads."""
+    async with running_stack(stack, "ceiling", ceiling_url, server_settings(opts)) as server:
+        sampler = Sampler(server.process.pid)
+        sampler.start()
+        load = HttpLoad(
+            server.url, opts.connections, opts.threads, opts.duration, opts.warmup, run_id, opts.status_codes
+        )
+        try:
+            say(f"ceiling: {TITLES['ceiling']} ({stack.label}, {opts.duration} s)")
+            result = await http_workload("ceiling", "ceiling", [("/hits", "-")], load, sampler)
+        finally:
+            await sampler.stop()
+    say(f"   {result.throughput:,.1f} req/s, p99 {(result.latency_ms or {}).get('p99')} ms, errors {result.errors}")
+    return result
+
+
+async def measure(opts: Options, url: str, seeded: Seeded, run_id: str, stack: Stack, verify: bool) -> dict[str, Any]:
+    """Workloads a to i under `stack`; f (`timebank verify`, no server involved) only when `verify`."""
     results: dict[str, Result] = {}
-    env = {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
-    async with running_server(url, **env) as server:
+    async with running_stack(stack, "timebank", url, server_settings(opts)) as server:
         sampler = Sampler(server.process.pid)
         sampler.start()
         load = HttpLoad(
@@ -342,7 +393,7 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[
         )
 
         async def run(workload: str, mode: str, rows: list[tuple[str, str]], title: str = "", **detail: Any) -> None:
-            say(f"{workload}: {title or TITLES[workload]} ({len(rows):,} rows, {opts.duration} s)")
+            say(f"{workload}: {title or TITLES[workload]} ({len(rows):,} rows, {stack.label}, {opts.duration} s)")
             result = await http_workload(workload, mode, rows, load, sampler, **detail)
             result.title = title or result.title
             results[workload] = result
@@ -375,7 +426,7 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[
                 deep, depth = await deep_cursor(server.url, first, statement.token, opts.page_depth)
                 title = f"statement, page {depth:,} deep"
                 await run("e.deep", "get", [(deep, statement.token)], title, entries=statement.entries, depth=depth)
-            if "f" in opts.workloads:
+            if "f" in opts.workloads and verify:
                 transactions = await count_transactions(url)
                 say(f"f: timebank verify over {transactions:,} transactions")
                 results["f"] = await verify_workload(url, transactions, sampler, opts.server_env)
@@ -392,6 +443,54 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str) -> dict[
             await sampler.stop()
             peak_kb = max(sampler.peak_rss_kb, hwm_kb(server.process.pid))
     return {"results": results, "server_peak_rss_mb": round(peak_kb / 1024, 1), "rss_samples": sampler.samples}
+
+
+async def measure_stacks(opts: Options, server_url: str, url: str, seeded: Seeded, run_id: str) -> dict[str, Any]:
+    """Under each server stack in turn: the ceiling, then the chosen workloads (j on databases of its own).
+
+    The stacks share the seeded database, so write workloads under a later stack meet a ledger the
+    earlier ones grew (by seconds' worth of credits: small next to the seeded data of a full run).
+    Memory is judged per worker process: each stack's peak (all its processes) over its workers.
+    """
+    by_stack: dict[str, dict[str, Result]] = {}
+    peak_by_stack: dict[str, float] = {}
+    samples = 0
+    ceiling_name, ceiling_url = await postgres.scratch_database(server_url, "timebank_bench_ceiling")
+    try:
+        await create_table(ceiling_url)
+        for index, stack in enumerate(opts.stacks):
+            say(f"== {stack.label}")
+            # Every write carries a fresh Idempotency-Key: the run's id, the stack, the workload, a count.
+            stack_run = f"{run_id}-{stack.server}{stack.workers}"
+            results = {"ceiling": await measure_ceiling(opts, ceiling_url, stack, stack_run)}
+            peak_mb = 0.0
+            if set(opts.workloads) - {"j"}:
+                measured = await measure(opts, url, seeded, stack_run, stack, verify=index == 0)
+                results |= measured["results"]
+                peak_mb, samples = measured["server_peak_rss_mb"], samples + measured["rss_samples"]
+            if "j" in opts.workloads:
+                load = HttpLoad(
+                    "", opts.connections, opts.threads, opts.duration, opts.warmup, stack_run, opts.status_codes
+                )
+                fresh = await fresh_credits(
+                    server_url, stack_run, load, server_settings(opts), opts.fresh_communities, opts.fresh_volunteers,
+                    say, stack,
+                )  # fmt: skip
+                results |= fresh
+                peak_mb = max([peak_mb, *(r.server_peak_rss_mb for r in fresh.values())])
+            for result in results.values():
+                result.server, result.workers = stack.server, stack.workers
+            by_stack[stack.label] = results
+            peak_by_stack[stack.label] = peak_mb
+    finally:
+        await postgres.drop_database(server_url, ceiling_name)
+    per_worker = max(peak_by_stack[s.label] / s.workers for s in opts.stacks)
+    return {
+        "by_stack": by_stack,
+        "server_peak_rss_mb": round(per_worker, 1),
+        "peak_rss_mb_by_stack": peak_by_stack,
+        "rss_samples": samples,
+    }
 
 
 async def run(opts: Options, server_url: str) -> dict[str, Any]:
@@ -412,35 +511,25 @@ async def run(opts: Options, server_url: str) -> dict[str, Any]:
     else:
         name, url = await postgres.migrated_database(server_url, "timebank_bench")
     say(f"database {name}")
-    measured: dict[str, Any] = {}
     try:
         seeder = await Seeder.connect(url, run_id)
         try:
             seeded = await seed(opts, seeder, url)
         finally:
             await seeder.close()
-        if set(opts.workloads) - {"j"}:
-            measured = await measure(opts, url, seeded, run_id)
-        else:
-            measured = {"results": {}, "server_peak_rss_mb": 0.0, "rss_samples": []}
-        if "j" in opts.workloads:
-            env = {"TIMEBANK_LOG_LEVEL": "warning"} | opts.server_env
-            load = HttpLoad("", opts.connections, opts.threads, opts.duration, opts.warmup, run_id, opts.status_codes)
-            fresh = await fresh_credits(
-                server_url, run_id, load, env, opts.fresh_communities, opts.fresh_volunteers, say
-            )
-            measured["results"] |= fresh
-            peaks = [r.server_peak_rss_mb for r in fresh.values()]
-            measured["server_peak_rss_mb"] = max([measured["server_peak_rss_mb"], *peaks])
+        measured = await measure_stacks(opts, server_url, url, seeded, run_id)
     finally:
         if opts.keep_database:
             say(f"kept database {name}: {redacted(url)}")
         else:
             await postgres.drop_database(server_url, name)
-    results: dict[str, Result] = measured["results"]
-    judge(results, baseline.tps)
+    for stack_results in measured["by_stack"].values():
+        judge(stack_results, baseline.tps)
+        relate_to_ceiling(stack_results, stack_results.get("ceiling"))
+    results: list[Result] = [r for stack_results in measured["by_stack"].values() for r in stack_results.values()]
     rss_ok = measured["server_peak_rss_mb"] < 200.0
-    verdicts = [r.passed for r in results.values() if r.passed is not None] + [rss_ok]
+    verdicts = [r.passed for r in results if r.passed is not None] + [rss_ok]
+    best = report.best_stacks(results)
     return {
         "command": ["python", "-m", "bench", *sys.argv[1:]],
         "started_at": started.isoformat(),
@@ -450,8 +539,15 @@ async def run(opts: Options, server_url: str) -> dict[str, Any]:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()} | {"run_id": run_id},
         "baseline": asdict(baseline),
         "seed": seeded.report,
-        "workloads": [r.as_json() for r in results.values()],
-        "server": {"peak_rss_mb": measured["server_peak_rss_mb"], "rss_samples": measured["rss_samples"]},
+        "stacks": [{"server": s.server, "workers": s.workers} for s in opts.stacks],
+        "workloads": [r.as_json() for r in results],
+        "best": best,
+        "server": {
+            # The most any stack held per worker process (its peak, all processes, over its workers).
+            "peak_rss_mb": measured["server_peak_rss_mb"],
+            "peak_rss_mb_by_stack": measured["peak_rss_mb_by_stack"],
+            "rss_samples": measured["rss_samples"],
+        },
         "targets": {"server_rss_under_200_mb": rss_ok, "all_pass": all(verdicts)},
         "_results": results,
     }
@@ -462,9 +558,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(load_settings({"TIMEBANK_LOG_LEVEL": "warning"}))
     with postgres.postgres_server(opts.server_url) as server_url:
         document = asyncio.run(run(opts, server_url))
-    results: dict[str, Result] = document.pop("_results")
+    results: list[Result] = document.pop("_results")
     say("")
-    say(report.table(results.values(), document["baseline"], document["server"]["peak_rss_mb"]))
+    say(report.table(results, document["baseline"], document["server"]["peak_rss_mb"]))
+    say("")
+    say(report.best_table(document["best"]))
     report.write_json(opts.json, document)
     say(f"\nwrote {opts.json}")
     return 0

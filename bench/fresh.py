@@ -20,8 +20,8 @@ import asyncpg
 from bench import postgres
 from bench.procs import Sampler
 from bench.seed import Seeder
+from bench.stacks import Stack, running_stack
 from bench.workloads import HttpLoad, Result, http_workload
-from tests.e2e.server import running_server
 
 VARIANTS = (("j.unanalyzed", False), ("j.analyzed", True))
 GROWING = ("postings", "transactions", "idempotency_keys", "accounts")
@@ -44,9 +44,9 @@ async def table_scans(url: str) -> dict[str, dict[str, int]]:
 
 async def fresh_credits(
     server_url: str, run_id: str, load: HttpLoad, env: dict[str, str], communities: int, volunteers: int,
-    say: Any,
+    say: Any, stack: Stack,
 ) -> dict[str, Result]:  # fmt: skip
-    """Both variants of workload j; `load` gives everything but the server's URL."""
+    """Both variants of workload j under `stack`; `load` gives everything but the server's URL."""
     results: dict[str, Result] = {}
     for workload, analyze in VARIANTS:
         name, url = await postgres.migrated_database(server_url, "timebank_bench_h")
@@ -58,9 +58,10 @@ async def fresh_credits(
                 await seeder.close()
             await postgres.execute(url, *(["vacuum (analyze)"] if analyze else []), "checkpoint")
             rows = [(str(m.id), c.coordinator_token) for c in seeded for m in c.members]
-            say(f"{workload}: credits on a new database of {len(rows):,} volunteers"
-                f"{', after VACUUM ANALYZE' if analyze else ', never analyzed'} ({load.duration} s)")  # fmt: skip
-            async with running_server(url, **env) as server:
+            state = "after VACUUM ANALYZE" if analyze else "never analyzed"
+            where = f"{stack.label}, {load.duration} s"
+            say(f"{workload}: credits on a new database of {len(rows):,} volunteers, {state} ({where})")
+            async with running_stack(stack, "timebank", url, env) as server:
                 sampler = Sampler(server.process.pid)
                 sampler.start()
                 try:

@@ -10,6 +10,7 @@
 --                connection free of a next step asks for a new service
 --   MODE=batch   DATA lines "slug member_id,member_id,... token": POST /v1/credit-batches crediting
 --                every listed volunteer 15 minutes (an activity), a random line each time
+--   MODE=ceiling DATA lines "path -":           POST path with {"minutes":15} (bench/ceiling.py's one INSERT)
 --   RUN          a prefix making every Idempotency-Key of this run unique (one key per request)
 --   STATUS_CODES=1  also count responses by status (wrk then parses every response: a little more CPU)
 --
@@ -52,6 +53,8 @@ function init(args)
     for i, row in ipairs(rows) do
       cached[i] = wrk.format("GET", row[1], { ["Authorization"] = "Bearer " .. row[2] })
     end
+  elseif mode == "ceiling" then
+    cached[1] = wrk.format("POST", rows[1][1], { ["Content-Type"] = "application/json" }, '{"minutes":15}')
   elseif mode == "batch" then
     for i, row in ipairs(rows) do
       local credits = {}
@@ -76,6 +79,8 @@ function request()
   sent = sent + 1
   if mode == "get" then
     return cached[(sent % #rows) + 1]
+  elseif mode == "ceiling" then
+    return cached[1]
   elseif mode == "credit" then
     local row = rows[math.random(#rows)]
     return post("/v1/credits", row[2],

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,26 +106,33 @@ def test_wrk_summary_is_parsed_from_the_marker_line() -> None:
         parse("wrk: something went wrong\n")
 
 
-@pytest.mark.slow
-def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> None:
-    """The whole command with tiny sizes and one-second workloads (about 20 s)."""
+def quick_bench(server_url: str, out: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """`python -m bench --quick` with tiny sizes and one-second workloads; its output and JSON document."""
     if shutil.which("wrk") is None:
         missing_tool("wrk", "apt-get install -y wrk")
     try:
         postgres.find_pgbench(15)
     except SystemExit:
         missing_tool("pgbench", "apt-get install -y postgresql-15 (or the PostgreSQL server's own package)")
-    out = tmp_path / "bench.json"
     command = [
         sys.executable, "-m", "bench", "--quick", "--server-url", server_url, "--connections", "4",
-        "--duration", "1", "--warmup", "0", "--communities", "2", "--volunteers", "5", "--gift-members", "5",
-        "--statement-entries", "300", "--report-entries", "900", "--page-size", "10", "--page-depth", "5",
-        "--pgbench-scale", "1", "--fresh-communities", "2", "--fresh-volunteers", "5", "--json", str(out),
+        "--duration", "1", "--warmup", "0", "--communities", "2", "--volunteers", "5", "--pgbench-scale", "1",
+        "--json", str(out), *options,
     ]  # fmt: skip
     # A bound, not a speed check: speed lives in the bench's own figures, never in a timed test.
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    document = json.loads(out.read_text())
+    return run, json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> None:
+    """Every workload under one server stack, next to the ceiling (about a minute)."""
+    run, document = quick_bench(
+        server_url, tmp_path / "bench.json", "--gift-members", "5", "--statement-entries", "300",
+        "--report-entries", "900", "--page-size", "10", "--page-depth", "5", "--fresh-communities", "2",
+        "--fresh-volunteers", "5", "--servers", "uvicorn", "--workers", "1",
+    )  # fmt: skip
 
     assert document["baseline"]["tps"] > 0
     assert document["baseline"]["clients"] == 4
@@ -137,8 +145,10 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
     )
     assert document["machine"]["cores"] >= 1
     assert document["seed"]["statement_entries"] == 300
+    assert document["stacks"] == [{"server": "uvicorn", "workers": 1}]
     workloads = {w["id"]: w for w in document["workloads"]}
     assert list(workloads) == [
+        "ceiling",
         "a",
         "b",
         "c",
@@ -158,12 +168,14 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
         assert 10 < workload["server_peak_rss_mb"] < 2000, workload
         assert isinstance(workload["pass"], bool), workload
         assert workload["target"], workload
-    for key in ("a", "b", "c", "d", "e.first", "e.deep", "g", "j.unanalyzed", "j.analyzed"):
+    for key in ("ceiling", "a", "b", "c", "d", "e.first", "e.deep", "g", "j.unanalyzed", "j.analyzed"):
         w = workloads[key]
         assert 0 < w["p50_ms"] <= w["p99_ms"] <= w["p999_ms"], w
         assert w["ratio_to_baseline"] > 0, w
+        assert w["ratio_to_ceiling"] > 0, w
+        assert (w["server"], w["workers"]) == ("uvicorn", 1), w
         assert w["loadgen_cpu_percent"] is not None, w
-        ok = "201" if key in ("a", "b", "c", "j.unanalyzed", "j.analyzed") else "200"
+        ok = "201" if key in ("ceiling", "a", "b", "c", "j.unanalyzed", "j.analyzed") else "200"
         assert w["detail"]["statuses"] == {ok: w["detail"]["requests"]}, w
     assert workloads["e.deep"]["detail"]["depth"] == 5
     # h: whole service request flows went through (ask, assign, check-in, report, confirm); i: batches.
@@ -184,6 +196,39 @@ def test_quick_run_measures_every_workload(server_url: str, tmp_path: Path) -> N
     assert document["seed"]["report_entries"] >= 900
     assert workloads["f"]["detail"]["exit_code"] == 0
     assert workloads["f"]["detail"]["transactions"] >= 300 + workloads["a"]["detail"]["requests"]
-    assert document["server"]["peak_rss_mb"] >= max(w["server_peak_rss_mb"] for w in workloads.values())
+    assert workloads["ceiling"]["ratio_to_ceiling"] == 1.0
+    assert workloads["f"]["ratio_to_ceiling"] is None  # verify runs without a server
+    # The ceiling is not timebank: its memory is not the service's.
+    timebank_rss = max(w["server_peak_rss_mb"] for w in workloads.values() if w["id"] != "ceiling")
+    assert document["server"]["peak_rss_mb"] >= timebank_rss
     assert "pgbench" in run.stdout
     assert "rss" in run.stdout
+
+
+@pytest.mark.slow
+def test_quick_run_under_each_server_and_worker_count(server_url: str, tmp_path: Path) -> None:
+    """Two workloads under uvicorn and granian with 1 and 2 workers, each next to its own ceiling."""
+    run, document = quick_bench(
+        server_url, tmp_path / "stacks.json", "--workloads", "a,d", "--servers", "uvicorn,granian", "--workers", "1,2"
+    )
+    stacks = [(s["server"], s["workers"]) for s in document["stacks"]]
+    assert stacks == [("uvicorn", 1), ("uvicorn", 2), ("granian", 1), ("granian", 2)]
+    measured = {(w["server"], w["workers"], w["id"]): w for w in document["workloads"]}
+    assert set(measured) == {(server, workers, key) for server, workers in stacks for key in ("ceiling", "a", "d")}
+    for (server, workers, key), w in measured.items():
+        assert w["throughput"] > 0, w
+        assert w["errors"] == 0, w  # each stack's writes carry Idempotency-Keys of their own
+        assert w["ratio_to_baseline"] > 0, w
+        ceiling = measured[server, workers, "ceiling"]["throughput"]
+        assert w["ratio_to_ceiling"] == round(w["throughput"] / ceiling, 3), w
+        ok = "200" if key == "d" else "201"
+        assert w["detail"]["statuses"] == {ok: w["detail"]["requests"]}, w
+    labels = [f"{server} x{workers}" for server, workers in stacks]
+    best = document["best"]
+    assert best["stacks"] == labels
+    assert {w: v["best"] in labels for w, v in best["workloads"].items()} == {"ceiling": True, "a": True, "d": True}
+    assert best["overall"]["best"] in labels
+    assert best["overall"]["workloads"] == ["a", "d"]
+    assert set(document["server"]["peak_rss_mb_by_stack"]) == set(labels)
+    assert "best stack per workload" in run.stdout
+    assert "granian x2" in run.stdout
