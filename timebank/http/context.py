@@ -95,6 +95,11 @@ async def _authenticate(request: ASGIConnection[Any, Any, Any, Any]) -> Principa
     return await principal_for_token(request, token)
 
 
+def client_address(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Whom the failed-authentication throttle counts against (the API's tokens and the pages' PINs)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token: str) -> Principal:
     """Who a token stands for (a bearer token, or the pages' session cookie, which holds one); 401
     when unknown or revoked, 429 after too many failures from the address."""
@@ -103,7 +108,7 @@ async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token
     cache: TokenCache = state.token_cache
     principal = cache.get(digest)
     if not isinstance(principal, Principal):
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         throttle: AuthThrottle = state.auth_throttle
         if not throttle.allows(address):
             raise TooManyRequestsError(

@@ -11,7 +11,7 @@ from litestar.datastructures import FormMultiDict, State
 from litestar.response import Redirect
 
 from timebank.auth.throttle import AuthThrottle
-from timebank.http.context import request_id_of
+from timebank.http.context import client_address, request_id_of
 from timebank.pages import session
 from timebank.pages.common import database_of, refused, render
 from timebank.pages.signin import sign_in
@@ -41,11 +41,6 @@ def signed_in(request: Request[Any, Any, State], token: str) -> Response[Any]:
     response.set_cookie(session.cookie(request, session.SESSION_COOKIE, token))
     response.set_cookie(session.expired(request, session.PRE_SESSION_COOKIE))
     return response
-
-
-def client_address(request: Request[Any, Any, State]) -> str:
-    """Whom the throttle counts failures against."""
-    return request.client.host if request.client else "unknown"
 
 
 def minutes_to_wait(seconds: int) -> int:

@@ -12,10 +12,10 @@ from litestar.datastructures import State
 
 from timebank.auth.throttle import AuthThrottle
 from timebank.auth.tokens import new_token
-from timebank.http.context import hash_token, request_id_of
+from timebank.http.context import client_address, hash_token, request_id_of
 from timebank.pages import session
 from timebank.pages.common import database_of, render
-from timebank.pages.login import client_address, form_page, minutes_to_wait, sent_form, signed_in
+from timebank.pages.login import form_page, minutes_to_wait, sent_form, signed_in
 
 MAX_TOKEN_CHARS = 200
 
