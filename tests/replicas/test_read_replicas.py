@@ -83,7 +83,7 @@ def metrics_of(api: Api) -> ReplicaMetrics:
 
 
 def standby_reads(api: Api) -> float:
-    return sum(value for labels, value in metrics_of(api).reads.values.items() if ("target", "standby") in labels)
+    return metrics_of(api).total("timebank_reads_total", target="standby")
 
 
 async def standbys(api: Api) -> list[dict[str, Any]]:
@@ -187,8 +187,7 @@ async def test_a_killed_standby_leaves_reads_on_the_primary_and_is_used_again_af
         await asyncio.to_thread(pair.standby.kill)
         (down,) = await standby_in_use(rapi, False)
         assert down["state"] == "down", down
-        skipped = metrics_of(rapi).skipped
-        assert sum(value for labels, value in skipped.values.items() if ("reason", "down") in labels) >= 1
+        assert metrics_of(rapi).total("timebank_standby_skipped_total", reason="down") >= 1
         during = len(statuses)
         await eventually(lambda: len(statuses) > during + 20, what="reads while the standby is down")
         # The standby comes back, catches up by streaming, and reads go to it again.
@@ -282,7 +281,7 @@ async def test_a_standby_far_behind_is_skipped_until_it_catches_up(
             )
             assert behind["in_use"] is False
             assert behind["lag_seconds"] > 1.0
-            assert metrics_of(api).skipped.get(standby=behind["name"], reason="behind") >= 1
+            assert metrics_of(api).total("timebank_standby_skipped_total", standby=behind["name"], reason="behind") >= 1
         finally:
             await superuser.execute("select pg_wal_replay_resume()")
             await superuser.close()
@@ -317,8 +316,8 @@ async def test_a_standby_with_no_free_connection_is_passed_over_but_stays_in_use
         try:
             statement = await api.get(f"/v1/accounts/{volunteer.account_id}/entries", volunteer.token)
             assert statement.status_code == 200, statement.text
-            assert metrics_of(api).fallbacks.get(reason="standby_slow") >= 1
+            assert metrics_of(api).total("timebank_read_fallbacks_total", reason="standby_slow") >= 1
             assert [s["state"] for s in await standbys(api)] == ["in_use"]
         finally:
             await in_app_loop(pool.release(held))
-        assert metrics_of(api).skipped.get(standby=standby.name, reason="down") == 0
+        assert metrics_of(api).total("timebank_standby_skipped_total", standby=standby.name, reason="down") == 0

@@ -128,8 +128,8 @@ class ReadRouter:
         primary_lsn = self.positions.latest
         standby.lag_bytes = None if primary_lsn is None else max(0, primary_lsn - standby.replay_lsn)
         standby.lag_seconds = self.positions.lag_seconds(standby.replay_lsn)
-        self.metrics.lag_bytes.set(standby.lag_bytes or 0, standby=standby.name)
-        self.metrics.lag_seconds.set(standby.lag_seconds or 0, standby=standby.name)
+        self.metrics.lag_bytes.labels(standby=standby.name).set(standby.lag_bytes or 0)
+        self.metrics.lag_seconds.labels(standby=standby.name).set(standby.lag_seconds or 0)
         if standby.lag_bytes is None or standby.lag_seconds is None:
             standby.mark(StandbyState.BEHIND, "the primary's position is unknown")
         elif standby.lag_bytes > self.settings.read_max_lag_bytes:
@@ -243,12 +243,13 @@ class ReadDatabase(Database):
         known, caller = caller_of(self.scope)
         required = await self.router.required_lsn(caller) if known else None
         if required is None:
-            self.router.metrics.fallbacks.inc(reason="caller_unknown" if not known else "write_position_unknown")
+            reason = "caller_unknown" if not known else "write_position_unknown"
+            self.router.metrics.fallbacks.labels(reason=reason).inc()
             return
         self.required = required
         self.standby = self.router.choose(required)
         if self.standby is None:
-            self.router.metrics.fallbacks.inc(reason="no_standby_in_use")
+            self.router.metrics.fallbacks.labels(reason="no_standby_in_use").inc()
 
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         if not self.decided:
@@ -258,26 +259,26 @@ class ReadDatabase(Database):
             try:
                 result = await self._on_standby(standby, work)
             except NotReplayedError:
-                self.router.metrics.fallbacks.inc(reason="not_replayed")
+                self.router.metrics.fallbacks.labels(reason="not_replayed").inc()
             except (UnavailableError, *CONNECTION_FAULTS) as exc:
                 cause = exc.__cause__ if isinstance(exc, UnavailableError) else exc
                 if isinstance(cause, TimeoutError | asyncpg.QueryCanceledError):
                     # Busy (no free connection in time) or slow (statement timeout): this read only;
                     # a standby that stopped answering altogether is the monitor's to find.
-                    self.router.metrics.fallbacks.inc(reason="standby_slow")
+                    self.router.metrics.fallbacks.labels(reason="standby_slow").inc()
                 else:
                     # Gone (refused, reset, shut down): out of use until the monitor sees it well.
-                    self.router.metrics.fallbacks.inc(reason="standby_failed")
+                    self.router.metrics.fallbacks.labels(reason="standby_failed").inc()
                     self.router.mark_failed(standby, exc)
             except asyncpg.PostgresError as exc:
                 # Not an answer the primary would give (say, a conflict with recovery): ask the primary.
-                self.router.metrics.fallbacks.inc(reason="standby_error")
+                self.router.metrics.fallbacks.labels(reason="standby_error").inc()
                 log.info("standby_read_refused", standby=standby.name, sqlstate=exc.sqlstate)
             else:
-                self.router.metrics.reads.inc(target="standby", standby=standby.name)
+                self.router.metrics.reads.labels(target="standby", standby=standby.name).inc()
                 return result
             self.standby = None
-        self.router.metrics.reads.inc(target="primary", standby="")
+        self.router.metrics.reads.labels(target="primary", standby="").inc()
         return await self.router.primary.run(work)
 
     async def _on_standby(self, standby: Standby, work: Callable[[Connection], Awaitable[T]]) -> T:

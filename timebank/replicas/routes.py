@@ -6,14 +6,12 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from timebank.replicas.router import ReadRouter
 
-# Litestar adds "; charset=utf-8" to text media types.
-PROMETHEUS_TEXT = "text/plain; version=0.0.4"
-
 
 @get("/metrics", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
-def metrics(request: Request[Any, Any, State]) -> Response[str]:
+def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
     reads: ReadRouter | None = request.app.state.get("reads")
-    return Response(reads.metrics.render() if reads is not None else "", media_type=PROMETHEUS_TEXT)
+    return Response(reads.metrics.render() if reads is not None else b"", media_type=CONTENT_TYPE_LATEST)

@@ -57,7 +57,7 @@ class Standby:
         self.replay_lsn = 0
         self.lag_bytes: int | None = None
         self.lag_seconds: float | None = None
-        metrics.in_use.set(0, standby=name)
+        metrics.in_use.labels(standby=name).set(0)
 
     @classmethod
     async def open(cls, settings: Settings, url: str, metrics: ReplicaMetrics) -> Standby:
@@ -120,7 +120,7 @@ class Standby:
 
     def mark(self, state: StandbyState, reason: str) -> None:
         """Enter `state`; a change is logged once and counted, so a flapping standby is visible."""
-        self.metrics.in_use.set(1 if state is StandbyState.IN_USE else 0, standby=self.name)
+        self.metrics.in_use.labels(standby=self.name).set(1 if state is StandbyState.IN_USE else 0)
         if state is self.state:
             self.reason = reason
             return
@@ -128,7 +128,7 @@ class Standby:
         if state is StandbyState.IN_USE:
             log.info("standby_in_use", standby=self.name, previous=str(previous), replay_lsn=self.replay_lsn)
         else:
-            self.metrics.skipped.inc(standby=self.name, reason=str(state))
+            self.metrics.skipped.labels(standby=self.name, reason=str(state)).inc()
             log.warning(
                 "standby_skipped",
                 standby=self.name,
