@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import graphlib
+import itertools
 import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -392,7 +394,15 @@ async def send(world: World, planned: Planned) -> Sent:
     return Sent(planned, response.status_code, body, response.headers.get("idempotent-replayed") == "true")
 
 
-async def serialised_at(owner: asyncpg.Connection, sent: Sent) -> dt.datetime:
+@dataclass(frozen=True)
+class Effect:
+    """When an operation took effect, and the version it gave each account it posted to."""
+
+    at: dt.datetime
+    versions: dict[uuid.UUID, int]
+
+
+async def effect_of(owner: asyncpg.Connection, sent: Sent) -> Effect:
     """When the operation took effect, under the locks of the accounts it touched."""
     name, answer_id = sent.planned.op.name, uuid.UUID(sent.body["id"])
     if name == "hold":
@@ -402,7 +412,49 @@ async def serialised_at(owner: asyncpg.Connection, sent: Sent) -> dt.datetime:
     else:
         moment = await owner.fetchval("select created_at from transactions where id = $1", answer_id)
     assert isinstance(moment, dt.datetime), (describe(sent), sent.body)
-    return moment
+    rows = await owner.fetch("select account_id, account_version from postings where transaction_id = $1", answer_id)
+    return Effect(moment, {row["account_id"]: row["account_version"] for row in rows})
+
+
+def serial_order(effects: list[tuple[Effect, Sent]]) -> list[Sent]:
+    """The successes in the order the database applied them.
+
+    By time first; the coalescing writer gives every transaction of one batch statement the same
+    time, and applies them in its own order, which each account's versions record: within equal
+    times, an operation comes after every other that posted to one of its accounts with a lower
+    version.
+    """
+    ordered: list[Sent] = []
+    by_time = sorted(range(len(effects)), key=lambda i: effects[i][0].at)
+    for _, group in itertools.groupby(by_time, key=lambda i: effects[i][0].at):
+        members = list(group)
+        sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
+        for i in members:
+            sorter.add(i)
+            for j in members:
+                shared = effects[i][0].versions.keys() & effects[j][0].versions.keys()
+                if any(effects[j][0].versions[a] < effects[i][0].versions[a] for a in shared):
+                    sorter.add(i, j)
+        ordered += [effects[i][1] for i in sorter.static_order()]
+    return ordered
+
+
+def test_equal_times_are_ordered_by_the_accounts_versions() -> None:
+    """Seen in CI: two gifts between the same members, coalesced into one batch statement, share a
+    time; ordered by listing, the later one was judged first and 'should have been refused'."""
+    at = dt.datetime(2026, 12, 8, tzinfo=dt.UTC)
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first, second, third, other = (cast(Sent, name) for name in ("first", "second", "third", "other"))
+    effects = [
+        (Effect(at, {a: 7, c: 2}), third),
+        (Effect(at, {a: 6, b: 3}), second),
+        (Effect(at - dt.timedelta(microseconds=1), {b: 1}), first),
+        (Effect(at, {}), other),  # no postings (a hold): anywhere among its equals
+    ]
+    order = serial_order(effects)
+    assert order[0] == first
+    assert order.index(second) < order.index(third)
+    assert sorted(map(str, order)) == ["first", "other", "second", "third"]
 
 
 def describe(sent: Sent) -> str:
@@ -436,11 +488,10 @@ async def run_batch(
         assert sent.replayed, describe(sent)
 
     # The successes, in the order the database serialised them, each allowed where it stands.
-    successes = [(await serialised_at(owner, sent), sent) for sent in fresh if sent.status < 400]
-    successes.sort(key=lambda pair: pair[0])
+    successes = serial_order([(await effect_of(owner, sent), sent) for sent in fresh if sent.status < 400])
     states = [copy.deepcopy(model)]
     current = copy.deepcopy(model)
-    for _, sent in successes:
+    for sent in successes:
         verdict = judge(world, current, sent.planned)
         assert verdict.code is None, f"{describe(sent)} succeeded, but the rules say {verdict.code}"
         expected_status = 200 if verdict.kind == "release" else 201
