@@ -75,7 +75,7 @@ create or replace function _audit(
     p_community_id uuid, p_request_id text, p_details jsonb
 ) returns void language plpgsql as $$
 declare
-    v_id uuid := gen_random_uuid();
+    v_id uuid := uuid_v7();
     v_at timestamptz := clock_timestamp();
     v_details jsonb := coalesce(p_details, '{}'::jsonb);
 begin
@@ -186,7 +186,7 @@ create or replace function _post(
     p_accounts uuid[], p_minutes bigint[], p_service_request_id uuid default null
 ) returns jsonb language plpgsql set enable_seqscan = off as $$
 declare
-    v_tx uuid := gen_random_uuid();
+    v_tx uuid := uuid_v7();
     v_policy communities;
     v_actor_name text;
     v_locked accounts[];

@@ -69,7 +69,7 @@ begin
 
     return query
     with ops as materialized (
-        select j, p_n[j] as n, gen_random_uuid() as tx, p_community_id[j] as community_id, c.slug,
+        select j, p_n[j] as n, uuid_v7() as tx, p_community_id[j] as community_id, c.slug,
                p_kind[j] as kind, p_description[j] as description, p_service_date[j] as service_date,
                p_actor[j] as actor, coalesce(am.display_name, ap.kind) as actor_name,
                p_on_behalf_of[j] as on_behalf_of, p_request_id[j] as request_id,
@@ -134,7 +134,7 @@ begin
          where a.id = f.account_id
     ),
     events as materialized (
-        select b.*, gen_random_uuid() as event_id, clock_timestamp() as at,
+        select b.*, uuid_v7() as event_id, clock_timestamp() as at,
                b.details || jsonb_build_object('kind', b.body->'kind', 'postings', b.body->'postings') as event_details
           from bodies b
     ),
