@@ -97,3 +97,9 @@ grant execute on function sign_in_with_token(text, bytea, bytea) to {app_role};
 -- it, /audit shows the last one.
 grant select on verify_runs to {app_role};
 grant execute on function record_verify_run(uuid, boolean, integer, integer) to {app_role};
+-- Read replicas' read-your-writes (sql/functions/98_read_positions.sql); the table itself is not granted.
+grant execute on function
+    note_read_position(text),
+    read_position(text),
+    forget_read_positions(pg_lsn)
+to {app_role};

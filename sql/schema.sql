@@ -2551,6 +2551,25 @@ $$;
 
 
 --
+-- Name: forget_read_positions(pg_lsn); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.forget_read_positions(p_replayed pg_lsn) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_forgotten integer;
+begin
+    insert into read_positions as known (caller, lsn) values ('', greatest(pg_current_wal_insert_lsn(), p_replayed))
+    on conflict (caller) do update set lsn = greatest(known.lsn, p_replayed);
+    delete from read_positions where caller <> '' and lsn <= p_replayed;
+    get diagnostics v_forgotten = row_count;
+    return v_forgotten;
+end $$;
+
+
+--
 -- Name: issue_member_token(uuid, text, uuid, bytea); Type: FUNCTION; Schema: timebank; Owner: -
 --
 
@@ -2808,6 +2827,20 @@ CREATE FUNCTION timebank.member_tokens(p_member_id uuid, p_before_seq bigint, p_
      where p.member_id = p_member_id and (p_before_seq is null or t.seq < p_before_seq)
      order by t.seq desc
      limit least(p_limit, 501);
+$$;
+
+
+--
+-- Name: note_read_position(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.note_read_position(p_caller text) RETURNS pg_lsn
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+    insert into read_positions as known (caller, lsn) values (p_caller, pg_current_wal_insert_lsn())
+    on conflict (caller) do update set lsn = greatest(known.lsn, excluded.lsn)
+    returning lsn
 $$;
 
 
@@ -3353,6 +3386,31 @@ begin
                        v_ops.details) b;
 end;
 $$;
+
+
+--
+-- Name: read_position(text); Type: FUNCTION; Schema: timebank; Owner: -
+--
+
+CREATE FUNCTION timebank.read_position(p_caller text) RETURNS pg_lsn
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'timebank', 'pg_temp'
+    AS $$
+declare
+    v_floor pg_lsn;
+    v_own pg_lsn;
+begin
+    -- One statement, one snapshot: forget_read_positions raises the floor and drops the rows
+    -- below it in one transaction, and this sees either both or neither.
+    select max(lsn) filter (where caller = ''), max(lsn) filter (where caller = p_caller)
+      into v_floor, v_own
+      from read_positions where caller in ('', p_caller);
+    if v_floor is null then
+        v_floor := pg_current_wal_insert_lsn();
+        insert into read_positions (caller, lsn) values ('', v_floor) on conflict (caller) do nothing;
+    end if;
+    return greatest(v_floor, v_own);
+end $$;
 
 
 --
@@ -4555,6 +4613,16 @@ CREATE TABLE timebank.principals (
 
 
 --
+-- Name: read_positions; Type: TABLE; Schema: timebank; Owner: -
+--
+
+CREATE UNLOGGED TABLE timebank.read_positions (
+    caller text NOT NULL,
+    lsn pg_lsn NOT NULL
+);
+
+
+--
 -- Name: relatives; Type: TABLE; Schema: timebank; Owner: -
 --
 
@@ -4906,6 +4974,14 @@ ALTER TABLE ONLY timebank.principals
 
 ALTER TABLE ONLY timebank.principals
     ADD CONSTRAINT principals_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: read_positions read_positions_pkey; Type: CONSTRAINT; Schema: timebank; Owner: -
+--
+
+ALTER TABLE ONLY timebank.read_positions
+    ADD CONSTRAINT read_positions_pkey PRIMARY KEY (caller);
 
 
 --

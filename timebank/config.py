@@ -79,7 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # URLs of the same database (the service connects as `db_app_role`, read-only). Reads that
     # tolerate lag go there; a caller's reads after its own write go only where that write is
     # replayed. A standby more than read_max_lag_bytes or read_max_lag_seconds behind the primary,
-    # or not answering within read_check_timeout_seconds, is skipped until it catches up.
+    # or not answering within read_check_timeout_seconds, is skipped until it catches up. Any number
+    # of workers and instances: each caller's position is kept on the primary (replicas/positions.py).
     read_database_url: str = ""
     read_pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 10
     read_check_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
@@ -127,11 +128,4 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         field = message.rsplit("$.", 1)[-1].rstrip("`") if "$." in message else ""
         variable = PREFIX + field.upper() if field else "a TIMEBANK_* variable"
         raise SettingsError(f"{variable}: {message}") from None
-    if settings.read_database_urls and settings.workers > 1:
-        # Read-your-writes remembers each caller's last write in the process that served it; another
-        # worker would not know of it and could answer from a standby that has not replayed it yet.
-        raise SettingsError(
-            "TIMEBANK_READ_DATABASE_URL: read replicas need TIMEBANK_WORKERS=1 (each caller's last write is"
-            " remembered per process); run more instances behind a proxy that keeps a caller on one"
-        )
     return settings

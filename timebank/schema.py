@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 # One row per schema object, rendered by PostgreSQL itself, so two databases compare equal
-# exactly when their tables, constraints, indexes, triggers, types and functions do.
+# exactly when their tables (logged or not), constraints, indexes, triggers, types and functions do.
 FINGERPRINT_QUERY = """
 select 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || case when a.attnotnull then ' not null' else '' end
@@ -15,6 +15,9 @@ select 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttyp
   join pg_class c on c.oid = a.attrelid
   left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
  where c.relnamespace = 'timebank'::regnamespace and c.relkind in ('r', 'c') and a.attnum > 0 and not a.attisdropped
+union all
+select 'table ' || c.relname || ' persistence ' || c.relpersistence::text
+  from pg_class c where c.relnamespace = 'timebank'::regnamespace and c.relkind = 'r'
 union all
 select 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
   from pg_constraint where connamespace = 'timebank'::regnamespace

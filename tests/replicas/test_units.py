@@ -1,5 +1,6 @@
-"""The parts of read replicas that need no standby: settings, lag in time, names without secrets,
-and a connection the server closes mid-request leaving as 'unavailable' (what a read falls back on)."""
+"""The parts of read replicas that need no standby: settings (with any number of workers), lag in
+time, names without secrets, and a connection the server closes mid-request leaving as
+'unavailable' (what a read falls back on)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from timebank.config import Settings, SettingsError, load_settings
+from timebank.config import Settings, load_settings
 from timebank.db import Database
 from timebank.errors import UnavailableError
 from timebank.replicas.standby import PrimaryPositions, display_name
@@ -23,11 +24,11 @@ def test_read_database_url_takes_several_standbys_and_hides_them() -> None:
     assert load_settings({}).read_database_urls == ()
 
 
-def test_read_replicas_with_several_workers_are_refused() -> None:
-    """Each caller's last write is remembered per process: another worker could read stale."""
-    with pytest.raises(SettingsError, match="TIMEBANK_READ_DATABASE_URL"):
-        load_settings({"TIMEBANK_READ_DATABASE_URL": "postgresql://a/tb", "TIMEBANK_WORKERS": "2"})
-    assert load_settings({"TIMEBANK_WORKERS": "2"}).workers == 2
+def test_read_replicas_with_several_workers_are_accepted() -> None:
+    """Each caller's last write position is kept on the primary, where every worker finds it."""
+    settings = load_settings({"TIMEBANK_READ_DATABASE_URL": "postgresql://a/tb", "TIMEBANK_WORKERS": "4"})
+    assert settings.workers == 4
+    assert settings.read_database_urls == ("postgresql://a/tb",)
 
 
 def test_display_name_never_shows_user_or_password() -> None:

@@ -17,6 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from timebank.auth.throttle import AuthThrottle, TokenCache
 from timebank.db import Database
 from timebank.errors import TooManyRequestsError, UnauthenticatedError
+from timebank.replicas.positions import READ_POSITION_KEY
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -131,8 +132,11 @@ async def principal_for_token(request: ASGIConnection[Any, Any, Any, Any], token
         cache.put(digest, principal, row["token_id"], generation)
         reads = state.get("reads")
         if reads is not None:
-            # With read replicas: the caller's reads go only where its token and member are replayed.
-            await reads.note_position(str(principal.id))
+            # With read replicas: the caller's reads go only where its token and member are replayed,
+            # in this request (which needs not ask for the position again) and in any process after.
+            position = await reads.note_position(str(principal.id))
+            if position is not None:
+                request.scope.setdefault("state", {})[READ_POSITION_KEY] = position
     scope_state = request.scope.setdefault("state", {})
     scope_state["principal"] = principal
     scope_state["principal_id"] = str(principal.id)

@@ -1,4 +1,5 @@
-"""Remembering each caller's writes, before the answer leaves, so that its next read can see them."""
+"""Storing each caller's write position, before the answer leaves, so that its next read, through
+any worker process or instance of the service, can see the write (positions.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from timebank.replicas.router import SAFE_METHODS, ReadRouter
 
 
 def read_your_writes_middleware(app: Litestar, handler: ASGIApp) -> ASGIApp:
-    """After any request that may have written, note the caller's position before its answer starts.
+    """After any request that may have written, store the caller's position before its answer starts.
 
-    The answer is held until then: a caller that reads after seeing it must find the position noted.
-    Without read replicas this adds nothing to a request.
+    The answer is held until then (one round trip to the primary): a caller that reads after seeing
+    it, through whichever process, must find the position stored. Without read replicas this adds
+    nothing to a request.
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:

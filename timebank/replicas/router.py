@@ -1,14 +1,15 @@
 """Which database answers a read: a standby that has replayed the caller's own last write, else the primary.
 
-Read-your-writes: after a write request, the primary's WAL insert position is remembered for the
-caller. Its commit is at or before that position, so a standby whose replay position has reached it
-shows the write. The same is done when a caller's token is looked up on the primary, so that a
-member made a moment ago is never "not found" by its own first read. A read is sent to a standby
-only when that is known (from the monitor, or asked on the standby's connection just before the
-read); in every other case, and whenever a standby fails a read, the read is answered by the
-primary. Callers who are not known yet (credentials not checked) are read from the primary too.
-
-The memory is per process: the settings refuse read replicas with more than one worker.
+Read-your-writes: after a write request, the primary's WAL insert position is stored for the
+caller, on the primary, where every worker process and every instance of the service finds it
+(positions.py). Its commit is at or before that position, so a standby whose replay position has
+reached it shows the write. The same is done when a caller's token is looked up on the primary, so
+that a member made a moment ago is never "not found" by its own first read. Before a request's
+first read, one round trip to the primary reads the caller's position back. A read is sent to a
+standby only when that standby is known to have replayed it (from the monitor, or asked on the
+standby's connection just before the read); in every other case, and whenever a standby fails a
+read, the read is answered by the primary. Callers who are not known yet (credentials not checked)
+are read from the primary too; anonymous callers, who have written nothing, from any standby in use.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ from timebank.config import Settings
 from timebank.db import CONNECTION_FAULTS, Connection, Database
 from timebank.errors import DomainError, UnavailableError
 from timebank.replicas.metrics import ReplicaMetrics
+from timebank.replicas.positions import POSITION_FAULTS, READ_POSITION_KEY, WritePositions
 from timebank.replicas.standby import PrimaryPositions, Standby, StandbyState
 
 log = structlog.get_logger(__name__)
@@ -34,11 +37,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-# A write whose position could not be read: the caller's next read asks the primary for one first.
-UNKNOWN_LSN = -1
-# Remembered writes beyond this many are forgotten once every standby has replayed them.
-REMEMBERED_WRITES_MAX = 100_000
 READ_DATABASE_KEY = "read_database"
+# How often a process drops the stored positions every standby in use has replayed.
+FORGET_INTERVAL_SECONDS = 10.0
 
 
 class StandbyStatus(msgspec.Struct, frozen=True):
@@ -57,17 +58,15 @@ class NotReplayedError(Exception):
 
 
 class ReadRouter:
-    """The standbys, their monitor, and each caller's last write position."""
+    """The standbys, their monitor, and each caller's last write position (stored on the primary)."""
 
     def __init__(self, settings: Settings, primary: Database, standbys: list[Standby], metrics: ReplicaMetrics) -> None:
         self.settings = settings
         self.primary = primary
         self.standbys = standbys
         self.metrics = metrics
-        self.written: dict[str, int] = {}
-        # Writes made before this process started (whose callers it cannot know) are at or before
-        # this position: no read is answered by a standby that has not replayed it.
-        self.floor_lsn = 0
+        self.written = WritePositions(primary, settings.read_check_timeout_seconds)
+        self.next_forget = 0.0  # time.monotonic() from when the monitor next drops replayed positions
         keep = settings.read_max_lag_seconds + 2 * settings.read_check_interval_seconds + 1
         self.positions = PrimaryPositions(keep)
         self._monitor: asyncio.Task[None] | None = None
@@ -77,7 +76,6 @@ class ReadRouter:
         metrics = ReplicaMetrics()
         standbys = [await Standby.open(settings, url, metrics) for url in settings.read_database_urls]
         router = cls(settings, primary, standbys, metrics)
-        router.floor_lsn = int(await primary.fetchval("select pg_current_wal_insert_lsn()"))
         await router.check()
         router._monitor = asyncio.create_task(router.watch())
         return router
@@ -110,7 +108,9 @@ class ReadRouter:
             # Without the primary's position lag is unknown; a standby's use stands on its last check.
             log.warning("primary_position_unknown")
         await asyncio.gather(*(self.check_standby(standby) for standby in self.standbys))
-        self.forget_replayed_writes()
+        if time.monotonic() >= self.next_forget:
+            self.next_forget = time.monotonic() + FORGET_INTERVAL_SECONDS
+            await self.forget_replayed_writes()
 
     async def check_standby(self, standby: Standby) -> None:
         try:
@@ -139,12 +139,18 @@ class ReadRouter:
         else:
             standby.mark(StandbyState.IN_USE, "replaying")
 
-    def forget_replayed_writes(self) -> None:
-        """Keep the memory bounded: a write every standby has replayed no longer steers any read."""
-        if len(self.written) <= REMEMBERED_WRITES_MAX:
-            return
-        replayed = min((standby.replay_lsn for standby in self.standbys), default=0)
-        self.written = {key: lsn for key, lsn in self.written.items() if lsn == UNKNOWN_LSN or lsn > replayed}
+    async def forget_replayed_writes(self) -> int:
+        """Keep the stored positions few: the floor rises to what every standby in use has replayed,
+        and the positions below it go (they no longer steer any read). How many went."""
+        replayed = [standby.replay_lsn for standby in self.standbys if standby.in_use]
+        if not replayed:
+            return 0
+        try:
+            forgotten = await self.written.forget(min(replayed))
+        except POSITION_FAULTS as exc:
+            log.warning("write_positions_not_forgotten", error=type(exc).__name__)
+            return 0
+        return forgotten
 
     def status(self) -> list[StandbyStatus]:
         return [
@@ -161,28 +167,19 @@ class ReadRouter:
 
     # Read-your-writes.
 
-    async def note_position(self, caller: str) -> None:
-        """Remember the primary's position now for the caller: its write (committed by now), or the
-        rows its credentials were just found by (its token, its member), are at or before it."""
-        try:
-            async with asyncio.timeout(self.settings.read_check_timeout_seconds):
-                lsn = int(await self.primary.fetchval("select pg_current_wal_insert_lsn()"))
-        except (TimeoutError, DomainError):
-            self.written[caller] = UNKNOWN_LSN
-            return
-        # Concurrent writes of one caller may learn their positions out of order: keep the furthest.
-        self.written[caller] = max(lsn, self.written.get(caller, 0))
+    async def note_position(self, caller: str) -> int | None:
+        """Store the primary's position now as the caller's (positions.py); the caller's position, or
+        None when it could not be stored."""
+        return await self.written.note(caller)
 
     async def required_lsn(self, caller: str | None) -> int | None:
-        """The position a standby must have replayed to answer this caller; None: only the primary may."""
-        lsn = self.written.get(caller, 0) if caller is not None else 0
-        if caller is not None and lsn == UNKNOWN_LSN:
-            # The last write's position was not learned; any position read now is past it.
-            await self.note_position(caller)
-            lsn = self.written[caller]
-            if lsn == UNKNOWN_LSN:
-                return None
-        return max(lsn, self.floor_lsn)
+        """The position a standby must have replayed to answer this caller; None: only the primary may.
+
+        An anonymous caller (no credentials) has written nothing of its own: any standby in use may
+        answer it, and no round trip is made."""
+        if caller is None:
+            return 0
+        return await self.written.required(caller)
 
     def choose(self, required: int) -> Standby | None:
         """A standby in use, preferring those known to have replayed `required`; None if none is in use."""
@@ -241,10 +238,17 @@ class ReadDatabase(Database):
     async def _decide(self) -> None:
         self.decided = True
         known, caller = caller_of(self.scope)
-        required = await self.router.required_lsn(caller) if known else None
+        if not known:
+            self.router.metrics.fallbacks.labels(reason="caller_unknown").inc()
+            return
+        if not any(standby.in_use for standby in self.router.standbys):
+            # Every read goes to the primary anyway: the caller's position is not asked for.
+            self.router.metrics.fallbacks.labels(reason="no_standby_in_use").inc()
+            return
+        noted = self.scope.get("state", {}).get(READ_POSITION_KEY)
+        required = noted if isinstance(noted, int) else await self.router.required_lsn(caller)
         if required is None:
-            reason = "caller_unknown" if not known else "write_position_unknown"
-            self.router.metrics.fallbacks.labels(reason=reason).inc()
+            self.router.metrics.fallbacks.labels(reason="write_position_unknown").inc()
             return
         self.required = required
         self.standby = self.router.choose(required)
