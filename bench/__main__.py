@@ -32,10 +32,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bench import postgres, report
+from bench import postgres, proofs, report
 from bench.baseline import run_baseline
 from bench.ceiling import create_table
 from bench.fresh import fresh_credits
+from bench.ledger_fill import fill_credits
 from bench.load import find_wrk
 from bench.procs import Sampler, hwm_kb
 from bench.seed import Community, ReportHistory, ReportSeeder, Seeder, Statement, discover, discover_report
@@ -55,7 +56,7 @@ from timebank.embedded import with_database
 from timebank.logging import configure_logging
 from timebank.migrate import migrate
 
-WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+WORKLOADS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k")
 # Workload i's volunteers: this many batches' worth, each batch crediting a different group.
 BATCHES_PER_COMMUNITY = 10
 
@@ -82,6 +83,7 @@ class Options:
     report_connections: int
     flow_members: int
     batch_size: int
+    proof_transactions: int
     pgbench_scale: int
     fresh_communities: int
     fresh_volunteers: int
@@ -99,7 +101,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--duration", type=int, help="seconds measured per workload (default 20; --quick 3)")
     add("--warmup", type=int, help="seconds of unmeasured load before each workload (default 3; --quick 1)")
     add("--threads", type=int, default=2, help="wrk threads and pgbench -j (default 2)")
-    add("--workloads", default=",".join(WORKLOADS), help="which of a,b,c,d,e,f,g,h,i,j to run (default all)")
+    add("--workloads", default=",".join(WORKLOADS), help=f"which of {','.join(WORKLOADS)} to run (default all)")
     add("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the results")
     add("--quick", action="store_true", help="small data and short runs (about two minutes): a smoke check")
     add("--server-url", help="superuser URL of the PostgreSQL to use (default: found as the tests find theirs)")
@@ -115,6 +117,7 @@ def parse_args(argv: Sequence[str]) -> Options:
     add("--report-connections", type=int, default=2, help="HTTP connections asking for reports at once (default 2)")
     add("--flow-members", type=int, help="members (volunteers and residents) of workload h (default 100; --quick 20)")
     add("--batch-size", type=int, help="volunteers credited by each activity batch of i (default 50; --quick 10)")
+    add("--proof-transactions", type=int, help="ledger size sealed for k (default 1,000,000; --quick 2,000)")
     add("--fresh-communities", type=int, default=10, help="communities of workload j's new database (default 10)")
     add("--fresh-volunteers", type=int, default=100, help="volunteers per community there (default 100)")
     add("--pgbench-scale", type=int, help="pgbench -i scale (default: --connections; --quick 4)")
@@ -158,6 +161,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         report_connections=args.report_connections,
         flow_members=pick(args.flow_members, 100, 20),
         batch_size=pick(args.batch_size, 50, 10),
+        proof_transactions=pick(args.proof_transactions, 1_000_000, 2_000),
         pgbench_scale=pick(args.pgbench_scale, args.connections, 4),
         fresh_communities=args.fresh_communities,
         fresh_volunteers=args.fresh_volunteers,
@@ -226,6 +230,7 @@ class Seeded:
     history: ReportHistory | None = None
     flows: Community | None = None
     batches: Community | None = None
+    log: proofs.SealedLog | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -256,11 +261,11 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
         )
         seeds = (("c", seeded.gifts), ("e", seeded.statement), ("g", seeded.history))
         lacking = [w for w, have in seeds if w in wanted and have is None]
-        lacking += [w for w in ("a", "b", "d") if w in wanted and not seeded.communities]
+        lacking += [w for w in ("a", "b", "d", "k") if w in wanted and not seeded.communities]
         if lacking:
             raise SystemExit(f"{opts.reuse_database} was not seeded for workloads {','.join(sorted(lacking))}")
         wanted -= {"a", "b", "c", "d", "e", "g"}
-    if wanted & {"a", "b", "d"} or ("f" in wanted and not seeded.communities):
+    if wanted & {"a", "b", "d"} or (wanted & {"f", "k"} and not seeded.communities):
         started = time.perf_counter()
         seeded.communities = await seeder.communities(opts.communities, opts.volunteers)
         info["communities"] = opts.communities
@@ -281,13 +286,7 @@ async def seed(opts: Options, seeder: Seeder, url: str) -> Seeded:
         info["statement_seconds"] = round(seeded.statement.seconds, 1)
         info["statement_entries_per_second"] = round(opts.statement_entries / max(seeded.statement.seconds, 1e-9), 1)
     await seed_report_and_services(opts, seeder, seeded, wanted)
-    if "f" in wanted:
-        missing = opts.verify_transactions - await count_transactions(url)
-        if missing > 0:
-            say(f"seeding {missing:,} more credits so that f verifies {opts.verify_transactions:,} transactions")
-            seconds = await seeder.credits(seeded.communities, missing, Progress("credits", missing))
-            info["topup_credits"] = missing
-            info["topup_seconds"] = round(seconds, 1)
+    await seed_ledger_size(opts, seeder, seeded, url, wanted)
     info["settle_seconds"] = round(await postgres.settle(url), 1)
     info["transactions"] = await count_transactions(url)
     say(f"ledger: {info['transactions']:,} transactions; VACUUM ANALYZE + CHECKPOINT took {info['settle_seconds']} s")
@@ -313,9 +312,43 @@ async def seed_report_and_services(opts: Options, seeder: Seeder, seeded: Seeded
         say(f"seeded {info['batch_volunteers']} volunteers for activity batches in {info['batch_seconds']} s")
 
 
-def service_runs(opts: Options, seeded: Seeded) -> dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]]:
-    """wrk's mode, lines and details for h (resident, its provider, token) and i (slug, the batch's
-    volunteers, token)."""
+async def seed_ledger_size(opts: Options, seeder: Seeder, seeded: Seeded, url: str, wanted: set[str]) -> None:
+    """f's ledger topped up to --verify-transactions (through post_credits), then k's sealed log."""
+    info = seeded.report
+    if "f" in wanted:
+        missing = opts.verify_transactions - await count_transactions(url)
+        if missing > 0:
+            say(f"seeding {missing:,} more credits so that f verifies {opts.verify_transactions:,} transactions")
+            seconds = await seeder.credits(seeded.communities, missing, Progress("credits", missing))
+            info["topup_credits"] = missing
+            info["topup_seconds"] = round(seconds, 1)
+    if "k" in wanted:  # last: the seal takes in every transaction seeded
+        seeded.log = await seed_log(opts, seeder, seeded, url)
+
+
+async def seed_log(opts: Options, seeder: Seeder, seeded: Seeded, url: str) -> proofs.SealedLog:
+    """Workload k: the ledger topped up to --proof-transactions (set-wise), sealed and signed (bench/proofs.py)."""
+    info = seeded.report
+    missing = opts.proof_transactions - await count_transactions(url)
+    if missing > 0:
+        say(f"seeding {missing:,} more credits (set-wise) so that k proves a log of {opts.proof_transactions:,}")
+        members = [m.id for c in seeded.communities for m in c.members]
+        seconds = await fill_credits(
+            url, seeder.admin, members, missing, seeder.request_id, Progress("credits", missing)
+        )
+        info["log_topup_credits"] = missing
+        info["log_topup_seconds"] = round(seconds, 1)
+    say("sealing the public log (timebank log seal) for workload k")
+    sealed = await proofs.sample(url, seeder, await proofs.seal(url, opts.server_env))
+    info["log_leaves"] = sealed.tree_size
+    info["log_seal_seconds"] = round(sealed.seal_seconds, 1)
+    say(f"sealed {sealed.tree_size:,} leaves in {info['log_seal_seconds']} s, one checkpoint signed")
+    return sealed
+
+
+def later_runs(opts: Options, seeded: Seeded) -> dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]]:
+    """wrk's mode, lines and details for h (resident, its provider, token), i (slug, the batch's
+    volunteers, token) and k (proof paths, the auditor's token or "-" for the public one)."""
     runs: dict[str, tuple[str, list[tuple[str, str]], dict[str, Any]]] = {}
     if "h" in opts.workloads and seeded.flows is not None:
         members, token = seeded.flows.members, seeded.flows.coordinator_token
@@ -329,6 +362,10 @@ def service_runs(opts: Options, seeded: Seeded) -> dict[str, tuple[str, list[tup
             for k in range(0, len(batches.members), size)
         ]
         runs["i"] = ("batch", rows, {"batch_size": size, "batches": len(rows)})
+    if "k" in opts.workloads and seeded.log is not None:
+        sealed = seeded.log
+        runs["k"] = ("get", sealed.inclusion_rows(), {"leaves": sealed.tree_size})
+        runs["k.consistency"] = ("get", sealed.consistency_rows(), {"leaves": sealed.tree_size})
     return runs
 
 
@@ -383,7 +420,7 @@ async def measure_ceiling(opts: Options, ceiling_url: str, stack: Stack, run_id:
 
 
 async def measure(opts: Options, url: str, seeded: Seeded, run_id: str, stack: Stack, verify: bool) -> dict[str, Any]:
-    """Workloads a to i under `stack`; f (`timebank verify`, no server involved) only when `verify`."""
+    """Workloads a to i and k under `stack`; f (`timebank verify`, no server involved) only when `verify`."""
     results: dict[str, Result] = {}
     async with running_stack(stack, "timebank", url, server_settings(opts)) as server:
         sampler = Sampler(server.process.pid)
@@ -437,7 +474,7 @@ async def measure(opts: Options, url: str, seeded: Seeded, run_id: str, stack: S
                     say(f"   {f.throughput:,.1f} tx/s in {f.detail['seconds']} s")
             if "g" in opts.workloads and seeded.history is not None:
                 results["g"] = await measure_report(opts, seeded.history, load, sampler)
-            for workload, (mode, rows, detail) in service_runs(opts, seeded).items():
+            for workload, (mode, rows, detail) in later_runs(opts, seeded).items():
                 await run(workload, mode, rows, **detail)
         finally:
             await sampler.stop()

@@ -3,7 +3,8 @@
 --   MODE=credit  DATA lines "member_id token": POST /v1/credits to a random member with that token
 --   MODE=gift    DATA lines "member_id token": POST /v1/transfers from a random member (its own token)
 --                to another random member of the list
---   MODE=get     DATA lines "path token":      GET path, the lines taken in turn
+--   MODE=get     DATA lines "path token":      GET path, the lines taken in turn (token "-": a public
+--                path, asked without an Authorization header)
 --   MODE=flow    DATA lines "resident_id volunteer_id token": service request flows, each
 --                ask (own hours) -> assign -> check-in -> report -> confirm, by a coordinator's token;
 --                each answer names the request and its status, which says its next step; a
@@ -51,7 +52,11 @@ function init(args)
   sent = math.random(#rows) -- threads start at different rows
   if mode == "get" then
     for i, row in ipairs(rows) do
-      cached[i] = wrk.format("GET", row[1], { ["Authorization"] = "Bearer " .. row[2] })
+      local headers = {}
+      if row[2] ~= "-" then
+        headers["Authorization"] = "Bearer " .. row[2]
+      end
+      cached[i] = wrk.format("GET", row[1], headers)
     end
   elseif mode == "ceiling" then
     cached[1] = wrk.format("POST", rows[1][1], { ["Content-Type"] = "application/json" }, '{"minutes":15}')
