@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -23,18 +23,6 @@ from timebank.ledger.batch import BATCHED
 from timebank.ledger.verify import verify
 
 Call = tuple[uuid.UUID, uuid.UUID, int, str]  # actor, member, minutes, key
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await app_connect(database)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
-    return await Ledger.with_new_admin(conn, database)
 
 
 async def post_credits(

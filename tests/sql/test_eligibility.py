@@ -6,27 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.sql.support import Community, Ledger, Member, app_connect
+from tests.sql.support import Community, Ledger, Member
 from tests.sql.test_batch_writes import post_credits, post_redemptions, post_transfers
 from timebank.ledger.verify import verify
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await app_connect(database)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
-    return await Ledger.with_new_admin(conn, database)
 
 
 def key() -> str:

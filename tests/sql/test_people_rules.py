@@ -12,14 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from tests.sql.support import Community, Ledger, Member, app_connect, owner_connect
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await app_connect(database)
-    yield connection
-    await connection.close()
+from tests.sql.support import Community, Ledger, Member, owner_connect
 
 
 @pytest.fixture
@@ -27,11 +20,6 @@ async def owner_conn(database: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await owner_connect(database)
     yield connection
     await connection.close()
-
-
-@pytest.fixture
-async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
-    return await Ledger.with_new_admin(conn, database)
 
 
 async def set_policy(ledger: Ledger, community: Community, changes: dict[str, Any]) -> None:

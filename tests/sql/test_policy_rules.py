@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.sql.support import Ledger, app_connect
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await app_connect(database)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
-    return await Ledger.with_new_admin(conn, database)
+from tests.sql.support import Ledger
 
 
 async def set_policy(ledger: Ledger, slug: str, changes: dict[str, Any]) -> None:

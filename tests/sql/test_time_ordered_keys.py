@@ -5,25 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
-from tests.sql.support import Ledger, app_connect
+from tests.sql.support import Ledger
 from tests.sql.test_batch_writes import key, post_credits
-
-
-@pytest.fixture
-async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await app_connect(database)
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-async def ledger(conn: asyncpg.Connection, database: str) -> Ledger:
-    return await Ledger.with_new_admin(conn, database)
 
 
 def unix_ms(key_: uuid.UUID) -> int:
