@@ -103,7 +103,7 @@ def injector(postgres: OwnPostgres, planned: Sequence[PlannedFault]) -> Injector
                     f"SIGKILL of the postmaster, restarted after {fault.down_seconds:.2f} s, answering "
                     f"{answering:.2f} s after the kill, service ready {loop.time() - began:.2f} s after it"
                 )
-            harness.faults.append(Fault(struck, fault.kind, detail))
+            harness.faults.append(Fault(struck, fault.kind, detail, until_seconds=harness.runner.now()))
             harness.runner.writer.note("fault", struck, kind=fault.kind, detail=detail)
 
     return inject

@@ -19,6 +19,8 @@ class Fault:
     at_seconds: float
     kind: str
     detail: str
+    # When the victim was back (the service healthy, or ready again after PostgreSQL's restart).
+    until_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class StandbyFigures:
     others_not_yet_replayed: int
     # How long the standby took to replay all of the primary's WAL once the service had stopped.
     catch_up_seconds: float | None
+    # Answers 5xx (all during an outage, or each is a violation).
+    server_errors: int
     transactions: int
     accounts: int
     consistent: bool
@@ -52,7 +56,7 @@ class StandbyFigures:
             f"standby: answered {self.reads.get('standby', 0)} reads{after}; the primary "
             f"{self.reads.get('primary', 0)} (over {self.lives} service lives); read-your-writes checked on "
             f"{self.own_write_reads} read-backs of the reader's own transactions; {self.others_not_yet_replayed} "
-            "of other callers' not replayed yet (allowed)",
+            f"of other callers' not replayed yet (allowed); {self.server_errors} answers 5xx, each during an outage",
             f"  caught up {catch_up} after the service stopped; its ledger {same} the primary's "
             f"({self.transactions} transactions, {self.accounts} accounts)",
         ]

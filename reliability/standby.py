@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from reliability.checker import Ledger, load_ledger, own_write_reads
-from reliability.figures import StandbyFigures
+from reliability.figures import Fault, StandbyFigures
 from reliability.history import Op
 from reliability.processes import START_TIMEOUT_SECONDS, OwnPostgres, ServiceProcess
 from reliability.violation import Violation
@@ -40,6 +40,8 @@ CATCH_UP_POLL_SECONDS = 0.05
 STANDBY_SETTINGS = "hot_standby = on\nwal_retrieve_retry_interval = '250ms'\n"
 # Ledger differences named in a violation; the rest are counted.
 DIFFERENCES_SHOWN = 5
+# After an outage the service may still hold a connection the crash broke: its first use answers 503.
+OUTAGE_GRACE_SECONDS = 2.0
 
 
 class OwnStandby(OwnPostgres):
@@ -60,6 +62,9 @@ class OwnStandby(OwnPostgres):
             owner = pwd.getpwnam(self.user)
             os.chown(self.pgdata, owner.pw_uid, owner.pw_gid)
         await self._base_backup()
+        # The primary's socket is in its data directory: its lock file was copied, and would stop this one.
+        for lock in self.pgdata.glob(".s.PGSQL.*.lock"):
+            lock.unlink()
         with (self.pgdata / "postgresql.auto.conf").open("a", encoding="utf-8") as conf:
             conf.write(STANDBY_SETTINGS)
         await self._spawn()
@@ -170,6 +175,30 @@ def unused(reads: Counter[str]) -> list[Violation]:
     return [Violation("standby_unused", f"the standby answered no read (reads by target: {dict(reads)})")]
 
 
+def server_errors(ops: Sequence[Op], faults: Sequence[Fault]) -> tuple[int, list[Violation]]:
+    """(answers 5xx, those outside every outage): a standby that cannot answer a read must never
+    cost its caller a 5xx; only PostgreSQL's outage (from its kill until the service was ready
+    again, and a short grace) may."""
+    outages = [(f.at_seconds, f.until_seconds + OUTAGE_GRACE_SECONDS) for f in faults if f.until_seconds is not None]
+    count = 0
+    violations: list[Violation] = []
+    for op in ops:
+        for attempt in op.attempts:
+            if attempt.status is None or attempt.status < 500:
+                continue
+            count += 1
+            if not any(start <= attempt.finished and attempt.started <= end for start, end in outages):
+                violations.append(
+                    Violation(
+                        "server_error",
+                        f"{op.kind} {attempt.phase} answered {attempt.status} {attempt.code} at "
+                        f"{attempt.started:.2f}-{attempt.finished:.2f} s, outside every outage",
+                        op.op_id,
+                    )
+                )
+    return count, violations
+
+
 @dataclass
 class AttachedStandby:
     """The scratch database on the primary and on its standby, and what the run found of the standby."""
@@ -196,8 +225,9 @@ class AttachedStandby:
             return None
         return seconds
 
-    async def finish(self, ops: Sequence[Op], service: ServiceProcess) -> StandbyFigures:
-        """After the service is stopped: caught up, the same ledger, and reads really answered by it."""
+    async def finish(self, ops: Sequence[Op], service: ServiceProcess, faults: Sequence[Fault]) -> StandbyFigures:
+        """After the service is stopped: caught up, the same ledger, reads really answered by it, and
+        no 5xx outside the outages."""
         await service.stop()  # its read counters are taken first; nothing writes from here on (jobs neither)
         after = await self.catch_up("after the run")
         primary = await read_ledger(self.primary_url)
@@ -209,6 +239,8 @@ class AttachedStandby:
         reads = service.reads()
         self.violations += unused(reads)
         own, others_missing = own_write_reads(ops)
+        errors, outside = server_errors(ops, faults)
+        self.violations += outside
         after_crash = None if self.reads_at_primary_crash is None else reads["standby"] - self.reads_at_primary_crash
         return StandbyFigures(
             reads=dict(reads),
@@ -217,6 +249,7 @@ class AttachedStandby:
             own_write_reads=own,
             others_not_yet_replayed=others_missing,
             catch_up_seconds=after,
+            server_errors=errors,
             transactions=len(primary.transactions),
             accounts=len(primary.accounts),
             consistent=not compared,

@@ -355,7 +355,7 @@ async def run(
         if status != 0:
             violations.append(Violation("verify", f"`timebank verify` exited {status}:\n{output}"))
         violations += await check_log(database_url, log_path, runner.ops)  # every acknowledged transaction logged
-        standby_figures = await standby.finish(runner.ops, service) if standby is not None else None
+        standby_figures = await standby.finish(runner.ops, service, harness.faults) if standby is not None else None
         violations += standby.violations if standby is not None else []
         figures = Figures(
             command=command,

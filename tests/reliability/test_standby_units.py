@@ -1,13 +1,15 @@
 """The crash run's standby, in parts: its reads counted from the service's /metrics, its ledger
-compared with the primary's, and a standby that answered nothing found out."""
+compared with the primary's, a standby that answered nothing found out, and no 5xx outside an outage."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from reliability.checker import Ledger, LedgerAccount, LedgerTransaction
+from reliability.figures import Fault
+from reliability.history import RUN, Attempt, Op, request_id_for
 from reliability.processes import reads_by_target
-from reliability.standby import compare_ledgers, unused
+from reliability.standby import compare_ledgers, server_errors, unused
 from timebank.replicas.metrics import ReplicaMetrics
 
 
@@ -57,3 +59,20 @@ def test_verify_failing_on_the_standby_is_a_violation() -> None:
 def test_a_standby_that_answered_no_read_was_not_attached() -> None:
     assert [v.kind for v in unused(Counter(primary=120))] == ["standby_unused"]
     assert unused(Counter(primary=120, standby=1)) == []
+
+
+def _answered(status: int, started: float) -> Op:
+    attempt = Attempt(RUN, request_id_for("0.1", 0), started, started + 0.1, status, {"code": "unavailable"})
+    return Op(
+        op_id="0.1", client="0", kind="read_account", community="c", actor="admin", method="GET",
+        path="/v1/accounts/a", key=None, body=None, expect={}, attempts=[attempt],
+    )  # fmt: skip
+
+
+def test_a_5xx_is_allowed_only_during_an_outage() -> None:
+    outage = [Fault(2.0, "postgres kill", "", until_seconds=3.5)]
+    assert server_errors([_answered(503, 2.5), _answered(200, 9.0)], outage) == (1, [])
+    count, violations = server_errors([_answered(503, 9.0)], outage)
+    assert count == 1
+    assert [(v.kind, v.op_id) for v in violations] == [("server_error", "0.1")]
+    assert server_errors([_answered(503, 2.5)], [])[1] != []
