@@ -9,7 +9,9 @@ user. It runs on its own unix socket; `primary_conninfo` reconnects by itself af
 
 After the run the service is stopped, the standby must replay everything the primary has, and the
 ledger read on it must equal the primary's, with `timebank verify`'s checks passing on it too (the
-`verify` command itself records its run, which a standby cannot).
+`verify` command itself records its run, which a standby cannot). It must have answered reads
+(counted from the service's /metrics at the end of each of its lives), and no answer may have been
+a 5xx outside PostgreSQL's outage.
 """
 
 from __future__ import annotations
