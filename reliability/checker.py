@@ -10,7 +10,9 @@ snapshot of what the database holds, and returns every violation it can prove:
 - every indeterminate write was settled by retrying its key (ok, or failed on a rule);
 - failures carry only the codes the operation can legitimately get; no 500 was ever answered;
 - no read ever showed a balance below its floor or above its cap, nor an inconsistent statement,
-  and a transaction read back has its acknowledged postings;
+  and a transaction read back has its acknowledged postings; a transaction acknowledged to the
+  reader before it read is always found (read-your-writes), and one acknowledged to another caller
+  too unless reads are answered by standbys, which may not have replayed it yet;
 - a retry with the same key answered the original status and body, marked as a replay;
 - service requests and activity batches as reliability.services_check says: each completed
   request moved its hours exactly once, by the settled minutes; no other request has a
@@ -42,6 +44,7 @@ from reliability.history import (
     REPLAY,
     TRANSACTION_KINDS,
     UNRESOLVED,
+    Attempt,
     Op,
 )
 from reliability.services_check import (
@@ -535,8 +538,41 @@ def _check_entries_read(body: dict[str, Any], floor: int | None, cap: int | None
     return problems
 
 
-def check_reads(ops: Iterable[Op]) -> list[Violation]:
-    """No read ever showed a forbidden balance, a broken statement, or a transaction unlike its ack."""
+def acknowledged_to_reader_before(writer: Op | None, reader: Op, attempt: Attempt) -> bool:
+    """Whether the write was acknowledged to the same caller before it sent the read: what
+    read-your-writes promises it sees, on a standby as on the primary."""
+    acknowledged = writer.final_attempt if writer is not None else None
+    return (
+        writer is not None
+        and acknowledged is not None
+        and writer.actor == reader.actor
+        and acknowledged.finished <= attempt.started
+    )
+
+
+def _transaction_not_yet_replayed(op: Op, attempt: Attempt, acks: Acks, reads_may_lag: bool) -> Violation | None:
+    """A transaction read back as not found: right only on a standby that has not replayed another
+    caller's write yet (read-your-writes is promised per caller); the reader's own is a violation."""
+    writer = acks.transactions.get(str(op.expect.get("transaction_id")))
+    if acknowledged_to_reader_before(writer, op, attempt):
+        assert writer is not None
+        return Violation(
+            "read_your_writes",
+            f"{op.path}: not found, though acknowledged to the same caller ({writer.op_id}) before the read",
+            op.op_id,
+        )
+    if reads_may_lag:
+        return None
+    return Violation("read_refused", f"{op.kind} {op.path}: {attempt.body}", op.op_id)
+
+
+def check_reads(ops: Sequence[Op], acks: Acks | None = None, reads_may_lag: bool = False) -> list[Violation]:
+    """No read ever showed a forbidden balance, a broken statement, or a transaction unlike its ack.
+
+    With `reads_may_lag` (reads answered by standbys) a transaction another caller wrote may be
+    not found yet; one the reader itself was acknowledged before reading may never be.
+    """
+    acks = acks if acks is not None else acknowledgements(ops)[0]
     violations: list[Violation] = []
     for op in ops:
         if op.kind not in READ_KINDS:
@@ -545,7 +581,10 @@ def check_reads(ops: Iterable[Op]) -> list[Violation]:
         if attempt is None:
             continue
         if attempt.outcome == FAILED:
-            if attempt.code != NOT_DELIVERED:
+            if op.kind == "read_transaction" and attempt.code == "not_found":
+                lagging = _transaction_not_yet_replayed(op, attempt, acks, reads_may_lag)
+                violations += [lagging] if lagging is not None else []
+            elif attempt.code != NOT_DELIVERED:
                 violations.append(Violation("read_refused", f"{op.kind} {op.path}: {attempt.body}", op.op_id))
             continue
         body = attempt.body if isinstance(attempt.body, dict) else {}
@@ -562,6 +601,23 @@ def check_reads(ops: Iterable[Op]) -> list[Violation]:
             problems = [] if _posting_pairs(body) == wanted else [f"read back {body}, acknowledged {dict(wanted)}"]
         violations += [Violation("read_violation", f"{op.kind} {op.path}: {p}", op.op_id) for p in problems]
     return violations
+
+
+def own_write_reads(ops: Sequence[Op]) -> tuple[int, int]:
+    """(reads of a transaction acknowledged to the reader before it read: read-your-writes checked,
+    reads of another caller's transaction answered not found: not replayed yet where they were read)."""
+    acks, _ = acknowledgements(ops)
+    own = others_missing = 0
+    for op in ops:
+        attempt = op.final_attempt if op.kind == "read_transaction" else None
+        if attempt is None or attempt.code == NOT_DELIVERED:
+            continue
+        writer = acks.transactions.get(str(op.expect.get("transaction_id")))
+        if acknowledged_to_reader_before(writer, op, attempt):
+            own += 1
+        elif attempt.code == "not_found":
+            others_missing += 1
+    return own, others_missing
 
 
 def check_replays(ops: Iterable[Op]) -> list[Violation]:
@@ -628,13 +684,14 @@ def check_balances(
     return violations
 
 
-def check(ops: Sequence[Op], ledger: Ledger) -> list[Violation]:
-    """Every violation the history and the final ledger prove."""
+def check(ops: Sequence[Op], ledger: Ledger, reads_may_lag: bool = False) -> list[Violation]:
+    """Every violation the history and the final ledger prove; `reads_may_lag` when the service read
+    from standbys (see check_reads)."""
     acks, violations = acknowledgements(ops)
     violations += check_answers(ops)
     violations += check_acknowledged(ops, acks, ledger)
     violations += checkunclaimed(ops, acks, ledger)
-    violations += check_reads(ops)
+    violations += check_reads(ops, acks, reads_may_lag)
     violations += check_replays(ops)
     request_violations, paid = check_requests(ops, ledger)
     violations += request_violations

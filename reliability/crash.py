@@ -3,12 +3,15 @@
     python -m reliability.crash --clients 32 --seconds 60 --seed N --service-kills 5 --postgres-kills 1
 
 Starts a PostgreSQL of its own in a temporary directory under /tmp (never anyone's running
-server), runs the workload of reliability.workload on it, and meanwhile, at moments drawn from the
+server) and a streaming-replication standby of it (unless --no-standby) that the service reads
+from, runs the workload of reliability.workload on them, and meanwhile, at moments drawn from the
 seed, kills the service process with SIGKILL and restarts it on the same port, and kills
 PostgreSQL's postmaster with SIGKILL and restarts it (crash recovery replays its WAL) while the
-service keeps running. Clients see refused connections, resets and 503s; their writes are settled
-afterwards by retrying the same Idempotency-Key. Then every check of the workload must still hold:
-nothing acknowledged is lost, nothing is half-written, retries return the original answers.
+service keeps running and the standby keeps streaming. Clients see refused connections, resets and
+503s; their writes are settled afterwards by retrying the same Idempotency-Key. Then every check of
+the workload must still hold: nothing acknowledged is lost, nothing is half-written, retries return
+the original answers, callers read their own writes; and the standby must have answered reads,
+caught up, and hold the primary's ledger.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from reliability.figures import Fault
 from reliability.processes import OwnPostgres
+from reliability.standby import OwnStandby
 from reliability.violation import Violation
 from reliability.workload import (
     Goal,
@@ -81,6 +85,8 @@ def injector(postgres: OwnPostgres, planned: Sequence[PlannedFault]) -> Injector
                     f"SIGKILL, restarted after {fault.down_seconds:.2f} s, healthy {loop.time() - began:.2f} s later"
                 )
             else:
+                if harness.standby is not None:
+                    await harness.standby.note_primary_crash(harness.service)
                 await postgres.kill()
                 await asyncio.sleep(fault.down_seconds)
                 await postgres.restart()
@@ -97,7 +103,7 @@ def injector(postgres: OwnPostgres, planned: Sequence[PlannedFault]) -> Injector
                     f"SIGKILL of the postmaster, restarted after {fault.down_seconds:.2f} s, answering "
                     f"{answering:.2f} s after the kill, service ready {loop.time() - began:.2f} s after it"
                 )
-            harness.faults.append(Fault(struck, fault.kind, detail))
+            harness.faults.append(Fault(struck, fault.kind, detail, until_seconds=harness.runner.now()))
             harness.runner.writer.note("fault", struck, kind=fault.kind, detail=detail)
 
     return inject
@@ -114,8 +120,10 @@ async def run_crash(
     keep: bool = False,
     goal: Goal | None = None,
     bound_seconds: float | None = None,
+    standby: bool = True,
 ) -> Result:
-    """The workload on a PostgreSQL of its own, with the planned kills; removed afterwards.
+    """The workload on a PostgreSQL of its own (and a standby of it the service reads from), with
+    the planned kills; removed afterwards.
 
     The kills are planned within `seconds`. With a `goal` the clients go on until it is met (and the
     kills are over), for at most `bound_seconds`: on a busy machine, where a killed service takes
@@ -132,17 +140,23 @@ async def run_crash(
     )
     root = Path(tempfile.mkdtemp(prefix="timebank-crash-pg-", dir="/tmp"))
     postgres = OwnPostgres(root)
+    replica = OwnStandby(postgres) if standby else None
     reproduce = (
         f"python -m reliability.crash --clients {clients} --seconds {seconds:g} --seed {seed} "
-        f"--service-kills {service_kills} --postgres-kills {postgres_kills}"
+        f"--service-kills {service_kills} --postgres-kills {postgres_kills}" + ("" if standby else " --no-standby")
     )
     try:
         await postgres.start()
+        if replica is not None:
+            await replica.start()
+            options.standby_server_url = replica.server_url
         planned = plan_faults(seed, seconds, service_kills, postgres_kills)
         return await run(
             options, postgres.server_url, injector(postgres, planned), command="crash", reproduce=reproduce
         )
     finally:
+        if replica is not None:
+            await replica.stop()
         await postgres.stop()
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -153,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = arguments(__doc__.split("\n\n")[1].strip() if __doc__ else "")
     parser.add_argument("--service-kills", type=int, default=5, help="SIGKILLs of the service (default 5)")
     parser.add_argument("--postgres-kills", type=int, default=1, help="SIGKILLs of the postmaster (default 1)")
+    parser.add_argument(
+        "--no-standby", action="store_true", help="no streaming standby: the service reads from the primary only"
+    )
     args = parser.parse_args(argv)
     options = options_from(args)
     result = asyncio.run(
@@ -165,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options.history,
             options.replays,
             options.keep,
+            standby=not args.no_standby,
         )
     )
     print(result.figures.render())

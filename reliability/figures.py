@@ -19,6 +19,47 @@ class Fault:
     at_seconds: float
     kind: str
     detail: str
+    # When the victim was back (the service healthy, or ready again after PostgreSQL's restart).
+    until_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class StandbyFigures:
+    """What a standby the service read from did in a run (reliability.standby)."""
+
+    # Reads by where they were answered (standby, primary), summed over the service's lives.
+    reads: dict[str, int]
+    # Of the standby's reads, those after the primary's first crash (None: it was not killed).
+    reads_after_primary_crash: int | None
+    lives: int
+    # Transactions read back by the caller they had been acknowledged to: read-your-writes checked.
+    own_write_reads: int
+    # Another caller's transaction not found yet: allowed, the standby had not replayed it.
+    others_not_yet_replayed: int
+    # How long the standby took to replay all of the primary's WAL once the service had stopped.
+    catch_up_seconds: float | None
+    # Answers 5xx (all during an outage, or each is a violation).
+    server_errors: int
+    transactions: int
+    accounts: int
+    consistent: bool
+
+    def lines(self) -> list[str]:
+        catch_up = "never" if self.catch_up_seconds is None else f"{self.catch_up_seconds:.2f} s"
+        same = "equals" if self.consistent else "DIFFERS FROM"
+        after = (
+            ""
+            if self.reads_after_primary_crash is None
+            else f", {self.reads_after_primary_crash} of them after the primary's first crash"
+        )
+        return [
+            f"standby: answered {self.reads.get('standby', 0)} reads{after}; the primary "
+            f"{self.reads.get('primary', 0)} (over {self.lives} service lives); read-your-writes checked on "
+            f"{self.own_write_reads} read-backs of the reader's own transactions; {self.others_not_yet_replayed} "
+            f"of other callers' not replayed yet (allowed); {self.server_errors} answers 5xx, each during an outage",
+            f"  caught up {catch_up} after the service stopped; its ledger {same} the primary's "
+            f"({self.transactions} transactions, {self.accounts} accounts)",
+        ]
 
 
 @dataclass
@@ -34,6 +75,7 @@ class Figures:
     faults: Sequence[Fault] = field(default_factory=list)
     ledger: Ledger | None = None
     service_errors: Sequence[str] = field(default_factory=list)
+    standby: StandbyFigures | None = None
 
     def kinds_seen(self) -> set[str]:
         """Operation kinds that succeeded at least once, plus `expiry` when a hold expired, and
@@ -140,6 +182,7 @@ class Figures:
         lines += self._requests()
         lines += self._faults()
         lines += self._settling()
+        lines += self.standby.lines() if self.standby is not None else []
         lines.append(f"violations found: {len(self.violations)}")
         by_kind = Counter(v.kind for v in self.violations)
         if by_kind:

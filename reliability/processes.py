@@ -14,17 +14,21 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from reliability.public_log import log_environment
 from timebank.embedded import start_embedded_server
 
 START_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.05
+# /metrics is read before each kill: a slow answer must not hold the kill up for long.
+SCRAPE_TIMEOUT_SECONDS = 5.0
 
 
 def free_port() -> int:
@@ -46,17 +50,34 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class ServiceProcess:
-    """`python -m timebank.cli serve` on a fixed port of 127.0.0.1, restartable after a kill."""
+def reads_by_target(exposition: str) -> Counter[str]:
+    """timebank_reads_total of a /metrics answer, summed by target (standby, primary)."""
+    reads: Counter[str] = Counter()
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "timebank_reads_total":
+                reads[sample.labels.get("target", "")] += int(sample.value)
+    return reads
 
-    def __init__(self, database_url: str, admin_token: str, log_path: Path) -> None:
+
+class ServiceProcess:
+    """`python -m timebank.cli serve` on a fixed port of 127.0.0.1, restartable after a kill.
+
+    With a read database (a standby) its reads are counted by where they were answered: a killed
+    process loses its counters, so /metrics is read at the end of each life, just before the kill.
+    """
+
+    def __init__(self, database_url: str, admin_token: str, log_path: Path, read_database_url: str = "") -> None:
         self.database_url = database_url
         self.admin_token = admin_token
         self.log_path = log_path
+        self.read_database_url = read_database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.reads_of_ended_lives: Counter[str] = Counter()
+        self.reads_of_this_life: Counter[str] = Counter()
 
     def environment(self) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TIMEBANK_")}
@@ -74,8 +95,15 @@ class ServiceProcess:
                 "TIMEBANK_SERVICE_REQUEST_JOBS_INTERVAL_SECONDS": "1",
                 "TIMEBANK_SHUTDOWN_GRACE_SECONDS": "0",
             }
-            | log_environment(self.log_path)
-        )  # the public log: sealed and signed throughout the run
+            | log_environment(self.log_path)  # the public log: sealed and signed throughout the run
+            | self._read_environment()
+        )
+
+    def _read_environment(self) -> dict[str, str]:
+        if not self.read_database_url:
+            return {}
+        # Read-your-writes is remembered per process: read replicas need the one worker.
+        return {"TIMEBANK_READ_DATABASE_URL": self.read_database_url, "TIMEBANK_WORKERS": "1"}
 
     @property
     def running(self) -> bool:
@@ -85,6 +113,8 @@ class ServiceProcess:
         """Start the service and wait until /health answers; returns the seconds that took."""
         loop = asyncio.get_running_loop()
         began = loop.time()
+        self.reads_of_ended_lives += self.reads_of_this_life
+        self.reads_of_this_life = Counter()
         sink = _append(self.log_path)
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -116,8 +146,24 @@ class ServiceProcess:
                 await asyncio.sleep(0.1)
         return False
 
+    async def scrape_reads(self) -> None:
+        """Read this life's counters of reads (they only grow while it lives); kept if it does not answer."""
+        if not self.running:
+            return
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_SECONDS) as client:
+                answer = await client.get(self.url + "/metrics")
+            if answer.status_code == 200:
+                self.reads_of_this_life = reads_by_target(answer.text)
+
+    def reads(self) -> Counter[str]:
+        """Reads by where they were answered, over every life so far (as last read)."""
+        return self.reads_of_ended_lives + self.reads_of_this_life
+
     async def kill(self) -> None:
-        """SIGKILL: no shutdown, no draining, in-flight requests cut off."""
+        """SIGKILL: no shutdown, no draining, in-flight requests cut off (its read counters taken first)."""
+        if self.read_database_url:
+            await self.scrape_reads()
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
         if self.process is not None:

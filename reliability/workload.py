@@ -42,10 +42,12 @@ from reliability.operations import run_client
 from reliability.processes import ServiceProcess
 from reliability.public_log import check_log, log_files
 from reliability.runner import Runner
+from reliability.standby import AttachedStandby
 from reliability.violation import Violation
 from reliability.world import World, build_world
 from tests import pg
 from timebank.config import load_settings
+from timebank.embedded import with_database
 from timebank.logging import configure_logging
 
 RESOLVE_ATTEMPTS = 8
@@ -116,6 +118,8 @@ class Options:
     replays: int = 300
     keep: bool = False
     goal: Goal | None = None
+    # A standby of the server (its superuser URL): the service reads the scratch database from it.
+    standby_server_url: str | None = None
 
 
 @dataclass
@@ -132,6 +136,8 @@ class Harness:
     goal_missing: list[str] = field(default_factory=list)
     # What the service's jobs have done so far (reliability.clock watches).
     jobs_seen: set[str] = field(default_factory=set)
+    # The standby the service reads from, if any.
+    standby: AttachedStandby | None = None
 
     def elapsed(self) -> float:
         return self.runner.now() - self.started
@@ -320,24 +326,37 @@ async def run(
     log_path = history_path.with_suffix(".service.log")
     admin_token = "tb_rel_" + secrets.token_urlsafe(24)
     writer = HistoryWriter(history_path)
-    service = ServiceProcess(database_url, admin_token, log_path)
+    standby = (
+        AttachedStandby(database_url, with_database(options.standby_server_url, name))
+        if options.standby_server_url
+        else None
+    )
+    service = ServiceProcess(database_url, admin_token, log_path, standby.standby_url if standby else "")
     try:
         await service.start()
         runner = Runner(service.url, writer)
         world = await build_world(runner, admin_token)
-        harness = Harness(options, runner, service, world, started=runner.now())
+        if standby is not None:
+            # Others' writes may lag on a standby: the world's members and accounts must be there first.
+            await standby.catch_up("after the world was built")
+        harness = Harness(options, runner, service, world, started=runner.now(), standby=standby)
         seconds = await _drive(harness, injector)
         if not await service.wait_ready(READY_TIMEOUT_SECONDS):
             harness.violations.append(Violation("recovery_failed", "the service was not ready after the workload"))
         await resolve(runner)
         await replay(runner, replay_candidates(runner.ops, options.seed, options.replays))
+        if standby is not None:
+            # The final reads are compared with every acknowledged write, whoever made it.
+            await standby.catch_up("before the final reads")
         await final_reads(runner, world)
         ledger = await _snapshot(database_url)
         status, output = await verify_cli(database_url)
-        violations = list(harness.violations) + check(runner.ops, ledger)
+        violations = list(harness.violations) + check(runner.ops, ledger, reads_may_lag=standby is not None)
         if status != 0:
             violations.append(Violation("verify", f"`timebank verify` exited {status}:\n{output}"))
         violations += await check_log(database_url, log_path, runner.ops)  # every acknowledged transaction logged
+        standby_figures = await standby.finish(runner.ops, service, harness.faults) if standby is not None else None
+        violations += standby.violations if standby is not None else []
         figures = Figures(
             command=command,
             reproduce=reproduce,
@@ -350,6 +369,7 @@ async def run(
             faults=harness.faults,
             ledger=ledger,
             service_errors=service.errors(),
+            standby=standby_figures,
         )
         return Result(runner.ops, violations, figures, ledger, harness.goal_missing)
     finally:

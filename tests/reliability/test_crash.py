@@ -1,8 +1,9 @@
 """The workload with crashes: kill -9 of the service and of PostgreSQL, then every check still holds.
 
 The fast run (8 clients, 8 s, 2 service kills, 1 PostgreSQL kill, about 30 s in all) runs on a
-PostgreSQL the harness starts for itself under /tmp. The long run (32 clients, 60 s, 5 service
-kills, 1 PostgreSQL kill) needs --reliability-long.
+PostgreSQL the harness starts for itself under /tmp, with a streaming standby of it that the
+service reads from. The long run (32 clients, 60 s, 5 service kills, 1 PostgreSQL kill) needs
+--reliability-long.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 import pytest
 
 from reliability.crash import POSTGRES, SERVICE, plan_faults, run_crash
+from reliability.figures import StandbyFigures
 from reliability.history import INDETERMINATE, JOB_KINDS, NOT_DELIVERED, OK, READ_KINDS, WRITE_KINDS
 from reliability.workload import Goal, Result
 from tests.reliability.conftest import long_runs_enabled
@@ -84,6 +86,26 @@ async def test_crash_run_exercises_every_write(crash_run: Result) -> None:
     assert seen >= wanted, f"never succeeded: {sorted(wanted - seen)}\n{_explain(crash_run)}"
 
 
+def _standby_held(result: Result, service_lives: int) -> StandbyFigures:
+    """The standby answered reads, after the primary's crash too (it streamed on), read-your-writes
+    was checked on some reads, and it caught up with the same ledger as the primary."""
+    standby = result.figures.standby
+    assert standby is not None, _explain(result)
+    assert standby.reads.get("standby", 0) > 0, _explain(result)
+    assert standby.reads_after_primary_crash, _explain(result)
+    assert standby.lives == service_lives, _explain(result)
+    assert standby.own_write_reads > 0, _explain(result)
+    assert standby.catch_up_seconds is not None, _explain(result)
+    assert standby.consistent, _explain(result)
+    assert standby.transactions == len(result.ledger.transactions), _explain(result)
+    assert "standby: answered" in result.figures.render()
+    return standby
+
+
+async def test_crash_run_read_from_a_standby_that_streamed_on_and_matches_the_primary(crash_run: Result) -> None:
+    _standby_held(crash_run, service_lives=3)
+
+
 @pytest.fixture(scope="module")
 async def long_crash_run(request: pytest.FixtureRequest) -> Result:
     if not long_runs_enabled(request.config):
@@ -105,3 +127,4 @@ async def test_long_crash_run_finds_no_violation(long_crash_run: Result) -> None
     kinds = Counter(f.kind for f in long_crash_run.figures.faults)
     assert kinds == {SERVICE: 5, POSTGRES: 1}, _explain(long_crash_run)
     assert long_crash_run.figures.kinds_seen() >= ALL_KINDS, _explain(long_crash_run)
+    _standby_held(long_crash_run, service_lives=6)
