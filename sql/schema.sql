@@ -2083,6 +2083,16 @@ begin
         v_tx_id := new.id;
     else
         v_tx_id := new.transaction_id;
+        -- A posting written by the same statement as its transaction (same inserting transaction
+        -- and command) is covered by that transaction's own check: that check cannot run before
+        -- the statement has ended (deferred, it runs at commit; immediate, at the statement's end),
+        -- so it sees this posting. A posting written by any later statement is checked in full.
+        if exists (select 1
+                     from postings p, transactions t
+                    where p.id = new.id and t.id = v_tx_id
+                      and p.xmin = t.xmin and p.cmin = t.cmin) then
+            return null;
+        end if;
     end if;
     select * into v_tx from transactions where id = v_tx_id;
     if not found then

@@ -858,3 +858,76 @@ async def test_a_posting_added_after_an_early_check_is_checked_again(owner: asyn
         assert caught.value.sqlstate == "TB901"
     finally:
         await transaction.rollback()
+
+
+async def insert_in_one_statement(
+    owner: asyncpg.Connection, world: World, postings: list[tuple[uuid.UUID, int]], to: uuid.UUID | None = None
+) -> uuid.UUID:
+    """A new transaction and its postings written by one statement, as the batch operations write them.
+
+    With `to`, the statement also writes one more posting, of the first amount, to that (older) transaction.
+    """
+    transaction_id = uuid.uuid4()
+    await owner.execute(
+        """
+        with t as (
+            insert into transactions (id, community_id, kind, description, created_at, created_by, request_id)
+            values ($1, $2, 'credit', 'typed in by hand', now(), $3, 'manual')
+        )
+        insert into postings (transaction_id, account_id, minutes, balance_after_minutes, account_version, created_at)
+        select coalesce(x.tx, $1), x.account_id, x.minutes, x.minutes, 1000000 + (random() * 1000000)::bigint, now()
+          from unnest($4::uuid[], $5::bigint[], $6::uuid[]) as x(account_id, minutes, tx)
+        """,
+        transaction_id,
+        world.community.id,
+        world.ledger.actor,
+        [account for account, _ in postings] + ([postings[0][0]] if to else []),
+        [minutes for _, minutes in postings] + ([postings[0][1]] if to else []),
+        [None] * len(postings) + ([to] if to else []),
+    )
+    return transaction_id
+
+
+async def test_postings_written_with_their_transaction_by_one_statement_are_checked_by_its_check(
+    owner: asyncpg.Connection, shared: World
+) -> None:
+    # Their own checks are skipped (same inserting transaction and command as the transaction row):
+    # the transaction's check, at commit, still finds them unbalanced; balanced, they pass.
+    for postings, balanced in (([(shared.community.issuance, -30), (shared.friend.account_id, 45)], False),
+                               ([(shared.community.issuance, -30), (shared.friend.account_id, 30)], True)):  # fmt: skip
+        transaction = owner.transaction()
+        await transaction.start()
+        try:
+            await insert_in_one_statement(owner, shared, postings)
+            if balanced:
+                await owner.execute("set constraints all immediate")
+            else:
+                with pytest.raises(asyncpg.PostgresError) as caught:
+                    await owner.execute("set constraints all immediate")
+                assert caught.value.sqlstate == "TB901"
+                assert getattr(caught.value, "detail", None) == "unbalanced_transaction"
+        finally:
+            await transaction.rollback()
+
+
+async def test_a_posting_written_by_a_later_statement_than_its_transaction_is_checked_in_full(
+    owner: asyncpg.Connection, shared: World
+) -> None:
+    # The transaction and its postings by one statement, its check run early (IMMEDIATE); then a later
+    # statement writes a new balanced transaction and, with it, one more posting to the first: that
+    # posting shares the database transaction but not the command, so its own check runs and fails.
+    issuance, friend = shared.community.issuance, shared.friend.account_id
+    transaction = owner.transaction()
+    await transaction.start()
+    try:
+        first = await insert_in_one_statement(owner, shared, [(issuance, -30), (friend, 30)])
+        await owner.execute("set constraints all immediate")
+        await owner.execute("set constraints all deferred")
+        await insert_in_one_statement(owner, shared, [(friend, 15), (issuance, -15)], to=first)
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await owner.execute("set constraints all immediate")
+        assert caught.value.sqlstate == "TB901"
+        assert getattr(caught.value, "detail", None) == "unbalanced_transaction"
+        assert str(first) in str(caught.value)
+    finally:
+        await transaction.rollback()
