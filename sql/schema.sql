@@ -985,6 +985,7 @@ CREATE FUNCTION timebank._post_batch(p_n integer[], p_community_id uuid[], p_kin
     LANGUAGE plpgsql
     SET join_collapse_limit TO '1'
     SET enable_seqscan TO 'off'
+    SET enable_hashjoin TO 'off'
     AS $$
 #variable_conflict use_column
 declare
