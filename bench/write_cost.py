@@ -36,7 +36,7 @@ import asyncpg
 
 from bench import postgres as pg
 from bench.ledger_fill import fill_credits
-from bench.public_log import _process_cpu
+from bench.procs import cpu_seconds
 from bench.seed import Seeder
 from timebank.config import load_settings
 from timebank.db import connect_kwargs
@@ -83,7 +83,7 @@ async def round_of(target: Target, credits: int, batch: int, seed: int) -> dict[
         # ran), where the server's WAL position would count every other session's too.
         query = "explain (analyze, wal, timing off, summary off, format json) " + BATCHED["post_credit"].query()
         wal = fpi = 0
-        cpu_before = _process_cpu(pid)
+        cpu_before = cpu_seconds(pid)
         started = time.perf_counter()
         done = 0
         while done < credits:
@@ -104,10 +104,10 @@ async def round_of(target: Target, credits: int, batch: int, seed: int) -> dict[
             fpi += top["WAL FPI"]
             done += size
         wall = time.perf_counter() - started
-        cpu_after = _process_cpu(pid)
+        cpu_after = cpu_seconds(pid)
     finally:
         await conn.close()
-    if cpu_before is None or cpu_after is None:
+    if cpu_after <= 0:  # a backend that posted credits has spent CPU: /proc did not show it
         raise SystemExit("the backend's CPU time is unreadable: run this on the PostgreSQL server's machine")
     return {
         "cpu_us_per_credit": (cpu_after - cpu_before) * 1e6 / credits,
