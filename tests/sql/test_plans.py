@@ -130,15 +130,8 @@ async def batch(conn: asyncpg.Connection, operation: str, actor: uuid.UUID, rows
     return sum(1 for r in answered if r["status_code"] == 201)
 
 
-async def test_the_write_path_keeps_index_plans_on_an_analyzed_empty_ledger(
-    fresh_db: str, analyzed_empty: tuple[Ledger, Community, list[Member]]
-) -> None:
-    """Credits, gifts and their batches, by any caller (no session setting): no plan reads a growing table whole.
-
-    Without `set enable_seqscan = off` on the write functions and the balance check, the
-    foreign-key check of postings.transaction_id, the commit-time balance check (a transaction by
-    id, its postings by transaction_id) and the batch's idempotency update all scan.
-    """
+async def write_path_plans(fresh_db: str, analyzed_empty: tuple[Ledger, Community, list[Member]]) -> Plans:
+    """The generic plans of credits, gifts and their batches, on a connection with no session setting."""
     ledger, _, members = analyzed_empty
     plans = Plans()
     probe = await asyncpg.connect(
@@ -157,6 +150,19 @@ async def test_the_write_path_keeps_index_plans_on_an_analyzed_empty_ledger(
         assert await batch(probe, "post_transfer", ledger.actor, gifts) == len(gifts)
     finally:
         await probe.close()
+    return plans
+
+
+async def test_the_write_path_keeps_index_plans_on_an_analyzed_empty_ledger(
+    fresh_db: str, analyzed_empty: tuple[Ledger, Community, list[Member]]
+) -> None:
+    """Credits, gifts and their batches, by any caller (no session setting): no plan reads a growing table whole.
+
+    Without `set enable_seqscan = off` on the write functions and the balance check, the
+    foreign-key check of postings.transaction_id, the commit-time balance check (a transaction by
+    id, its postings by transaction_id) and the batch's idempotency update all scan.
+    """
+    plans = await write_path_plans(fresh_db, analyzed_empty)
     assert plans.mentioning("postings"), "the plans were not seen"
     assert plans.mentioning("transactions"), "the plans were not seen"
     assert plans.scanned_whole() == [], json.dumps(plans.scanned_whole(), ensure_ascii=False)[:4000]
@@ -205,19 +211,6 @@ async def test_the_write_path_reads_no_whole_index_on_an_analyzed_empty_ledger(
 ) -> None:
     """A scan of a whole index reads the whole table too, as a sequential scan would; a plan that
     chose it because the statistics said the table was small keeps doing so while the table grows."""
-    ledger, _, members = analyzed_empty
-    plans = Plans()
-    probe = await asyncpg.connect(
-        fresh_db, server_settings={"search_path": "timebank", "plan_cache_mode": "force_generic_plan"}
-    )
-    try:
-        await explained(probe, plans)
-        writer = ledger.acting_as(ledger.actor, probe)
-        for member in members:
-            assert (await writer.credit(member, 600)).status_code == 201
-        credits = [(m.id, 60, SERVICE_DATE, "served") for m in members]
-        assert await batch(probe, "post_credit", ledger.actor, credits) == len(members)
-    finally:
-        await probe.close()
+    plans = await write_path_plans(fresh_db, analyzed_empty)
     assert plans.mentioning("accounts"), "the plans were not seen"
     assert plans.indexes_read_whole() == [], plans.indexes_read_whole()[:20]
